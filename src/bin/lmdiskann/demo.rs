@@ -1,0 +1,99 @@
+//! `lmdiskann demo`: the whole path on seeded data, with recall against brute force.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use lmdiskann::exact::{exact_knn, recall_at_k};
+use lmdiskann::index::{build_index, Index, DEFAULT_BEAM_WIDTH};
+use lmdiskann::io::{read_vectors, write_fvecs, write_vectors_parquet, InputOptions};
+use lmdiskann::synthetic::Clustered;
+use lmdiskann::{BuildOptions, SearchParams};
+
+use crate::build::MetricArg;
+use crate::progress::BuildProgress;
+use crate::report::human_bytes;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Folder for the generated files (created if missing).
+    #[arg(long, default_value = "lmdiskann-demo", value_name = "DIR")]
+    dir: PathBuf,
+    /// Base vectors.
+    #[arg(long, default_value_t = 20_000)]
+    n: usize,
+    #[arg(long, default_value_t = 128)]
+    dims: usize,
+    /// Query vectors (fresh draws from the same clusters).
+    #[arg(long, default_value_t = 200)]
+    queries: usize,
+    #[arg(long, value_enum, default_value = "l2")]
+    metric: MetricArg,
+    #[arg(short, default_value_t = 10)]
+    k: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.n > 0 && args.queries > 0 && args.dims > 0 && args.k > 0, "--n, --queries, --dims and -k must be at least 1");
+    std::fs::create_dir_all(&args.dir).with_context(|| format!("{}: cannot create folder", args.dir.display()))?;
+    let base_path = args.dir.join("vectors.parquet");
+    let query_path = args.dir.join("queries.fvecs");
+    let index_path = args.dir.join("index.lmd");
+
+    let data = Clustered::standard(args.dims, args.seed);
+    write_vectors_parquet(&base_path, &data.sample(args.n, 0), true)?;
+    write_fvecs(&query_path, &data.sample(args.queries, 1)).with_context(|| format!("{}: cannot write", query_path.display()))?;
+    eprintln!("wrote {} ({} x {}) and {}", base_path.display(), args.n, args.dims, query_path.display());
+
+    let base = read_vectors(&base_path, &InputOptions { unique_ids: true, ..Default::default() })?;
+    let queries = read_vectors(&query_path, &InputOptions { expect_dims: Some(args.dims), ..Default::default() })?;
+    let metric = args.metric.into();
+    let options = BuildOptions { metric, seed: args.seed, ..BuildOptions::default() };
+    let pool = crate::thread_pool(args.threads)?;
+    let progress = BuildProgress::new();
+    let started = Instant::now();
+    let report = pool.install(|| build_index(base.clone(), &options, &index_path, &|s, d, t| progress.update(s, d, t)))?;
+    progress.finish();
+    let build_seconds = started.elapsed().as_secs_f64();
+
+    let index = Index::open(&index_path)?;
+    let truth: Vec<Vec<u64>> =
+        pool.install(|| exact_knn(&base, &queries, metric, args.k)).into_iter().map(|t| t.into_iter().map(|(r, _)| r).collect()).collect();
+    println!(
+        "built {} in {build_seconds:.1} s ({:.0} vectors/s): {} ({} per vector, R {})",
+        index_path.display(),
+        args.n as f64 / build_seconds,
+        human_bytes(report.file_bytes),
+        human_bytes(report.file_bytes / report.vectors),
+        report.max_degree
+    );
+    println!("{:>6} {:>10} {:>10} {:>12}", "L", "recall@".to_string() + &args.k.to_string(), "QPS", "blocks/query");
+    for list in [16, 32, 64, 128] {
+        let params = SearchParams { k: args.k, search_list: list, beam_width: DEFAULT_BEAM_WIDTH };
+        let started = Instant::now();
+        let results = pool.install(|| index.search_many(&queries.data, &params))?;
+        let seconds = started.elapsed().as_secs_f64();
+        let found: Vec<Vec<u64>> = results.iter().map(|(hits, _)| hits.iter().map(|h| h.rowid).collect()).collect();
+        let blocks: u64 = results.iter().map(|(_, s)| s.blocks_read).sum();
+        let marker = if list == index.default_search_list() { "  (default)" } else { "" };
+        println!(
+            "{list:>6} {:>10.4} {:>10.0} {:>12.1}{marker}",
+            recall_at_k(&found, &truth, args.k),
+            queries.len() as f64 / seconds.max(1e-9),
+            blocks as f64 / queries.len() as f64
+        );
+    }
+    println!(
+        "try: lmdiskann search --index {} --query {} -k {}",
+        index_path.display(),
+        query_path.display(),
+        args.k
+    );
+    Ok(ExitCode::SUCCESS)
+}

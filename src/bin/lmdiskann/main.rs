@@ -1,0 +1,83 @@
+//! The `lmdiskann` command line: argument parsing and output only; the work is in the
+//! library.
+
+mod build;
+mod demo;
+mod progress;
+mod report;
+mod search;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Build, search and inspect disk-resident LM-DiskANN vector indexes (.lmd files) whose
+/// rowids line up with DuckDB tables.
+#[derive(Parser)]
+#[command(name = "lmdiskann", version, about, max_term_width = 100)]
+struct Cli {
+    /// The index file every subcommand works on.
+    #[arg(long, global = true, env = "LMDISKANN_INDEX", default_value = "index.lmd", value_name = "PATH")]
+    index: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build an index from Parquet or fvecs vectors (writes --output, default --index).
+    Build(build::Args),
+    /// Find the k nearest rows for each query vector.
+    Search(search::Args),
+    /// Show what is in an index: header, counts, sizes, degrees.
+    Stats(stats::Args),
+    /// Generate a seeded dataset, write it as Parquet, build, search and print recall.
+    Demo(demo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build(args) => build::run(args, &cli.index),
+        Command::Search(args) => search::run(args, &cli.index),
+        Command::Stats(args) => stats::run(args, &cli.index),
+        Command::Demo(args) => demo::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("lmdiskann: {}", one_line(&err));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The error chain on one line, outermost context first, without repeating a cause that
+/// a context already quotes.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}
+
+/// A reader that closed our stdout early (`| head`) is not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.to_string().contains("Broken pipe")
+    })
+}
+
+/// An explicit rayon pool: `threads` = 0 means one per core.
+fn thread_pool(threads: usize) -> anyhow::Result<rayon::ThreadPool> {
+    Ok(rayon::ThreadPoolBuilder::new().num_threads(threads).build()?)
+}

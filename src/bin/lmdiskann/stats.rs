@@ -1,0 +1,84 @@
+//! `lmdiskann stats`
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use lmdiskann::index::{collect_stats, Index, IndexStats};
+use serde_json::json;
+
+use crate::report::human_bytes;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print JSON for scripts instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
+    let index = Index::open(index_path)?;
+    let stats = collect_stats(index.file())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&to_json(index_path, &stats, index.default_search_list()))?);
+    } else {
+        print_text(index_path, &stats, index.default_search_list());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn to_json(path: &Path, s: &IndexStats, search_list: usize) -> serde_json::Value {
+    let h = &s.header;
+    json!({
+        "path": path,
+        "format_version": format!("{}.{}", h.version_major, h.version_minor),
+        "dims": h.dims,
+        "element_type": h.element_type.name(),
+        "metric": h.metric.name(),
+        "codes": h.code_kind.name(),
+        "max_degree": h.max_degree,
+        "block_size": h.block_size,
+        "build_list": h.build_list,
+        "alpha": h.alpha,
+        "seed": h.seed,
+        "default_search_list": search_list,
+        "slots": h.slots,
+        "live": s.live,
+        "tombstoned": s.tombstoned,
+        "free": s.free,
+        "entry_slot": h.entry_slot,
+        "generation": h.generation,
+        "created_ms": h.created_ms,
+        "modified_ms": h.modified_ms,
+        "file_bytes": s.file_bytes,
+        "bytes_per_vector": s.bytes_per_vector(),
+        "raw_vector_bytes": s.raw_vector_bytes(),
+        "mean_degree": s.mean_degree(),
+        "degree_histogram": s.degree_histogram,
+    })
+}
+
+fn print_text(path: &Path, s: &IndexStats, search_list: usize) {
+    let h = &s.header;
+    println!("index            {}", path.display());
+    println!("format           {}.{}", h.version_major, h.version_minor);
+    println!("vectors          {} x {} dims, {}, metric {}", s.live, h.dims, h.element_type.name(), h.metric.name());
+    println!("nodes            {} live, {} tombstoned, {} free ({} slots)", s.live, s.tombstoned, s.free, h.slots);
+    println!("codes            {}", h.code_kind.name());
+    println!("block            {} B, max degree {}, entry slot {}", h.block_size, h.max_degree, h.entry_slot);
+    println!("build            L {}, alpha {}, seed {}", h.build_list, h.alpha, h.seed);
+    println!("search default   L {search_list}");
+    println!(
+        "file             {} ({} per vector, {:.2}x the raw f32 vectors)",
+        human_bytes(s.file_bytes),
+        human_bytes(s.bytes_per_vector() as u64),
+        s.bytes_per_vector() / s.raw_vector_bytes() as f64
+    );
+    println!("generation       {}", h.generation);
+    println!("mean degree      {:.1}", s.mean_degree());
+    println!("degree histogram (degree: nodes)");
+    let max = s.degree_histogram.iter().copied().max().unwrap_or(0).max(1);
+    for (degree, &count) in s.degree_histogram.iter().enumerate().filter(|(_, c)| **c > 0) {
+        let bar = "#".repeat((count * 40).div_ceil(max) as usize);
+        println!("  {degree:>4}: {count:>9} {bar}");
+    }
+}

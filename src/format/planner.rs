@@ -1,0 +1,159 @@
+//! The block planner: picks the block size and max degree from dims, element type and
+//! code kind, and refuses layouts that cannot give good recall.
+
+use super::header::Header;
+use super::node::NodeLayout;
+use crate::error::{Error, Result};
+use crate::quant::CodeKind;
+use crate::vector::ElementType;
+
+/// Fewer edges than this per node gave ~0% recall in libSQL-derived indexes; refuse them.
+pub const MIN_EDGES: usize = 16;
+/// The degree the default layout guarantees at least; the block it needs is then filled
+/// with as many edges as fit, up to `DEFAULT_MAX_DEGREE`.
+pub const DEFAULT_MIN_DEGREE: usize = 32;
+pub const DEFAULT_MAX_DEGREE: usize = 64;
+const MIN_BLOCK: usize = 512;
+const MAX_BLOCK: usize = 1 << 24;
+/// The degree field is a u16; more than this is never useful for a Vamana graph anyway.
+const MAX_DEGREE_LIMIT: usize = 1024;
+
+/// What the caller asks for; `None` means "choose for me".
+#[derive(Clone, Copy, Debug)]
+pub struct PlanRequest {
+    pub dims: usize,
+    pub element_type: ElementType,
+    pub code_kind: CodeKind,
+    pub max_degree: Option<usize>,
+    pub block_size: Option<usize>,
+}
+
+/// The chosen geometry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub block_size: usize,
+    pub max_degree: usize,
+    pub layout: NodeLayout,
+}
+
+fn layout(req: &PlanRequest, block_size: usize, degree: usize) -> NodeLayout {
+    NodeLayout::new(block_size, req.dims, req.element_type.size(), degree, req.code_kind.code_len(req.dims))
+}
+
+/// Smallest power-of-two block that holds the header and a node of `degree` edges.
+fn block_for(req: &PlanRequest, degree: usize) -> usize {
+    let need = layout(req, 0, degree).used_len().max(Header::len_for(req.dims));
+    need.next_power_of_two().max(MIN_BLOCK)
+}
+
+/// Most edges a block of `block_size` bytes holds (0 when not even the vector fits).
+fn degree_for(req: &PlanRequest, block_size: usize) -> usize {
+    let fixed = layout(req, block_size, 0).used_len();
+    let edge = 4 + req.code_kind.code_len(req.dims);
+    block_size.saturating_sub(fixed) / edge
+}
+
+/// Chooses the layout, or says which knob to turn.
+pub fn plan(req: &PlanRequest) -> Result<Plan> {
+    if req.dims == 0 {
+        return Err(Error::InvalidParameter("vectors have 0 dimensions".into()));
+    }
+    if let Some(bs) = req.block_size {
+        if !bs.is_power_of_two() || !(MIN_BLOCK..=MAX_BLOCK).contains(&bs) {
+            return Err(Error::InvalidParameter(format!(
+                "--block-size {bs} must be a power of two from {MIN_BLOCK} to {MAX_BLOCK}"
+            )));
+        }
+    }
+    let (block_size, max_degree) = match (req.max_degree, req.block_size) {
+        (Some(r), _) if !(MIN_EDGES..=MAX_DEGREE_LIMIT).contains(&r) => {
+            return Err(Error::InvalidParameter(format!(
+                "--max-degree {r} is out of range: use {MIN_EDGES} to {MAX_DEGREE_LIMIT} (fewer than {MIN_EDGES} edges per node give near-zero recall)"
+            )));
+        }
+        (Some(r), None) => (block_for(req, r), r),
+        (Some(r), Some(bs)) => {
+            if degree_for(req, bs) < r || Header::len_for(req.dims) > bs {
+                return Err(Error::InvalidParameter(format!(
+                    "a {bs}-byte block holds at most {} edges of {}-dim vectors, not {r}: raise --block-size to {} or lower --max-degree",
+                    degree_for(req, bs),
+                    req.dims,
+                    block_for(req, r)
+                )));
+            }
+            (bs, r)
+        }
+        (None, Some(bs)) => {
+            let fit = degree_for(req, bs).min(MAX_DEGREE_LIMIT);
+            if fit < MIN_EDGES || Header::len_for(req.dims) > bs {
+                return Err(Error::InvalidParameter(format!(
+                    "a {bs}-byte block holds only {fit} edges of {}-dim vectors with {} codes; fewer than {MIN_EDGES} give near-zero recall: raise --block-size to at least {}",
+                    req.dims,
+                    req.code_kind.name(),
+                    block_for(req, MIN_EDGES)
+                )));
+            }
+            (bs, fit)
+        }
+        (None, None) => {
+            let bs = block_for(req, DEFAULT_MIN_DEGREE);
+            (bs, degree_for(req, bs).min(DEFAULT_MAX_DEGREE))
+        }
+    };
+    if block_size > MAX_BLOCK {
+        return Err(Error::InvalidParameter(format!(
+            "{}-dim vectors need {block_size}-byte blocks, above the {MAX_BLOCK}-byte limit: lower --max-degree or reduce the dimension",
+            req.dims
+        )));
+    }
+    Ok(Plan { block_size, max_degree, layout: layout(req, block_size, max_degree) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(dims: usize) -> PlanRequest {
+        PlanRequest { dims, element_type: ElementType::F32, code_kind: CodeKind::OneBit, max_degree: None, block_size: None }
+    }
+
+    #[test]
+    fn default_plans_fit_and_hold_at_least_the_default_degree() {
+        for dims in [1, 2, 3, 8, 96, 100, 128, 384, 768, 784, 1024, 1536, 4096] {
+            let p = plan(&req(dims)).unwrap();
+            assert!(p.block_size.is_power_of_two() && p.block_size >= 512, "dims {dims}");
+            assert!(p.layout.used_len() <= p.block_size, "dims {dims}");
+            assert!(Header::len_for(dims) <= p.block_size, "dims {dims}");
+            assert!((DEFAULT_MIN_DEGREE..=DEFAULT_MAX_DEGREE).contains(&p.max_degree), "dims {dims}: {p:?}");
+            // The block is the smallest that holds the guaranteed degree.
+            if p.block_size > 512 {
+                assert!(degree_for(&req(dims), p.block_size / 2) < DEFAULT_MIN_DEGREE, "dims {dims}");
+            }
+        }
+    }
+
+    #[test]
+    fn explicit_degree_gets_the_smallest_block_that_fits() {
+        let p = plan(&PlanRequest { max_degree: Some(100), ..req(128) }).unwrap();
+        assert_eq!(p.max_degree, 100);
+        assert!(p.layout.used_len() <= p.block_size);
+        assert!(layout(&req(128), 0, 100).used_len() > p.block_size / 2);
+    }
+
+    #[test]
+    fn layouts_with_fewer_than_16_edges_are_refused_naming_the_knob() {
+        let e = plan(&PlanRequest { block_size: Some(4096), ..req(1024) }).unwrap_err().to_string();
+        assert!(e.contains("--block-size") && e.contains("16"), "{e}");
+        let e = plan(&PlanRequest { max_degree: Some(8), ..req(128) }).unwrap_err().to_string();
+        assert!(e.contains("--max-degree"), "{e}");
+        let e = plan(&PlanRequest { max_degree: Some(64), block_size: Some(1024), ..req(128) }).unwrap_err().to_string();
+        assert!(e.contains("raise --block-size"), "{e}");
+    }
+
+    #[test]
+    fn given_block_size_gets_the_largest_degree() {
+        let p = plan(&PlanRequest { block_size: Some(8192), ..req(128) }).unwrap();
+        assert!(p.layout.used_len() <= 8192);
+        assert!(layout(&req(128), 8192, p.max_degree + 1).used_len() > 8192);
+    }
+}

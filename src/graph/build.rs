@@ -1,0 +1,225 @@
+//! Parallel batch Vamana build (ParlayANN style).
+//!
+//! Points are inserted in a seeded random order in batches that double in size. Every
+//! point of a batch searches the graph as it stood before the batch (frozen), so the
+//! parallel work is a pure function of that graph; the back-edges are then grouped by
+//! target, sorted, and merged (pruning on overflow). Results are therefore the same for
+//! any number of threads. A first pass uses alpha = 1, a second the target alpha.
+
+use rayon::prelude::*;
+
+use super::candidates::Candidates;
+use super::prune::robust_prune;
+use super::visited::Visited;
+use crate::rng::Rng;
+use crate::vector::l2_squared;
+
+/// Points in the space the graph is built in (l2 over these vectors).
+pub struct PointSet<'a> {
+    pub dims: usize,
+    pub data: &'a [f32],
+}
+
+impl PointSet<'_> {
+    pub fn len(&self) -> usize {
+        self.data.len() / self.dims
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    #[inline]
+    pub fn get(&self, i: u32) -> &[f32] {
+        let at = i as usize * self.dims;
+        &self.data[at..at + self.dims]
+    }
+
+    #[inline]
+    fn dist(&self, a: u32, b: u32) -> f32 {
+        l2_squared(self.get(a), self.get(b))
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct BuildParams {
+    pub max_degree: usize,
+    pub build_list: usize,
+    pub alpha: f32,
+    pub seed: u64,
+}
+
+/// An adjacency list per point, and the entry point (the medoid).
+pub struct Graph {
+    pub neighbours: Vec<Vec<u32>>,
+    pub entry: u32,
+}
+
+/// Largest batch, as a fraction of the points: bigger batches parallelise better but
+/// search a staler graph.
+const MAX_BATCH_FRACTION: f64 = 0.02;
+const ORDER_STREAM: u64 = 0x4F52_4445_52; // "ORDER"
+
+/// Builds the graph. `progress(done, total)` is called after each batch (total counts
+/// both passes). Runs on the current rayon pool.
+pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u64, u64) + Sync)) -> Graph {
+    let n = points.len();
+    let entry = medoid(points);
+    let mut graph = Graph { neighbours: vec![Vec::new(); n], entry };
+    if n <= 1 {
+        progress(n as u64, n as u64);
+        return graph;
+    }
+    let mut order: Vec<u32> = (0..n as u32).filter(|&i| i != entry).collect();
+    Rng::derive(params.seed, ORDER_STREAM).shuffle(&mut order);
+    let max_batch = ((n as f64 * MAX_BATCH_FRACTION) as usize).max(1);
+
+    let passes: &[f32] = if params.alpha > 1.0 { &[1.0, params.alpha] } else { &[params.alpha] };
+    let total = (order.len() * passes.len()) as u64;
+    let mut done = 0u64;
+    for (pass, &alpha) in passes.iter().enumerate() {
+        let mut start = 0;
+        let mut batch = 1;
+        while start < order.len() {
+            // The first pass doubles batches from 1 while the graph is small; later
+            // passes refine a complete graph and use full batches straight away.
+            let size = if pass == 0 { batch.min(max_batch) } else { max_batch };
+            let end = (start + size).min(order.len());
+            insert_batch(points, &mut graph, &order[start..end], params, alpha);
+            done += (end - start) as u64;
+            progress(done, total);
+            start = end;
+            batch *= 2;
+        }
+    }
+    graph
+}
+
+/// The point nearest to the centroid (ties: smaller index).
+fn medoid(points: &PointSet) -> u32 {
+    let n = points.len();
+    let mut centroid = vec![0.0f64; points.dims];
+    for i in 0..n {
+        centroid.iter_mut().zip(points.get(i as u32)).for_each(|(c, x)| *c += *x as f64);
+    }
+    let centroid: Vec<f32> = centroid.iter().map(|c| (c / n.max(1) as f64) as f32).collect();
+    (0..n as u32)
+        .into_par_iter()
+        .map(|i| (l2_squared(points.get(i), &centroid), i))
+        .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+        .map_or(0, |(_, i)| i)
+}
+
+fn insert_batch(points: &PointSet, graph: &mut Graph, batch: &[u32], params: &BuildParams, alpha: f32) {
+    // 1. Each point searches the frozen graph and prunes its own out-edges.
+    let frozen = &*graph;
+    let out: Vec<Vec<u32>> = batch
+        .par_iter()
+        .map(|&p| {
+            let mut pool = greedy_search(points, frozen, points.get(p), params.build_list);
+            pool.extend(frozen.neighbours[p as usize].iter().map(|&q| (points.dist(p, q), q)));
+            robust_prune(p, &mut pool, alpha, params.max_degree, |a, b| points.dist(a, b))
+        })
+        .collect();
+    for (&p, edges) in batch.iter().zip(out) {
+        graph.neighbours[p as usize] = edges;
+    }
+
+    // 2. Back-edges, grouped by target so each target is updated by exactly one task.
+    let mut back: Vec<(u32, u32)> =
+        batch.iter().flat_map(|&p| graph.neighbours[p as usize].iter().map(move |&q| (q, p))).collect();
+    back.par_sort_unstable();
+    back.dedup();
+    let groups: Vec<&[(u32, u32)]> = back.chunk_by(|a, b| a.0 == b.0).collect();
+    let frozen = &*graph;
+    let updates: Vec<(u32, Vec<u32>)> = groups
+        .par_iter()
+        .filter_map(|group| {
+            let q = group[0].0;
+            let current = &frozen.neighbours[q as usize];
+            let mut merged = current.clone();
+            merged.extend(group.iter().map(|&(_, p)| p).filter(|p| !current.contains(p)));
+            if merged.len() == current.len() {
+                return None;
+            }
+            if merged.len() > params.max_degree {
+                let mut pool: Vec<(f32, u32)> = merged.iter().map(|&v| (points.dist(q, v), v)).collect();
+                merged = robust_prune(q, &mut pool, alpha, params.max_degree, |a, b| points.dist(a, b));
+            }
+            Some((q, merged))
+        })
+        .collect();
+    for (q, edges) in updates {
+        graph.neighbours[q as usize] = edges;
+    }
+}
+
+/// Greedy beam search from the entry point over full vectors; returns every expanded
+/// node with its distance (Vamana's visited set, the pool RobustPrune chooses from).
+fn greedy_search(points: &PointSet, graph: &Graph, query: &[f32], list: usize) -> Vec<(f32, u32)> {
+    let mut candidates = Candidates::new(list);
+    let mut seen = Visited::with_capacity(list * 8);
+    let mut expanded = Vec::with_capacity(list * 2);
+    seen.insert(graph.entry);
+    candidates.insert(l2_squared(query, points.get(graph.entry)), graph.entry);
+    while let Some(c) = candidates.next_unexpanded() {
+        expanded.push((c.distance, c.id));
+        for &nb in &graph.neighbours[c.id as usize] {
+            if seen.insert(nb) {
+                candidates.insert(l2_squared(query, points.get(nb)), nb);
+            }
+        }
+    }
+    expanded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid_points() -> Vec<f32> {
+        let mut data = Vec::new();
+        for x in 0..30 {
+            for y in 0..30 {
+                data.extend([x as f32, y as f32 * 1.01]);
+            }
+        }
+        data
+    }
+
+    fn build_grid(threads: usize) -> Graph {
+        let data = grid_points();
+        let points = PointSet { dims: 2, data: &data };
+        let params = BuildParams { max_degree: 16, build_list: 32, alpha: 1.2, seed: 3 };
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| build(&points, &params, &|_, _| {}))
+    }
+
+    #[test]
+    fn graph_is_the_same_for_any_thread_count() {
+        let a = build_grid(1);
+        let b = build_grid(3);
+        assert_eq!(a.entry, b.entry);
+        assert_eq!(a.neighbours, b.neighbours);
+    }
+
+    #[test]
+    fn every_point_is_reachable_and_degrees_are_bounded() {
+        let g = build_grid(2);
+        let n = g.neighbours.len();
+        let mut seen = vec![false; n];
+        let mut stack = vec![g.entry];
+        seen[g.entry as usize] = true;
+        while let Some(v) = stack.pop() {
+            for &w in &g.neighbours[v as usize] {
+                assert_ne!(w, v, "self edge");
+                if !seen[w as usize] {
+                    seen[w as usize] = true;
+                    stack.push(w);
+                }
+            }
+        }
+        assert!(seen.iter().all(|s| *s), "{} unreachable", seen.iter().filter(|s| !**s).count());
+        assert!(g.neighbours.iter().all(|e| e.len() <= 16 && !e.is_empty()));
+    }
+}

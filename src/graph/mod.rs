@@ -1,0 +1,11 @@
+//! Vamana graphs: the in-memory build (parallel batch insertion with robust pruning) and
+//! the on-disk search that reads one block per hop.
+
+mod build;
+mod candidates;
+mod prune;
+mod search;
+mod visited;
+
+pub use build::{build, BuildParams, Graph, PointSet};
+pub use search::{search, SearchParams, SearchStats};

@@ -1,0 +1,57 @@
+//! RobustPrune (Vamana): keep the nearest candidate, drop every candidate it "covers"
+//! (alpha * d(kept, v) <= d(p, v)), repeat until R edges are kept.
+
+/// `pool` holds (distance to p, id), any order, may hold duplicates and p itself.
+/// `dist(a, b)` is the build distance between two points.
+pub fn robust_prune(
+    p: u32,
+    pool: &mut Vec<(f32, u32)>,
+    alpha: f32,
+    max_degree: usize,
+    dist: impl Fn(u32, u32) -> f32,
+) -> Vec<u32> {
+    pool.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    pool.dedup_by_key(|c| c.1);
+    pool.retain(|c| c.1 != p);
+    let mut kept: Vec<u32> = Vec::with_capacity(max_degree);
+    let mut alive = vec![true; pool.len()];
+    for i in 0..pool.len() {
+        if !alive[i] {
+            continue;
+        }
+        let star = pool[i].1;
+        kept.push(star);
+        if kept.len() == max_degree {
+            break;
+        }
+        for j in i + 1..pool.len() {
+            if alive[j] && alpha * dist(star, pool[j].1) <= pool[j].0 {
+                alive[j] = false;
+            }
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_keeps_nearest_and_drops_covered_points() {
+        // Points on a line: p at 0; candidates at 1, 2, 3 and -1. From p, 2 and 3 lie
+        // behind 1, so they are covered; -1 lies the other way and is kept.
+        let pos = [0.0f32, 1.0, 2.0, 3.0, -1.0];
+        let d = |a: u32, b: u32| (pos[a as usize] - pos[b as usize]).powi(2);
+        let mut pool: Vec<(f32, u32)> = (0..5).map(|i| (d(0, i), i)).chain([(1.0, 1)]).collect();
+        let kept = robust_prune(0, &mut pool, 1.2, 10, d);
+        assert_eq!(kept, vec![1, 4]);
+    }
+
+    #[test]
+    fn prune_respects_max_degree() {
+        let d = |a: u32, b: u32| ((a as f32) * 10.0 - (b as f32)).abs() + (a as f32 - b as f32).abs() * 100.0;
+        let mut pool: Vec<(f32, u32)> = (1..50).map(|i| (i as f32, i)).collect();
+        assert_eq!(robust_prune(0, &mut pool, 1.0, 5, d).len(), 5);
+    }
+}

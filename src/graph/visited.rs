@@ -1,0 +1,63 @@
+//! A small open-addressing set of node ids for one search: cheaper than a HashSet and,
+//! unlike a bitmap over all nodes, sized by the search (O(L*R)), not by the index.
+
+pub struct Visited {
+    slots: Vec<u32>,
+    len: usize,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl Visited {
+    pub fn with_capacity(n: usize) -> Self {
+        Visited { slots: vec![EMPTY; (n * 2).next_power_of_two().max(64)], len: 0 }
+    }
+
+    /// Inserts `id`; returns true when it was not there yet.
+    #[inline]
+    pub fn insert(&mut self, id: u32) -> bool {
+        debug_assert_ne!(id, EMPTY);
+        if 2 * (self.len + 1) > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = (id.wrapping_mul(0x9E37_79B1) as usize) & mask;
+        loop {
+            match self.slots[i] {
+                EMPTY => {
+                    self.slots[i] = id;
+                    self.len += 1;
+                    return true;
+                }
+                x if x == id => return false,
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    fn grow(&mut self) {
+        let doubled = vec![EMPTY; self.slots.len() * 2];
+        let old = std::mem::replace(&mut self.slots, doubled);
+        self.len = 0;
+        for id in old.into_iter().filter(|x| *x != EMPTY) {
+            self.insert(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_reports_first_sight_only_across_growth() {
+        let mut v = Visited::with_capacity(4);
+        for id in 0..10_000u32 {
+            assert!(v.insert(id * 7));
+        }
+        for id in 0..10_000u32 {
+            assert!(!v.insert(id * 7));
+            assert!(v.insert(id * 7 + 1) || id * 7 + 1 == 0);
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Building an index file from a set of vectors.
+
+use std::io::Write;
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::format::header::NO_SLOT;
+use crate::format::{plan, rowid_map, write_f32s, Header, NodeState, Plan, PlanRequest, FORMAT_MAJOR, FORMAT_MINOR};
+use crate::graph::{self, BuildParams, PointSet};
+use crate::io::VectorSet;
+use crate::quant::{CodeKind, CodeSpace};
+use crate::storage::write_atomically;
+use crate::vector::{norm_squared, ElementType, Metric};
+
+/// What to build.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    pub metric: Metric,
+    /// Max degree R; `None` lets the planner choose.
+    pub max_degree: Option<usize>,
+    /// Block size in bytes; `None` lets the planner choose.
+    pub block_size: Option<usize>,
+    pub build_list: usize,
+    pub alpha: f32,
+    pub seed: u64,
+    /// Creation time recorded in the header (ms since the Unix epoch); callers that want
+    /// reproducible files pass a fixed value.
+    pub created_ms: u64,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            metric: Metric::L2,
+            max_degree: None,
+            block_size: None,
+            build_list: 100,
+            alpha: 1.2,
+            seed: 42,
+            created_ms: 0,
+        }
+    }
+}
+
+/// Phases reported to the progress callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Inserting points into the graph (both passes).
+    Graph,
+    /// Encoding and writing node blocks.
+    Write,
+}
+
+/// What a build produced.
+#[derive(Clone, Debug)]
+pub struct BuildReport {
+    pub vectors: u64,
+    pub dims: usize,
+    pub block_size: usize,
+    pub max_degree: usize,
+    pub file_bytes: u64,
+}
+
+impl BuildOptions {
+    /// Checks what can be checked before the input's dimension is known, so a bad flag is
+    /// refused before a large input is read.
+    pub fn validate(&self) -> Result<()> {
+        if self.build_list == 0 {
+            return Err(Error::InvalidParameter("--build-list must be at least 1".into()));
+        }
+        if !(self.alpha.is_finite() && self.alpha >= 1.0) {
+            return Err(Error::InvalidParameter(format!("--alpha {} must be a number >= 1.0", self.alpha)));
+        }
+        self.plan(1).map(|_| ())
+    }
+
+    /// The layout a build of `dims`-dim vectors would use.
+    pub fn plan(&self, dims: usize) -> Result<Plan> {
+        plan(&PlanRequest {
+            dims,
+            element_type: ElementType::F32,
+            code_kind: CodeKind::OneBit,
+            max_degree: self.max_degree,
+            block_size: self.block_size,
+        })
+    }
+}
+
+/// Builds an index of `set` and writes it atomically to `out`. Runs on the current rayon
+/// pool; the file is byte-identical for the same input and options on any pool size.
+pub fn build_index(
+    mut set: VectorSet,
+    opts: &BuildOptions,
+    out: &Path,
+    progress: &(dyn Fn(Stage, u64, u64) + Sync),
+) -> Result<BuildReport> {
+    let n = set.len();
+    let dims = set.dims;
+    if n == 0 {
+        return Err(Error::InvalidData("no vectors to index".into()));
+    }
+    if n as u64 >= u32::MAX as u64 {
+        return Err(Error::InvalidData(format!("{n} vectors exceed the {} an index holds", u32::MAX - 1)));
+    }
+    opts.validate()?;
+    let plan = opts.plan(dims)?;
+    check_unique_rowids(&set.rowids)?;
+    prepare_vectors(&mut set, opts.metric)?;
+
+    let params = BuildParams {
+        max_degree: plan.max_degree,
+        build_list: opts.build_list.max(plan.max_degree),
+        alpha: opts.alpha,
+        seed: opts.seed,
+    };
+    let graph_progress = |done, total| progress(Stage::Graph, done, total);
+    let graph = match opts.metric {
+        // Maximum inner product search reduces to l2 search once every vector gets an
+        // extra coordinate sqrt(M^2 - |x|^2) (all then have norm M): build in that space.
+        Metric::InnerProduct => {
+            let augmented = augment_for_inner_product(&set);
+            graph::build(&PointSet { dims: dims + 1, data: &augmented }, &params, &graph_progress)
+        }
+        Metric::L2 | Metric::Cosine => graph::build(&PointSet { dims, data: &set.data }, &params, &graph_progress),
+    };
+
+    let centroid = centroid(&set);
+    let codes = CodeSpace::new(opts.metric, centroid.clone(), opts.seed);
+    let code_len = codes.code_len();
+    let mut all_codes = vec![0u8; n * code_len];
+    all_codes.par_chunks_mut(code_len).enumerate().for_each(|(i, c)| codes.encode(set.vector(i), c));
+
+    let bs = plan.block_size;
+    let mut map: Vec<(u64, u64)> = set.rowids.iter().enumerate().map(|(slot, &r)| (r, slot as u64)).collect();
+    map.sort_unstable();
+    let map_bytes = rowid_map::encode(&map);
+    let header = Header {
+        version_major: FORMAT_MAJOR,
+        version_minor: FORMAT_MINOR,
+        block_size: bs as u32,
+        dims: dims as u32,
+        element_type: ElementType::F32,
+        metric: opts.metric,
+        code_kind: CodeKind::OneBit,
+        max_degree: plan.max_degree as u32,
+        build_list: params.build_list as u32,
+        alpha: opts.alpha,
+        default_search_list: 0,
+        seed: opts.seed,
+        slots: n as u64,
+        live: n as u64,
+        tombstoned: 0,
+        entry_slot: graph.entry as u64,
+        free_head: NO_SLOT,
+        rowid_map_offset: (n as u64 + 1) * bs as u64,
+        rowid_map_entries: n as u64,
+        rowid_map_crc: crc32c::crc32c(&map_bytes),
+        generation: 1,
+        created_ms: opts.created_ms,
+        modified_ms: opts.created_ms,
+        centroid,
+    };
+
+    let layout = plan.layout;
+    write_atomically(out, |w| {
+        let write = |w: &mut dyn Write, bytes: &[u8]| w.write_all(bytes).map_err(|e| Error::io(out, "cannot write", e));
+        let mut block = vec![0u8; bs];
+        header.encode(&mut block);
+        write(w, &block)?;
+        // Encode blocks in parallel chunks, write them in order.
+        const CHUNK: usize = 1024;
+        let mut chunk = vec![0u8; CHUNK * bs];
+        for start in (0..n).step_by(CHUNK) {
+            let end = (start + CHUNK).min(n);
+            chunk[..(end - start) * bs].par_chunks_mut(bs).enumerate().for_each_init(
+                || (vec![0u8; dims * 4], Vec::new()),
+                |(vector, edge_codes), (i, block)| {
+                    let slot = start + i;
+                    write_f32s(vector, set.vector(slot));
+                    let ids = &graph.neighbours[slot];
+                    edge_codes.clear();
+                    for &nb in ids {
+                        edge_codes.extend_from_slice(&all_codes[nb as usize * code_len..(nb as usize + 1) * code_len]);
+                    }
+                    layout.encode(block, set.rowids[slot], NodeState::Live, vector, ids, edge_codes);
+                },
+            );
+            write(w, &chunk[..(end - start) * bs])?;
+            progress(Stage::Write, end as u64, n as u64);
+        }
+        write(w, &map_bytes)
+    })?;
+    Ok(BuildReport {
+        vectors: n as u64,
+        dims,
+        block_size: bs,
+        max_degree: plan.max_degree,
+        file_bytes: header.rowid_map_offset + map_bytes.len() as u64,
+    })
+}
+
+fn check_unique_rowids(rowids: &[u64]) -> Result<()> {
+    let mut sorted = rowids.to_vec();
+    sorted.par_sort_unstable();
+    match sorted.windows(2).find(|w| w[0] == w[1]) {
+        Some(w) => Err(Error::InvalidData(format!("rowid {} appears more than once; rowids must be unique", w[0]))),
+        None => Ok(()),
+    }
+}
+
+fn prepare_vectors(set: &mut VectorSet, metric: Metric) -> Result<()> {
+    let dims = set.dims;
+    let bad = set
+        .data
+        .par_chunks_mut(dims)
+        .enumerate()
+        .filter_map(|(i, v)| (!metric.prepare(v)).then_some(i))
+        .min();
+    match bad {
+        Some(i) => Err(Error::InvalidData(format!(
+            "row {i} (rowid {}) is a zero vector, which has no cosine distance; remove it or use --metric l2",
+            set.rowids[i]
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn augment_for_inner_product(set: &VectorSet) -> Vec<f32> {
+    let dims = set.dims;
+    let norms: Vec<f32> = set.data.par_chunks(dims).map(norm_squared).collect();
+    let max = norms.iter().fold(0.0f32, |m, x| m.max(*x));
+    let mut out = vec![0.0f32; set.len() * (dims + 1)];
+    out.par_chunks_mut(dims + 1).zip(set.data.par_chunks(dims)).zip(&norms).for_each(|((o, v), norm)| {
+        o[..dims].copy_from_slice(v);
+        o[dims] = (max - norm).max(0.0).sqrt();
+    });
+    out
+}
+
+/// Mean of the (prepared) vectors, summed in f64 in row order for a fixed result.
+fn centroid(set: &VectorSet) -> Vec<f32> {
+    let mut sum = vec![0.0f64; set.dims];
+    for v in set.data.chunks_exact(set.dims) {
+        sum.iter_mut().zip(v).for_each(|(s, x)| *s += *x as f64);
+    }
+    sum.iter().map(|s| (s / set.len() as f64) as f32).collect()
+}

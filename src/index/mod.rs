@@ -1,0 +1,101 @@
+//! An index as a whole: build one from vectors into a file, open one and search it, and
+//! report what is in it.
+
+mod build;
+mod stats;
+
+pub use build::{build_index, BuildOptions, BuildReport, Stage};
+pub use stats::{IndexStats, collect_stats};
+
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::graph::{self, SearchParams, SearchStats};
+use crate::quant::CodeSpace;
+use crate::storage::IndexFile;
+use crate::vector::Metric;
+
+/// The search list used when neither the caller nor the header names one.
+pub const DEFAULT_SEARCH_LIST: usize = 64;
+/// Candidates expanded (and prefetched) together.
+pub const DEFAULT_BEAM_WIDTH: usize = 2;
+
+/// One search result: a rowid and its distance under the index's metric, as DuckDB's
+/// `array_distance` / `array_cosine_distance` / `array_negative_inner_product` report it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Neighbour {
+    pub rowid: u64,
+    pub distance: f32,
+}
+
+/// An open index, ready to search. Memory held is O(dims), whatever the index size.
+pub struct Index {
+    file: IndexFile,
+    codes: CodeSpace,
+}
+
+impl Index {
+    pub fn open(path: &Path) -> Result<Index> {
+        let file = IndexFile::open(path)?;
+        let h = file.header();
+        let codes = CodeSpace::new(h.metric, h.centroid.clone(), h.seed);
+        Ok(Index { file, codes })
+    }
+
+    pub fn file(&self) -> &IndexFile {
+        &self.file
+    }
+
+    pub fn metric(&self) -> Metric {
+        self.file.header().metric
+    }
+
+    pub fn dims(&self) -> usize {
+        self.file.header().dims as usize
+    }
+
+    /// The search list a search uses when the caller does not set one: the header's
+    /// recorded default, else `DEFAULT_SEARCH_LIST`.
+    pub fn default_search_list(&self) -> usize {
+        match self.file.header().default_search_list {
+            0 => DEFAULT_SEARCH_LIST,
+            l => l as usize,
+        }
+    }
+
+    /// The `params.k` nearest live rows to `query`, nearest first (ties: smaller rowid).
+    pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<(Vec<Neighbour>, SearchStats)> {
+        if query.len() != self.dims() {
+            return Err(Error::InvalidData(format!(
+                "query has {} dims but the index has {}",
+                query.len(),
+                self.dims()
+            )));
+        }
+        let metric = self.metric();
+        let mut q = query.to_vec();
+        if !metric.prepare(&mut q) {
+            return Err(Error::InvalidData("a zero query vector has no cosine distance".into()));
+        }
+        let (hits, stats) = graph::search(&self.file, &self.codes, metric, &q, params)?;
+        let hits = hits.into_iter().map(|(d, rowid)| Neighbour { rowid, distance: metric.user_distance(d) }).collect();
+        Ok((hits, stats))
+    }
+
+    /// Searches every row of `queries` (row-major, `dims` wide) in parallel on the current
+    /// rayon pool. Results are in query order.
+    pub fn search_many(&self, queries: &[f32], params: &SearchParams) -> Result<Vec<(Vec<Neighbour>, SearchStats)>> {
+        queries
+            .par_chunks(self.dims())
+            .enumerate()
+            .map(|(i, q)| {
+                self.search(q, params).map_err(|e| match e {
+                    Error::InvalidData(m) => Error::InvalidData(format!("query {i}: {m}")),
+                    other => other,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,550 @@
+//! Input side: the in-memory vector set, read options, errors, and format
+//! dispatch. The per-format readers live in `fvecs.rs` and `parquet_input.rs`
+//! and feed a shared [`Collector`] so every format gets the same checks.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::fs::File;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// Largest accepted vector length. Also bounds what a corrupt `.fvecs`
+/// header can make us allocate.
+pub const MAX_DIMS: usize = 65_536;
+
+/// Vectors in row-major order: `data.len() == rowids.len() * dims`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VectorSet {
+    pub dims: usize,
+    pub rowids: Vec<u64>,
+    pub data: Vec<f32>,
+}
+
+impl VectorSet {
+    pub fn len(&self) -> usize {
+        self.rowids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rowids.is_empty()
+    }
+
+    /// The `i`-th vector. Panics if `i >= self.len()`.
+    pub fn vector(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dims..(i + 1) * self.dims]
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct InputOptions {
+    /// Parquet: the vector column. Default: the only list-typed column.
+    pub vector_column: Option<String>,
+    /// Parquet: the id column. Default: `rowid` if present, else the row
+    /// position in the file (DuckDB's `file_row_number`).
+    pub id_column: Option<String>,
+    /// Reject duplicate ids.
+    pub unique_ids: bool,
+    /// Require every vector to have exactly this many dims.
+    pub expect_dims: Option<usize>,
+}
+
+/// Hint shared by NULL-vector errors and Parquet decode failures: DuckDB
+/// writes broken level data for NULL fixed-size arrays (duckdb#24731), which
+/// shows up either as NULLs or as a list/offset decode error.
+pub(super) fn duckdb_null_hint(column: &str) -> String {
+    format!(
+        "DuckDB writes an unreadable file for NULL FLOAT[N] values; filter NULLs \
+         (WHERE {column} IS NOT NULL) or cast to FLOAT[] before COPY"
+    )
+}
+
+/// Every message is one line: `PATH: what is wrong (where): what to do`.
+///
+/// Wrapped library errors are rendered into the message rather than exposed
+/// through `source()`, so chain-printing reporters don't repeat them.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{}: cannot read file ({error}): check that it exists and is readable", .path.display())]
+    Io { path: PathBuf, error: io::Error },
+
+    #[error(
+        "{}: unrecognised input format (extension {ext:?}, no Parquet magic): \
+         supported formats are .fvecs and .parquet/.pq",
+        .path.display()
+    )]
+    UnknownFormat { path: PathBuf, ext: String },
+
+    #[error("{}: empty input (no vectors): the file must hold at least one vector", .path.display())]
+    Empty { path: PathBuf },
+
+    #[error("{}: option --{option} does not apply (.fvecs input has no columns): remove it", .path.display())]
+    OptionNotApplicable { path: PathBuf, option: &'static str },
+
+    #[error("{}: invalid vector length {dims} (row {row}): {hint}", .path.display())]
+    BadDims {
+        path: PathBuf,
+        row: u64,
+        dims: i64,
+        hint: String,
+    },
+
+    #[error(
+        "{}: file is truncated (row {row}): the record needs {needed} bytes but only \
+         {available} remain; re-export the file",
+        .path.display()
+    )]
+    Truncated {
+        path: PathBuf,
+        row: u64,
+        needed: u64,
+        available: u64,
+    },
+
+    #[error(
+        "{}: inconsistent dimensions (row {row}): vector has {dims} dims but {} has {expected}: \
+         all vectors must have the same length{}",
+        .path.display(),
+        .first_row.map_or_else(|| "the index".to_string(), |r| format!("row {r}")),
+        if .first_row.is_none() { " as the index" } else { "" }
+    )]
+    MixedDims {
+        path: PathBuf,
+        row: u64,
+        dims: usize,
+        expected: usize,
+        first_row: Option<u64>,
+    },
+
+    #[error(
+        "{}: non-finite value {value} (row {row}, element {element}): vectors must not \
+         contain NaN or infinity; fix or filter these rows",
+        .path.display()
+    )]
+    NonFinite {
+        path: PathBuf,
+        row: u64,
+        element: usize,
+        value: String,
+    },
+
+    #[error("{}: NULL vector (row {row}, column {column}): {}", .path.display(), duckdb_null_hint(.column))]
+    NullVector {
+        path: PathBuf,
+        row: u64,
+        column: String,
+    },
+
+    #[error(
+        "{}: NULL element {element} (row {row}, column {column}): {}",
+        .path.display(),
+        duckdb_null_hint(.column)
+    )]
+    NullElement {
+        path: PathBuf,
+        row: u64,
+        column: String,
+        element: usize,
+    },
+
+    #[error(
+        "{}: duplicate rowid {rowid} (row {row}, column {column}; first seen at row {first_row}): \
+         ids must be unique; deduplicate the rows or choose another id column",
+        .path.display()
+    )]
+    DuplicateId {
+        path: PathBuf,
+        rowid: u64,
+        row: u64,
+        first_row: u64,
+        column: String,
+    },
+
+    #[error(
+        "{}: invalid id {value} (row {row}, column {column}): ids must be non-negative \
+         integers; filter these rows or choose another --id-column",
+        .path.display()
+    )]
+    BadId {
+        path: PathBuf,
+        row: u64,
+        column: String,
+        value: String,
+    },
+
+    #[error(
+        "{}: unsupported {role} type {data_type} (column {column}): supported types are {supported}",
+        .path.display()
+    )]
+    UnsupportedType {
+        path: PathBuf,
+        column: String,
+        role: &'static str,
+        data_type: String,
+        supported: &'static str,
+    },
+
+    #[error(
+        "{}: no vector column (columns: {columns}): store the vectors as a list of floats \
+         (FLOAT[N], FLOAT[] or DOUBLE[]) and pass --vector-column if needed",
+        .path.display()
+    )]
+    NoVectorColumn { path: PathBuf, columns: String },
+
+    #[error(
+        "{}: several list columns could hold the vectors (columns: {candidates}): \
+         pass --vector-column to choose one",
+        .path.display()
+    )]
+    AmbiguousVectorColumn { path: PathBuf, candidates: String },
+
+    #[error(
+        "{}: no column named {name:?} (--{option}): the file's columns are {columns}",
+        .path.display()
+    )]
+    MissingColumn {
+        path: PathBuf,
+        option: &'static str,
+        name: String,
+        columns: String,
+    },
+
+    #[error(
+        "{}: not a readable Parquet file ({message}): check that the file is complete and really Parquet",
+        .path.display()
+    )]
+    ParquetOpen { path: PathBuf, message: String },
+
+    #[error(
+        "{}: cannot decode Parquet data ({message}; rows from {row}, column {column}): {}; \
+         otherwise check that the file is not corrupt",
+        .path.display(),
+        duckdb_null_hint(.column)
+    )]
+    ParquetDecode {
+        path: PathBuf,
+        row: u64,
+        column: String,
+        message: String,
+    },
+}
+
+/// Library errors may span lines; keep every InputError on one line.
+pub(super) fn one_line(message: impl std::fmt::Display) -> String {
+    message
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub(super) fn io_error(path: &Path, error: io::Error) -> InputError {
+    InputError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+/// Read a vector set, choosing the reader from the extension (`.fvecs`,
+/// `.parquet`, `.pq`) or, for anything else, from the Parquet magic.
+pub fn read_vectors(path: &Path, opts: &InputOptions) -> Result<VectorSet, InputError> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "fvecs" => super::fvecs::read_fvecs(path, opts),
+        "parquet" | "pq" => super::parquet_input::read_parquet(path, opts),
+        _ => {
+            let mut magic = Vec::with_capacity(4);
+            File::open(path)
+                .and_then(|f| f.take(4).read_to_end(&mut magic))
+                .map_err(|e| io_error(path, e))?;
+            if magic.is_empty() {
+                Err(InputError::Empty {
+                    path: path.to_path_buf(),
+                })
+            } else if magic == b"PAR1" {
+                super::parquet_input::read_parquet(path, opts)
+            } else {
+                Err(InputError::UnknownFormat {
+                    path: path.to_path_buf(),
+                    ext,
+                })
+            }
+        }
+    }
+}
+
+/// Element types a vector may be stored as; converted to f32 on the way in.
+pub(super) trait Element: Copy {
+    fn to_f32(self) -> f32;
+    /// How to show a value that became non-finite in f32.
+    fn describe(self) -> String;
+}
+
+impl Element for f32 {
+    #[inline]
+    fn to_f32(self) -> f32 {
+        self
+    }
+    fn describe(self) -> String {
+        self.to_string()
+    }
+}
+
+impl Element for f64 {
+    #[inline]
+    fn to_f32(self) -> f32 {
+        self as f32
+    }
+    fn describe(self) -> String {
+        if self.is_finite() {
+            // A finite f64 only goes non-finite by overflowing f32.
+            format!("{self:e} (outside the f32 range)")
+        } else {
+            self.to_string()
+        }
+    }
+}
+
+impl Element for half::f16 {
+    #[inline]
+    fn to_f32(self) -> f32 {
+        self.to_f32()
+    }
+    fn describe(self) -> String {
+        self.to_f32().to_string()
+    }
+}
+
+/// Accumulates rows from any reader and applies the checks common to all
+/// formats (dims, finiteness, unique ids, emptiness).
+pub(super) struct Collector<'a> {
+    path: &'a Path,
+    dims: Option<usize>,
+    /// Row that fixed `dims`; `None` when it came from `expect_dims`.
+    dims_row: Option<u64>,
+    rowids: Vec<u64>,
+    data: Vec<f32>,
+    /// rowid -> first row, only when uniqueness is checked.
+    seen: Option<HashMap<u64, u64, BuildHasherDefault<IdHasher>>>,
+    id_column: String,
+}
+
+/// Hasher for u64 ids: SipHash's DoS resistance buys nothing for ids read
+/// from the user's own file, and made the unique check dominate read time.
+#[derive(Default)]
+pub(super) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        // splitmix64 finaliser: spreads sequential ids over all bits.
+        let mut z = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// Cap on up-front reservation (in f32s): row counts from file metadata are
+/// trusted only this far; beyond it the Vec grows as data actually arrives.
+const MAX_RESERVE: usize = 1 << 28;
+
+impl<'a> Collector<'a> {
+    /// `id_column` is `None` when ids are row positions (always unique).
+    pub(super) fn new(path: &'a Path, opts: &InputOptions, id_column: Option<&str>) -> Self {
+        Collector {
+            path,
+            dims: opts.expect_dims,
+            dims_row: None,
+            rowids: Vec::new(),
+            data: Vec::new(),
+            seen: (opts.unique_ids && id_column.is_some()).then(HashMap::default),
+            id_column: id_column.unwrap_or_default().to_string(),
+        }
+    }
+
+    pub(super) fn path(&self) -> &'a Path {
+        self.path
+    }
+
+    /// Reserve room for `rows` more rows (once dims are known).
+    pub(super) fn reserve(&mut self, rows: usize) {
+        let rows = rows.min(MAX_RESERVE);
+        self.rowids.reserve(rows);
+        if let Some(seen) = &mut self.seen {
+            seen.reserve(rows);
+        }
+        if let Some(d) = self.dims {
+            self.data.reserve(rows.saturating_mul(d).min(MAX_RESERVE));
+        }
+    }
+
+    pub(super) fn bad_dims(&self, row: u64, dims: i64, hint: impl Into<String>) -> InputError {
+        InputError::BadDims {
+            path: self.path.to_path_buf(),
+            row,
+            dims,
+            hint: hint.into(),
+        }
+    }
+
+    /// Validate the length of the vector at `row` before its values are pushed.
+    #[inline]
+    pub(super) fn check_len(&mut self, row: u64, len: usize) -> Result<(), InputError> {
+        if len == 0 || len > MAX_DIMS {
+            return Err(self.bad_dims(
+                row,
+                len as i64,
+                format!(
+                    "vectors must have 1 to {MAX_DIMS} dims; filter empty or oversized vectors"
+                ),
+            ));
+        }
+        match self.dims {
+            Some(d) if d == len => Ok(()),
+            Some(expected) => Err(InputError::MixedDims {
+                path: self.path.to_path_buf(),
+                row,
+                dims: len,
+                expected,
+                first_row: self.dims_row,
+            }),
+            None => {
+                self.dims = Some(len);
+                self.dims_row = Some(row);
+                Ok(())
+            }
+        }
+    }
+
+    /// Append one vector (length already checked with [`check_len`]).
+    #[inline]
+    pub(super) fn push<T: Element>(
+        &mut self,
+        row: u64,
+        rowid: u64,
+        values: &[T],
+    ) -> Result<(), InputError> {
+        let start = self.data.len();
+        self.data.extend(values.iter().map(|v| v.to_f32()));
+        // Branch-free fold so the common all-finite case vectorises.
+        if !self.data[start..]
+            .iter()
+            .fold(true, |ok, v| ok & v.is_finite())
+        {
+            let element = self.data[start..]
+                .iter()
+                .position(|v| !v.is_finite())
+                .unwrap_or(0);
+            self.data.truncate(start);
+            return Err(InputError::NonFinite {
+                path: self.path.to_path_buf(),
+                row,
+                element,
+                value: values[element].describe(),
+            });
+        }
+        if let Some(seen) = &mut self.seen {
+            match seen.entry(rowid) {
+                Entry::Occupied(first) => {
+                    return Err(InputError::DuplicateId {
+                        path: self.path.to_path_buf(),
+                        rowid,
+                        row,
+                        first_row: *first.get(),
+                        column: self.id_column.clone(),
+                    })
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(row);
+                }
+            }
+        }
+        self.rowids.push(rowid);
+        Ok(())
+    }
+
+    pub(super) fn finish(self) -> Result<VectorSet, InputError> {
+        match self.dims {
+            Some(dims) if !self.rowids.is_empty() => Ok(VectorSet {
+                dims,
+                rowids: self.rowids,
+                data: self.data,
+            }),
+            _ => Err(InputError::Empty {
+                path: self.path.to_path_buf(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::test_util::*;
+
+    #[test]
+    fn vector_set_accessors() {
+        let set = VectorSet {
+            dims: 2,
+            rowids: vec![7, 9],
+            data: vec![1.0, 2.0, 3.0, 4.0],
+        };
+        assert_eq!(set.len(), 2);
+        assert!(!set.is_empty());
+        assert_eq!(set.vector(1), &[3.0, 4.0]);
+        assert!(VectorSet::default().is_empty());
+    }
+
+    #[test]
+    fn unknown_extension_sniffs_parquet() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = random_set(10, 4, 1);
+        let path = dir.path().join("vectors.bin");
+        crate::io::write_vectors_parquet(&path, &set, true).unwrap();
+        assert_eq!(read_vectors(&path, &InputOptions::default()).unwrap(), set);
+    }
+
+    #[test]
+    fn unknown_extension_not_parquet() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vectors.txt");
+        std::fs::write(&path, b"1,2,3\n").unwrap();
+        let msg = read_err(&path, &InputOptions::default());
+        assert_one_line(&msg, &path);
+        assert!(msg.contains(".fvecs") && msg.contains(".parquet"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_extension_empty_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vectors");
+        std::fs::write(&path, b"").unwrap();
+        let msg = read_err(&path, &InputOptions::default());
+        assert_one_line(&msg, &path);
+        assert!(msg.contains("empty input"), "{msg}");
+    }
+
+    #[test]
+    fn missing_file_is_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["nope.fvecs", "nope.parquet", "nope.dat"] {
+            let path = dir.path().join(name);
+            let err = read_vectors(&path, &InputOptions::default()).unwrap_err();
+            assert!(matches!(err, InputError::Io { .. }), "{err}");
+            assert_one_line(&err.to_string(), &path);
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Reading vector sets (`.fvecs`, Parquet) and writing search results.
+//!
+//! Self-contained: nothing here refers to other crate modules, so the folder
+//! can move between crates unchanged.
+
+mod fvecs;
+pub mod input;
+pub mod output;
+mod parquet_input;
+#[cfg(test)]
+mod test_util;
+
+pub use fvecs::write_fvecs;
+pub use input::{read_vectors, InputError, InputOptions, VectorSet, MAX_DIMS};
+pub use output::{write_hits, Hit, OutputError, OutputFormat};
+pub use parquet_input::write_vectors_parquet;

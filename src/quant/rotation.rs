@@ -1,0 +1,98 @@
+//! A seeded random rotation in O(d log d): rounds of random sign flips followed by a
+//! normalised Walsh-Hadamard transform on the first and (when d is not a power of two)
+//! the last 2^k coordinates. Each step is orthogonal, so norms and inner products are
+//! kept, while the energy of any vector is spread evenly over the coordinates, which is
+//! what makes one sign bit per coordinate informative (SIFT's all-positive coordinates
+//! would otherwise all get the same sign).
+
+use crate::rng::Rng;
+
+const ROUNDS: usize = 4;
+const RNG_STREAM: u64 = 0x524F_5441_5445; // "ROTATE"
+
+#[derive(Clone, Debug)]
+pub struct Rotation {
+    dims: usize,
+    block: usize,
+    /// Per round, sign flips (+1/-1) applied before the head and tail transforms.
+    head_signs: Vec<Vec<f32>>,
+    tail_signs: Vec<Vec<f32>>,
+}
+
+impl Rotation {
+    pub fn new(dims: usize, seed: u64) -> Self {
+        let block = if dims.is_power_of_two() { dims } else { dims.next_power_of_two() / 2 };
+        let mut rng = Rng::derive(seed, RNG_STREAM);
+        let mut signs = || -> Vec<f32> { (0..dims).map(|_| if rng.next_u64() & 1 == 0 { 1.0 } else { -1.0 }).collect() };
+        let head_signs = (0..ROUNDS).map(|_| signs()).collect();
+        let tail_signs = (0..ROUNDS).map(|_| signs()).collect();
+        Rotation { dims, block, head_signs, tail_signs }
+    }
+
+    /// Rotates `v` in place.
+    pub fn apply(&self, v: &mut [f32]) {
+        debug_assert_eq!(v.len(), self.dims);
+        let scale = 1.0 / (self.block as f32).sqrt();
+        for round in 0..ROUNDS {
+            flip(v, &self.head_signs[round]);
+            hadamard(&mut v[..self.block], scale);
+            if self.block < self.dims {
+                flip(v, &self.tail_signs[round]);
+                let start = self.dims - self.block;
+                hadamard(&mut v[start..], scale);
+            }
+        }
+    }
+}
+
+fn flip(v: &mut [f32], signs: &[f32]) {
+    v.iter_mut().zip(signs).for_each(|(x, s)| *x *= s);
+}
+
+/// In-place fast Walsh-Hadamard transform, scaled by `scale` (1/sqrt(n) keeps it orthogonal).
+fn hadamard(v: &mut [f32], scale: f32) {
+    let n = v.len();
+    let mut h = 1;
+    while h < n {
+        for start in (0..n).step_by(2 * h) {
+            for i in start..start + h {
+                let (a, b) = (v[i], v[i + h]);
+                v[i] = a + b;
+                v[i + h] = a - b;
+            }
+        }
+        h *= 2;
+    }
+    v.iter_mut().for_each(|x| *x *= scale);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vector::{dot, norm_squared};
+
+    #[test]
+    fn rotation_keeps_norms_and_inner_products() {
+        for dims in [1, 2, 5, 8, 100, 128, 784] {
+            let r = Rotation::new(dims, 11);
+            let a: Vec<f32> = (0..dims).map(|i| (i as f32 * 0.3).sin() + 0.5).collect();
+            let b: Vec<f32> = (0..dims).map(|i| (i as f32 * 0.7).cos()).collect();
+            let (mut ra, mut rb) = (a.clone(), b.clone());
+            r.apply(&mut ra);
+            r.apply(&mut rb);
+            let tol = 1e-3 * (1.0 + norm_squared(&a));
+            assert!((norm_squared(&ra) - norm_squared(&a)).abs() < tol, "dims {dims}");
+            assert!((dot(&ra, &rb) - dot(&a, &b)).abs() < tol, "dims {dims}");
+        }
+    }
+
+    #[test]
+    fn rotation_spreads_a_one_hot_vector() {
+        let dims = 128;
+        let mut v = vec![0.0f32; dims];
+        v[5] = 1.0;
+        Rotation::new(dims, 1).apply(&mut v);
+        let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        assert!(max < 0.5, "energy stayed concentrated: max |x| = {max}");
+    }
+}

@@ -1,0 +1,124 @@
+//! Read access to an index through a memory map, block by block.
+
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
+
+use memmap2::{Advice, Mmap};
+
+use crate::error::{Error, Result};
+use crate::format::header::HeaderError;
+use crate::format::{rowid_map, Header, NodeLayout};
+
+/// An open index: the header, decoded and checked, and the mapped file.
+///
+/// Holds a shared lock on the file for its lifetime, so cooperating writers (which take
+/// an exclusive lock) never change the bytes under the map.
+pub struct IndexFile {
+    path: PathBuf,
+    header: Header,
+    layout: NodeLayout,
+    map: Mmap,
+    _file: File,
+}
+
+impl IndexFile {
+    /// Opens and checks the header (O(1): no node block is read).
+    pub fn open(path: &Path) -> Result<IndexFile> {
+        let file = File::open(path).map_err(|e| Error::io(path, "cannot open index", e))?;
+        let meta = file.metadata().map_err(|e| Error::io(path, "cannot stat index", e))?;
+        if !meta.is_file() {
+            return Err(Error::NotAnIndex { path: path.into(), reason: "not a regular file".into() });
+        }
+        match file.try_lock_shared() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::Locked { path: path.into(), what: "a writer is changing this index; try again when it finishes".into() })
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io(path, "cannot lock index", e)),
+        }
+        if meta.len() == 0 {
+            return Err(Error::NotAnIndex { path: path.into(), reason: "empty file, not an lmdiskann index".into() });
+        }
+        // SAFETY: the map is read-only and private to this value. The file could still be
+        // truncated by a process that ignores our lock, which would raise SIGBUS on access;
+        // every cooperating writer takes an exclusive lock first, and `build` replaces files
+        // by rename (the mapped inode is never changed), so lmdiskann itself never does that.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, "cannot map index", e))?;
+        let header = Header::decode(&map, meta.len()).map_err(|e| match e {
+            HeaderError::Foreign(reason) | HeaderError::TooNew(reason) => Error::NotAnIndex { path: path.into(), reason },
+            HeaderError::Corrupted(reason) => Error::Corrupted { path: path.into(), reason },
+        })?;
+        let code_len = header.code_kind.code_len(header.dims as usize);
+        let layout = NodeLayout::new(
+            header.block_size as usize,
+            header.dims as usize,
+            header.element_type.size(),
+            header.max_degree as usize,
+            code_len,
+        );
+        if layout.used_len() > layout.block_size {
+            return Err(Error::Corrupted {
+                path: path.into(),
+                reason: format!("max degree {} does not fit a {}-byte block", header.max_degree, header.block_size),
+            });
+        }
+        Ok(IndexFile { path: path.into(), header, layout, map, _file: file })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    pub fn layout(&self) -> NodeLayout {
+        self.layout
+    }
+
+    /// File size in bytes.
+    pub fn len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// A "corrupted" error for this file.
+    pub fn corrupted(&self, reason: String) -> Error {
+        Error::Corrupted { path: self.path.clone(), reason }
+    }
+
+    /// The node block of `slot`, its checksum and fields checked.
+    pub fn block(&self, slot: u64) -> Result<&[u8]> {
+        if slot >= self.header.slots {
+            return Err(self.corrupted(format!("slot {slot} is beyond the {} slots", self.header.slots)));
+        }
+        let bs = self.layout.block_size;
+        let at = (slot as usize + 1) * bs;
+        let block = &self.map[at..at + bs];
+        self.layout.check(block).map_err(|why| self.corrupted(format!("slot {slot}: {why}")))?;
+        Ok(block)
+    }
+
+    /// Asks the kernel to start reading `slot`'s block, so the reads of one beam overlap.
+    pub fn prefetch(&self, slot: u64) {
+        if slot < self.header.slots {
+            let bs = self.layout.block_size;
+            // Advice is only a hint; a failure costs nothing but the overlap.
+            let _ = self.map.advise_range(Advice::WillNeed, (slot as usize + 1) * bs, bs);
+        }
+    }
+
+    /// The rowid map, its checksum verified (reads the whole map: call only when needed).
+    pub fn rowid_map(&self) -> Result<&[u8]> {
+        let at = self.header.rowid_map_offset as usize;
+        let map = &self.map[at..at + self.header.rowid_map_entries as usize * rowid_map::ENTRY_LEN];
+        if crc32c::crc32c(map) != self.header.rowid_map_crc {
+            return Err(self.corrupted("rowid map checksum mismatch".into()));
+        }
+        Ok(map)
+    }
+}

@@ -1,0 +1,8 @@
+//! The only place that touches index files: the mmap reader, the atomic whole-file
+//! writer, and the locks that keep readers and writers apart.
+
+mod atomic;
+mod mmap;
+
+pub use atomic::write_atomically;
+pub use mmap::IndexFile;
