@@ -10,7 +10,7 @@ use crate::format::header::NO_SLOT;
 use crate::format::{plan, rowid_map, write_f32s, Header, NodeState, Plan, PlanRequest, FORMAT_MAJOR, FORMAT_MINOR};
 use crate::graph::{self, BuildParams, PointSet};
 use crate::io::VectorSet;
-use crate::quant::{CodeKind, CodeSpace};
+use crate::quant::CodeKind;
 use crate::storage::write_atomically;
 use crate::vector::{norm_squared, ElementType, Metric};
 
@@ -22,6 +22,8 @@ pub struct BuildOptions {
     pub max_degree: Option<usize>,
     /// Block size in bytes; `None` lets the planner choose.
     pub block_size: Option<usize>,
+    /// Neighbour code kind; `None` picks the default for the dimension.
+    pub codes: Option<CodeKind>,
     pub build_list: usize,
     pub alpha: f32,
     pub seed: u64,
@@ -36,7 +38,8 @@ impl Default for BuildOptions {
             metric: Metric::L2,
             max_degree: None,
             block_size: None,
-            build_list: 100,
+            codes: None,
+            build_list: 128,
             alpha: 1.2,
             seed: 42,
             created_ms: 0,
@@ -76,12 +79,17 @@ impl BuildOptions {
         self.plan(1).map(|_| ())
     }
 
+    /// The code kind a build of `dims`-dim vectors uses.
+    pub fn code_kind(&self, dims: usize) -> CodeKind {
+        self.codes.unwrap_or_else(|| CodeKind::default_for(dims))
+    }
+
     /// The layout a build of `dims`-dim vectors would use.
     pub fn plan(&self, dims: usize) -> Result<Plan> {
         plan(&PlanRequest {
             dims,
             element_type: ElementType::F32,
-            code_kind: CodeKind::OneBit,
+            code_kind: self.code_kind(dims),
             max_degree: self.max_degree,
             block_size: self.block_size,
         })
@@ -127,7 +135,8 @@ pub fn build_index(
     };
 
     let centroid = centroid(&set);
-    let codes = CodeSpace::new(opts.metric, centroid.clone(), opts.seed);
+    let code_kind = opts.code_kind(dims);
+    let codes = code_kind.space(opts.metric, centroid.clone(), opts.seed);
     let code_len = codes.code_len();
     let mut all_codes = vec![0u8; n * code_len];
     all_codes.par_chunks_mut(code_len).enumerate().for_each(|(i, c)| codes.encode(set.vector(i), c));
@@ -143,7 +152,7 @@ pub fn build_index(
         dims: dims as u32,
         element_type: ElementType::F32,
         metric: opts.metric,
-        code_kind: CodeKind::OneBit,
+        code_kind,
         max_degree: plan.max_degree as u32,
         build_list: params.build_list as u32,
         alpha: opts.alpha,

@@ -40,7 +40,7 @@ impl Index {
     pub fn open(path: &Path) -> Result<Index> {
         let file = IndexFile::open(path)?;
         let h = file.header();
-        let codes = CodeSpace::new(h.metric, h.centroid.clone(), h.seed);
+        let codes = h.code_kind.space(h.metric, h.centroid.clone(), h.seed);
         Ok(Index { file, codes })
     }
 

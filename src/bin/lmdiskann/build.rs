@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::ValueEnum;
 use lmdiskann::index::build_index;
 use lmdiskann::io::{read_vectors, InputOptions};
+use lmdiskann::quant::CodeKind;
 use lmdiskann::{BuildOptions, Metric};
 use serde_json::json;
 
@@ -54,11 +55,15 @@ pub struct Args {
     #[arg(long, short = 'R', value_name = "R")]
     max_degree: Option<usize>,
     /// Candidate list size while building.
-    #[arg(long, short = 'L', default_value_t = 100, value_name = "L")]
+    #[arg(long, short = 'L', default_value_t = 128, value_name = "L")]
     build_list: usize,
     /// Pruning slack: > 1 keeps longer edges, making the graph easier to navigate.
     #[arg(long, default_value_t = 1.2)]
     alpha: f32,
+    /// Neighbour codes kept in each block: bits per rotated coordinate (default: 2bit
+    /// below 512 dims, 1bit from 512 on).
+    #[arg(long, value_parser = ["1bit", "2bit", "4bit"])]
+    codes: Option<String>,
     /// Block size in bytes (a power of two; default: chosen by the planner).
     #[arg(long, value_name = "BYTES")]
     block_size: Option<usize>,
@@ -79,6 +84,7 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
         metric: args.metric.into(),
         max_degree: args.max_degree,
         block_size: args.block_size,
+        codes: args.codes.as_deref().and_then(CodeKind::from_name),
         build_list: args.build_list,
         alpha: args.alpha,
         seed: args.seed,
