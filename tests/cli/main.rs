@@ -1,1 +1,6 @@
-fn main(){}
+//! End-to-end tests that run the real `lmdiskann` binary.
+
+mod build_search;
+mod duckdb;
+mod errors;
+mod util;

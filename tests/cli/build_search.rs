@@ -1,0 +1,149 @@
+//! Build, search and stats through the CLI, on seeded data.
+
+use lmdiskann::exact::{exact_knn, recall_at_k};
+use lmdiskann::Metric;
+
+use crate::util::{parse_hits, Workdir};
+
+#[test]
+fn build_then_search_prints_csv_hits_that_match_brute_force() {
+    let w = Workdir::new();
+    let (base, queries) = w.dataset(3000, 24, 30);
+    w.ok(&["build", "--input", "vectors.parquet"]);
+    assert!(w.path("index.lmd").exists(), "build writes ./index.lmd by default");
+    let hits = parse_hits(&w.ok(&["search", "--query", "q.fvecs", "-k", "10"]));
+    assert_eq!(hits.len(), 30);
+    let truth = exact_knn(&base, &queries, Metric::L2, 10);
+    for (q, found) in hits.iter().enumerate() {
+        assert_eq!(found.len(), 10, "query {q}");
+        assert!(found.windows(2).all(|p| p[0].1 <= p[1].1), "query {q}: distances not ascending: {found:?}");
+        // A hit that is also an exact neighbour must report the exact distance.
+        for (rowid, distance) in found {
+            if let Some((_, exact)) = truth[q].iter().find(|(r, _)| r == rowid) {
+                assert!((distance - exact).abs() <= 1e-4 * exact.max(1.0), "query {q} rowid {rowid}: {distance} vs {exact}");
+            }
+        }
+    }
+    let found: Vec<Vec<u64>> = hits.iter().map(|h| h.iter().map(|x| x.0).collect()).collect();
+    let truth: Vec<Vec<u64>> = truth.iter().map(|t| t.iter().map(|x| x.0).collect()).collect();
+    let recall = recall_at_k(&found, &truth, 10);
+    assert!(recall >= 0.95, "recall@10 {recall}");
+}
+
+#[test]
+fn index_flag_and_environment_override_the_default_path() {
+    let w = Workdir::new();
+    w.dataset(500, 8, 3);
+    w.ok(&["build", "--input", "vectors.parquet", "--output", "other.lmd"]);
+    assert!(!w.path("index.lmd").exists());
+    let by_flag = w.ok(&["search", "--index", "other.lmd", "--query", "q.fvecs", "-k", "3"]);
+    let out = w.cmd(&["search", "--query", "q.fvecs", "-k", "3"]).env("LMDISKANN_INDEX", "other.lmd").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), by_flag);
+    // --index also picks where build writes.
+    w.ok(&["build", "--input", "vectors.parquet", "--index", "third.lmd"]);
+    assert!(w.path("third.lmd").exists());
+    let err = w.fails(&["search", "--query", "q.fvecs"]);
+    assert!(err.contains("index.lmd") && err.contains("cannot open"), "{err}");
+}
+
+#[test]
+fn output_format_follows_the_extension_or_the_flag() {
+    let w = Workdir::new();
+    w.dataset(400, 8, 4);
+    w.ok(&["build", "--input", "vectors.parquet"]);
+    let csv = w.ok(&["search", "--query", "q.fvecs", "-k", "2"]);
+    w.ok(&["search", "--query", "q.fvecs", "-k", "2", "--output", "hits.tsv"]);
+    let tsv = std::fs::read_to_string(w.path("hits.tsv")).unwrap();
+    assert_eq!(tsv, csv.replace(',', "\t"));
+    w.ok(&["search", "--query", "q.fvecs", "-k", "2", "--output", "hits.jsonl"]);
+    let jsonl = std::fs::read_to_string(w.path("hits.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    let csv_first: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(first["rowid"].to_string(), csv_first[2]);
+    assert_eq!(jsonl.lines().count(), 8);
+    w.ok(&["search", "--query", "q.fvecs", "-k", "2", "--output", "hits.out", "--format", "csv"]);
+    assert_eq!(std::fs::read_to_string(w.path("hits.out")).unwrap(), csv);
+    w.ok(&["search", "--query", "q.fvecs", "-k", "2", "--output", "hits.parquet"]);
+    assert_eq!(&std::fs::read(w.path("hits.parquet")).unwrap()[..4], b"PAR1");
+    let err = w.fails(&["search", "--query", "q.fvecs", "--output", "hits.xyz"]);
+    assert!(err.contains("hits.xyz") && err.contains("--format"), "{err}");
+}
+
+#[test]
+fn same_input_and_seed_give_a_byte_identical_file_on_1_and_2_threads() {
+    let w = Workdir::new();
+    w.dataset(3000, 16, 1);
+    w.ok(&["build", "--input", "vectors.parquet", "--threads", "1", "--output", "one.lmd"]);
+    w.ok(&["build", "--input", "vectors.parquet", "--threads", "2", "--output", "two.lmd"]);
+    let one = std::fs::read(w.path("one.lmd")).unwrap();
+    let two = std::fs::read(w.path("two.lmd")).unwrap();
+    assert!(one == two, "files differ between --threads 1 and --threads 2");
+    // The seed does matter: a different one gives a different graph.
+    w.ok(&["build", "--input", "vectors.parquet", "--threads", "2", "--seed", "7", "--output", "seven.lmd"]);
+    assert!(std::fs::read(w.path("seven.lmd")).unwrap() != one);
+}
+
+#[test]
+fn stats_reports_counts_sizes_and_degrees() {
+    let w = Workdir::new();
+    w.dataset(1500, 32, 1);
+    w.ok(&["build", "--input", "vectors.parquet", "--metric", "cosine"]);
+    let json: serde_json::Value = serde_json::from_str(&w.ok(&["stats", "--json"])).unwrap();
+    assert_eq!(json["live"], 1500);
+    assert_eq!(json["slots"], 1500);
+    assert_eq!(json["tombstoned"], 0);
+    assert_eq!(json["dims"], 32);
+    assert_eq!(json["metric"], "cosine");
+    assert_eq!(json["codes"], "2bit");
+    assert_eq!(json["format_version"], "1.0");
+    let file_bytes = std::fs::metadata(w.path("index.lmd")).unwrap().len();
+    assert_eq!(json["file_bytes"], file_bytes);
+    let histogram: Vec<u64> = json["degree_histogram"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert_eq!(histogram.iter().sum::<u64>(), 1500);
+    assert_eq!(histogram.len() as u64, json["max_degree"].as_u64().unwrap() + 1);
+    assert_eq!(histogram[0], 0, "no node is left without edges");
+    let text = w.ok(&["stats"]);
+    assert!(text.contains("1500 live") && text.contains("metric cosine") && text.contains("degree histogram"), "{text}");
+}
+
+#[test]
+fn fvecs_input_numbers_rows_and_parquet_queries_work() {
+    let w = Workdir::new();
+    let (base, _) = w.dataset(800, 12, 5);
+    lmdiskann::io::write_fvecs(&w.path("base.fvecs"), &base).unwrap();
+    lmdiskann::io::write_vectors_parquet(&w.path("q.parquet"), &base, false).unwrap();
+    w.ok(&["build", "--input", "base.fvecs"]);
+    // Querying with the base vectors themselves: each finds its own row first.
+    let hits = parse_hits(&w.ok(&["search", "--query", "q.parquet", "-k", "1"]));
+    let selves = hits.iter().enumerate().filter(|(q, h)| h[0].0 == *q as u64).count();
+    assert!(selves >= 790, "only {selves} of 800 vectors found themselves");
+}
+
+#[test]
+fn a_damaged_block_is_reported_as_corrupted() {
+    let w = Workdir::new();
+    w.dataset(300, 8, 2);
+    w.ok(&["build", "--input", "vectors.parquet"]);
+    let mut bytes = std::fs::read(w.path("index.lmd")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&w.ok(&["stats", "--json"])).unwrap();
+    let block = json["block_size"].as_u64().unwrap() as usize;
+    // Damage the entry node's block, which every search reads.
+    let entry = json["entry_slot"].as_u64().unwrap() as usize;
+    bytes[(entry + 1) * block + 20] ^= 0x40;
+    std::fs::write(w.path("index.lmd"), &bytes).unwrap();
+    let err = w.fails(&["search", "--query", "q.fvecs"]);
+    assert!(err.contains("corrupted") && err.contains("index.lmd"), "{err}");
+    let err = w.fails(&["stats"]);
+    assert!(err.contains("corrupted"), "{err}");
+}
+
+#[test]
+fn demo_generates_builds_and_reports_recall() {
+    let w = Workdir::new();
+    let out = w.ok(&["demo", "--n", "3000", "--dims", "16", "--queries", "50", "--dir", "d"]);
+    assert!(w.path("d/vectors.parquet").exists() && w.path("d/index.lmd").exists());
+    let default_row = out.lines().find(|l| l.ends_with("(default)")).unwrap_or_else(|| panic!("no default row in:\n{out}"));
+    let recall: f64 = default_row.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(recall >= 0.95, "demo recall {recall}:\n{out}");
+}

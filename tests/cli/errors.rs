@@ -1,0 +1,135 @@
+//! Bad input gets a one-line error naming the file and what to do, exit code 2, and
+//! leaves every existing file untouched.
+
+use lmdiskann::io::write_vectors_parquet;
+use lmdiskann::VectorSet;
+
+use crate::util::Workdir;
+
+/// Builds a good index, then runs `args`, which must fail; the index must be unchanged
+/// and no temporary file left behind. Returns the error line.
+fn fails_without_touching_the_index(w: &Workdir, args: &[&str]) -> String {
+    if !w.path("index.lmd").exists() {
+        w.dataset(200, 8, 2);
+        w.ok(&["build", "--input", "vectors.parquet"]);
+    }
+    let before = std::fs::read(w.path("index.lmd")).unwrap();
+    let err = w.fails(args);
+    assert_eq!(std::fs::read(w.path("index.lmd")).unwrap(), before, "{args:?} changed the index");
+    assert!(!w.path("index.lmd.tmp").exists(), "{args:?} left a temporary file");
+    err
+}
+
+fn fvecs(records: &[(i32, Vec<f32>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (d, v) in records {
+        out.extend(d.to_le_bytes());
+        v.iter().for_each(|x| out.extend(x.to_le_bytes()));
+    }
+    out
+}
+
+fn set(dims: usize, rowids: Vec<u64>, data: Vec<f32>) -> VectorSet {
+    VectorSet { dims, rowids, data }
+}
+
+#[test]
+fn bad_vector_files_are_refused_naming_file_and_row() {
+    let w = Workdir::new();
+    let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
+        ("empty.fvecs", vec![], &["empty"]),
+        ("truncated.fvecs", fvecs(&[(4, vec![1.0; 4]), (4, vec![1.0; 4])])[..30].to_vec(), &["truncated"]),
+        ("mixed.fvecs", fvecs(&[(4, vec![1.0; 4]), (3, vec![1.0; 3])]), &["row 1", "3", "4"]),
+        ("nan.fvecs", fvecs(&[(2, vec![1.0, 2.0]), (2, vec![f32::NAN, 0.0])]), &["row 1"]),
+        ("inf.fvecs", fvecs(&[(2, vec![f32::INFINITY, 2.0])]), &["row 0"]),
+        ("absurd.fvecs", fvecs(&[(i32::MAX, vec![1.0])]), &["dim"]),
+        ("notes.txt", b"hello world".to_vec(), &["format"]),
+    ];
+    for (name, bytes, expect) in cases {
+        std::fs::write(w.path(name), bytes).unwrap();
+        let err = fails_without_touching_the_index(&w, &["build", "--input", name]);
+        assert!(err.contains(name), "{name}: error does not name the file: {err}");
+        for e in expect {
+            assert!(err.contains(e), "{name}: error lacks {e:?}: {err}");
+        }
+    }
+}
+
+#[test]
+fn bad_parquet_files_are_refused_naming_file_and_row() {
+    let w = Workdir::new();
+    write_vectors_parquet(&w.path("dup.parquet"), &set(2, vec![5, 6, 5], vec![0.0; 6]), true).unwrap();
+    write_vectors_parquet(&w.path("nan.parquet"), &set(2, vec![0, 1], vec![0.0, 1.0, f32::NAN, 1.0]), true).unwrap();
+    let err = fails_without_touching_the_index(&w, &["build", "--input", "dup.parquet"]);
+    assert!(err.contains("dup.parquet") && err.contains('5') && err.to_lowercase().contains("duplicate"), "{err}");
+    let err = fails_without_touching_the_index(&w, &["build", "--input", "nan.parquet"]);
+    assert!(err.contains("nan.parquet") && err.contains("row 1"), "{err}");
+    let err = fails_without_touching_the_index(&w, &["build", "--input", "vectors.parquet", "--vector-column", "nope"]);
+    assert!(err.contains("nope") && err.contains("emb"), "names the missing column and the ones there are: {err}");
+    let err = fails_without_touching_the_index(&w, &["build", "--input", "missing.parquet"]);
+    assert!(err.contains("missing.parquet"), "{err}");
+}
+
+#[test]
+fn zero_vector_under_cosine_is_refused() {
+    let w = Workdir::new();
+    write_vectors_parquet(&w.path("zero.parquet"), &set(2, vec![10, 11], vec![1.0, 0.0, 0.0, 0.0]), true).unwrap();
+    let err = fails_without_touching_the_index(&w, &["build", "--input", "zero.parquet", "--metric", "cosine"]);
+    assert!(err.contains("zero.parquet") && err.contains("row 1") && err.contains("rowid 11"), "{err}");
+}
+
+#[test]
+fn bad_parameters_name_the_knob_to_turn() {
+    let w = Workdir::new();
+    let err = fails_without_touching_the_index(&w, &["build", "--input", "vectors.parquet", "-R", "8"]);
+    assert!(err.contains("--max-degree"), "{err}");
+    let err = fails_without_touching_the_index(&w, &["build", "--input", "vectors.parquet", "--block-size", "1000"]);
+    assert!(err.contains("--block-size"), "{err}");
+    let err = fails_without_touching_the_index(&w, &["build", "--input", "vectors.parquet", "--alpha", "0.5"]);
+    assert!(err.contains("--alpha"), "{err}");
+    // 64 edges of 8-dim vectors need more than 512 bytes.
+    let err = fails_without_touching_the_index(&w, &["build", "--input", "vectors.parquet", "-R", "64", "--block-size", "512"]);
+    assert!(err.contains("raise --block-size"), "{err}");
+}
+
+#[test]
+fn queries_that_do_not_fit_the_index_are_refused() {
+    let w = Workdir::new();
+    std::fs::write(w.path("q3.fvecs"), fvecs(&[(3, vec![1.0; 3])])).unwrap();
+    let err = fails_without_touching_the_index(&w, &["search", "--query", "q3.fvecs"]);
+    assert!(err.contains("q3.fvecs") && err.contains('3') && err.contains('8'), "{err}");
+    let err = fails_without_touching_the_index(&w, &["search", "--query", "q.fvecs", "-k", "0"]);
+    assert!(err.contains("-k"), "{err}");
+}
+
+#[test]
+fn files_that_are_not_indexes_are_refused() {
+    let w = Workdir::new();
+    w.dataset(100, 8, 1);
+    std::fs::write(w.path("text.lmd"), b"just some text, not an index at all, but long enough").unwrap();
+    let err = w.fails(&["search", "--index", "text.lmd", "--query", "q.fvecs"]);
+    assert!(err.contains("text.lmd") && err.contains("not an lmdiskann index"), "{err}");
+    std::fs::write(w.path("empty.lmd"), b"").unwrap();
+    let err = w.fails(&["stats", "--index", "empty.lmd"]);
+    assert!(err.contains("empty.lmd") && err.contains("empty"), "{err}");
+    std::fs::create_dir(w.path("dir.lmd")).unwrap();
+    let err = w.fails(&["stats", "--index", "dir.lmd"]);
+    assert!(err.contains("dir.lmd"), "{err}");
+
+    // A file from a newer major version: refused with an upgrade hint, not misread.
+    w.ok(&["build", "--input", "vectors.parquet"]);
+    let mut bytes = std::fs::read(w.path("index.lmd")).unwrap();
+    bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+    let dims = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&bytes[..252]), &bytes[256..256 + 4 * dims]);
+    bytes[252..256].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(w.path("newer.lmd"), &bytes).unwrap();
+    let err = w.fails(&["stats", "--index", "newer.lmd"]);
+    assert!(err.contains("newer.lmd") && err.contains("2.0") && err.contains("upgrade"), "{err}");
+
+    // A truncated index.
+    let good = std::fs::read(w.path("index.lmd")).unwrap();
+    std::fs::write(w.path("short.lmd"), &good[..good.len() - 100]).unwrap();
+    let err = w.fails(&["search", "--index", "short.lmd", "--query", "q.fvecs"]);
+    assert!(err.contains("short.lmd") && err.contains("truncated"), "{err}");
+}
