@@ -1,6 +1,10 @@
 //! Exact k-nearest neighbours by brute force: the oracle every graph result is judged by.
 //! Same semantics as the index: vectors prepared for the metric, ties by smaller rowid.
 
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
 use rayon::prelude::*;
 
 use crate::io::VectorSet;
@@ -8,34 +12,59 @@ use crate::vector::Metric;
 
 /// For each query, the `k` nearest rowids of `base` with their user-facing distances.
 pub fn exact_knn(base: &VectorSet, queries: &VectorSet, metric: Metric, k: usize) -> Vec<Vec<(u64, f32)>> {
-    let prepare = |set: &VectorSet| -> Vec<f32> {
-        let mut data = set.data.clone();
-        if metric.normalises() {
-            data.par_chunks_mut(set.dims).for_each(|v| {
-                metric.prepare(v);
-            });
-        }
-        data
-    };
-    let base_data = prepare(base);
-    let query_data = prepare(queries);
+    let base_data = prepared(base, metric);
+    let query_data = prepared(queries, metric);
     query_data
         .par_chunks(queries.dims)
         .map(|q| {
-            let mut all: Vec<(f32, u64)> = base_data
-                .chunks_exact(base.dims)
-                .zip(&base.rowids)
-                .map(|(v, &r)| (metric.rank_distance(q, v), r))
-                .collect();
-            let by = |a: &(f32, u64), b: &(f32, u64)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-            if all.len() > k {
-                all.select_nth_unstable_by(k, by);
-                all.truncate(k);
+            // A max-heap of the k best so far: O(k) memory per query, whatever the base size.
+            let mut best: BinaryHeap<Candidate> = BinaryHeap::with_capacity(k + 1);
+            for (v, &rowid) in base_data.chunks_exact(base.dims).zip(&base.rowids) {
+                let c = Candidate { distance: metric.rank_distance(q, v), rowid };
+                if best.len() < k {
+                    best.push(c);
+                } else if best.peek().is_some_and(|worst| c < *worst) {
+                    best.pop();
+                    best.push(c);
+                }
             }
-            all.sort_by(by);
-            all.into_iter().map(|(d, r)| (r, metric.user_distance(d))).collect()
+            best.into_sorted_vec().into_iter().map(|c| (c.rowid, metric.user_distance(c.distance))).collect()
         })
         .collect()
+}
+
+/// Ordered by distance, then rowid: the same total order as the index's results.
+#[derive(Clone, Copy, PartialEq)]
+struct Candidate {
+    distance: f32,
+    rowid: u64,
+}
+
+impl Eq for Candidate {}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.distance.total_cmp(&other.distance).then(self.rowid.cmp(&other.rowid))
+    }
+}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The vectors as the metric compares them: only cosine changes them (normalising); the
+/// other metrics read them in place.
+fn prepared(set: &VectorSet, metric: Metric) -> Cow<'_, [f32]> {
+    if !metric.normalises() {
+        return Cow::Borrowed(&set.data);
+    }
+    let mut data = set.data.clone();
+    data.par_chunks_mut(set.dims).for_each(|v| {
+        metric.prepare(v);
+    });
+    Cow::Owned(data)
 }
 
 /// Mean recall@k: the fraction of each query's true top-k found in its top-k answer.

@@ -158,7 +158,7 @@ fn insert_batch(points: &PointSet, graph: &mut Graph, batch: &[u32], params: &Bu
 /// node with its distance (Vamana's visited set, the pool RobustPrune chooses from).
 fn greedy_search(points: &PointSet, graph: &Graph, query: &[f32], list: usize) -> Vec<(f32, u32)> {
     let mut candidates = Candidates::new(list);
-    let mut seen = Visited::with_capacity(list * 8);
+    let mut seen = Visited::with_capacity(list * 16);
     let mut expanded = Vec::with_capacity(list * 2);
     seen.insert(graph.entry);
     candidates.insert(l2_squared(query, points.get(graph.entry)), graph.entry);

@@ -46,7 +46,8 @@ pub fn search(
     let list = params.search_list.max(params.k);
     let query_codes = codes.query(query);
     let mut candidates = Candidates::new(list);
-    let mut seen = Visited::with_capacity(list * 8);
+    // Each expansion can see up to R new ids; sizing for that avoids rehashing.
+    let mut seen = Visited::with_capacity(list * layout.max_degree);
     let mut vector = vec![0.0f32; layout.dims];
     // Exact distances of live expanded nodes; the top k of these are the answer.
     let mut results: Vec<(f32, u64)> = Vec::with_capacity(list * 2);

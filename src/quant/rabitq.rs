@@ -117,12 +117,20 @@ impl CodeSpace {
         let mask = (1usize << self.bits) - 1;
         let mut lut = vec![0.0f32; self.bytes_len * 256];
         for (table, chunk) in lut.chunks_exact_mut(256).zip(qr.chunks_exact(per_byte)) {
-            for (byte, entry) in table.iter_mut().enumerate() {
-                *entry = chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(t, qv)| (((byte >> (t * self.bits)) & mask) as f32 - half) * qv)
-                    .sum();
+            // Fill the table one field at a time: after field t, entries below
+            // 2^(B(t+1)) are final, and each higher field's entries extend a lower entry.
+            for (t, qv) in chunk.iter().enumerate() {
+                let shift = t * self.bits;
+                for level in 1..=mask {
+                    let add = (level as f32 - half) * qv;
+                    for low in 0..1usize << shift {
+                        table[(level << shift) | low] = table[low] + add;
+                    }
+                }
+                let zero = -half * qv;
+                for low in 0..1usize << shift {
+                    table[low] += zero;
+                }
             }
         }
         QueryCodes { metric: self.metric, lut, constant, bytes_len: self.bytes_len }

@@ -44,6 +44,9 @@ impl IndexFile {
         // every cooperating writer takes an exclusive lock first, and `build` replaces files
         // by rename (the mapped inode is never changed), so lmdiskann itself never does that.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, "cannot map index", e))?;
+        // Searches jump from block to block: read-ahead of neighbouring pages only wastes
+        // I/O and page cache. Advice is a hint; failing to give it changes nothing else.
+        let _ = map.advise(Advice::Random);
         let header = Header::decode(&map, meta.len()).map_err(|e| match e {
             HeaderError::Foreign(reason) | HeaderError::TooNew(reason) => Error::NotAnIndex { path: path.into(), reason },
             HeaderError::Corrupted(reason) => Error::Corrupted { path: path.into(), reason },

@@ -147,3 +147,23 @@ fn demo_generates_builds_and_reports_recall() {
     let recall: f64 = default_row.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(recall >= 0.95, "demo recall {recall}:\n{out}");
 }
+
+#[test]
+fn tiny_indexes_return_every_row_when_k_exceeds_them() {
+    let w = Workdir::new();
+    for n in [1usize, 2, 17] {
+        let data: Vec<f32> = (0..n * 3).map(|i| i as f32).collect();
+        let rowids: Vec<u64> = (0..n as u64).map(|r| r * 10 + 5).collect();
+        let set = lmdiskann::VectorSet { dims: 3, rowids: rowids.clone(), data };
+        lmdiskann::io::write_vectors_parquet(&w.path("tiny.parquet"), &set, true).unwrap();
+        w.ok(&["build", "--input", "tiny.parquet"]);
+        let hits = parse_hits(&w.ok(&["search", "--query", "tiny.parquet", "-k", "40"]));
+        assert_eq!(hits.len(), n);
+        for (q, found) in hits.iter().enumerate() {
+            let mut got: Vec<u64> = found.iter().map(|h| h.0).collect();
+            assert_eq!(got[0], rowids[q], "n {n}: query {q} must find itself first");
+            got.sort_unstable();
+            assert_eq!(got, rowids, "n {n}: every row is returned once");
+        }
+    }
+}

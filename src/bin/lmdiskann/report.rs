@@ -4,10 +4,21 @@ use std::path::Path;
 
 use anyhow::Context;
 
-/// Peak resident set size of this process in bytes (VmHWM), when the OS tells it.
+/// Peak resident set size of this process in bytes (VmHWM), when the OS tells it. It
+/// counts mapped index pages too, which are the kernel's evictable page cache.
 pub fn peak_rss_bytes() -> Option<u64> {
+    status_bytes("VmHWM:")
+}
+
+/// Resident anonymous memory now (RssAnon): what the process itself allocated, without
+/// the mapped index file's pages.
+pub fn anon_rss_bytes() -> Option<u64> {
+    status_bytes("RssAnon:")
+}
+
+fn status_bytes(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }

@@ -12,7 +12,7 @@ use lmdiskann::storage::write_atomically;
 use lmdiskann::SearchParams;
 use serde_json::json;
 
-use crate::report::{peak_rss_bytes, write_json};
+use crate::report::{anon_rss_bytes, peak_rss_bytes, write_json};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -74,6 +74,7 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
         .install(|| index.search_many(&queries.data, &params))
         .with_context(|| format!("{}: search failed", args.query.display()))?;
     let seconds = started.elapsed().as_secs_f64();
+    let anon_rss = anon_rss_bytes();
 
     let mut hits = Vec::with_capacity(results.len() * args.k);
     let mut blocks_read = 0u64;
@@ -109,6 +110,7 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
                 "qps": n / seconds.max(1e-9),
                 "blocks_read_per_query": blocks_read as f64 / n,
                 "peak_rss_bytes": peak_rss_bytes(),
+                "anon_rss_bytes": anon_rss,
             }),
         )?;
     }
