@@ -58,7 +58,7 @@ pub struct Graph {
 /// Largest batch, as a fraction of the points: bigger batches parallelise better but
 /// search a staler graph.
 const MAX_BATCH_FRACTION: f64 = 0.02;
-const ORDER_STREAM: u64 = 0x4F52_4445_52; // "ORDER"
+const ORDER_STREAM: u64 = 0x004F_5244_4552; // "ORDER"
 
 /// Builds the graph. `progress(done, total)` is called after each batch (total counts
 /// both passes). Runs on the current rayon pool.

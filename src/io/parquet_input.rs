@@ -6,7 +6,9 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float32Array, Int64Array, ListArray, PrimitiveArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, Float32Array, GenericListArray, Int64Array, ListArray, OffsetSizeTrait, PrimitiveArray,
+};
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{
     ArrowPrimitiveType, DataType, Field, Float16Type, Float32Type, Float64Type, Int16Type,
@@ -297,6 +299,26 @@ struct Lists<'a, R> {
     range: R,
 }
 
+/// List and LargeList differ only in their offset width.
+fn append_offset_lists<O: OffsetSizeTrait>(
+    c: &mut Collector,
+    l: &GenericListArray<O>,
+    column: &str,
+    row0: u64,
+    ids: Option<&[u64]>,
+) -> Result<(), InputError> {
+    let off = l.value_offsets();
+    let lists = Lists {
+        column,
+        row0,
+        ids,
+        nulls: l.nulls(),
+        len: l.len(),
+        range: |i: usize| (off[i].as_usize(), off[i + 1].as_usize()),
+    };
+    append_values(c, lists, l.values())
+}
+
 fn append_vectors(
     c: &mut Collector,
     col: &ArrayRef,
@@ -305,32 +327,8 @@ fn append_vectors(
     ids: Option<&[u64]>,
 ) -> Result<(), InputError> {
     match col.data_type() {
-        DataType::List(_) => {
-            let l = col.as_list::<i32>();
-            let off = l.value_offsets();
-            let lists = Lists {
-                column,
-                row0,
-                ids,
-                nulls: l.nulls(),
-                len: l.len(),
-                range: |i: usize| (off[i] as usize, off[i + 1] as usize),
-            };
-            append_values(c, lists, l.values())
-        }
-        DataType::LargeList(_) => {
-            let l = col.as_list::<i64>();
-            let off = l.value_offsets();
-            let lists = Lists {
-                column,
-                row0,
-                ids,
-                nulls: l.nulls(),
-                len: l.len(),
-                range: |i: usize| (off[i] as usize, off[i + 1] as usize),
-            };
-            append_values(c, lists, l.values())
-        }
+        DataType::List(_) => append_offset_lists(c, col.as_list::<i32>(), column, row0, ids),
+        DataType::LargeList(_) => append_offset_lists(c, col.as_list::<i64>(), column, row0, ids),
         DataType::FixedSizeList(_, n) => {
             let l = col.as_fixed_size_list();
             // The child array is sliced with the list, so row i starts at i * n.

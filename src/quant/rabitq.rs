@@ -128,9 +128,7 @@ impl CodeSpace {
                     }
                 }
                 let zero = -half * qv;
-                for low in 0..1usize << shift {
-                    table[low] += zero;
-                }
+                table[..1usize << shift].iter_mut().for_each(|e| *e += zero);
             }
         }
         QueryCodes { metric: self.metric, lut, constant, bytes_len: self.bytes_len }

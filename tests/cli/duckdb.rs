@@ -136,16 +136,22 @@ fn recall(hits: &[Hit], exact: &[Vec<u64>]) -> f64 {
     found as f64 / total as f64
 }
 
-#[test]
-fn duckdb_round_trip_in_shuffled_order_matches_exact_search() {
-    let work = Workdir::new();
-    let (n, dims, nq, k) = (3000usize, 32usize, 20usize, 10usize);
-    let data = Clustered::standard(dims, 5);
+/// Seeded base vectors as `raw.parquet` (no rowid column, for DuckDB to load) and
+/// queries as `q.parquet` (for DuckDB) and `q.fvecs` (for lmdiskann).
+fn seeded_files(work: &Workdir, n: usize, dims: usize, nq: usize, seed: u64) {
+    let data = Clustered::standard(dims, seed);
     let base = data.sample(n, 0);
     let queries = data.sample(nq, 1);
     write_vectors_parquet(&work.path("raw.parquet"), &base, false).expect("write raw.parquet");
     write_vectors_parquet(&work.path("q.parquet"), &queries, true).expect("write q.parquet");
     write_fvecs(&work.path("q.fvecs"), &queries).expect("write q.fvecs");
+}
+
+#[test]
+fn duckdb_round_trip_in_shuffled_order_matches_exact_search() {
+    let work = Workdir::new();
+    let (n, dims, nq, k) = (3000usize, 32usize, 20usize, 10usize);
+    seeded_files(&work, n, dims, nq, 5);
 
     // A user's table: FLOAT[32] embeddings plus a label, rowids with gaps after a
     // DELETE, exported the usual way but in a (deterministically) shuffled order.
@@ -291,12 +297,7 @@ emit(out)
 fn duckdb_rowid_is_file_row_number_without_rowid_column() {
     let work = Workdir::new();
     let (n, dims, nq, k) = (1500usize, 24usize, 10usize, 5usize);
-    let data = Clustered::standard(dims, 9);
-    let base = data.sample(n, 0);
-    let queries = data.sample(nq, 1);
-    write_vectors_parquet(&work.path("raw.parquet"), &base, false).expect("write raw.parquet");
-    write_vectors_parquet(&work.path("q.parquet"), &queries, true).expect("write q.parquet");
-    write_fvecs(&work.path("q.fvecs"), &queries).expect("write q.fvecs");
+    seeded_files(&work, n, dims, nq, 9);
 
     // Only `emb` is exported, shuffled and with rows deleted: table rowids and file
     // positions disagree, and the index must use the file position.
