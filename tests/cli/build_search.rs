@@ -167,3 +167,21 @@ fn tiny_indexes_return_every_row_when_k_exceeds_them() {
         }
     }
 }
+
+/// Search memory is O(L) per query: the process's own (anonymous) memory must not grow
+/// with the index, only the mapped file pages, which are the kernel's page cache.
+#[test]
+fn search_memory_does_not_grow_with_the_index() {
+    let anon_mib = |n: usize| -> f64 {
+        let w = Workdir::new();
+        w.dataset(n, 16, 200);
+        w.ok(&["build", "--input", "vectors.parquet"]);
+        w.ok(&["search", "--query", "q.fvecs", "--threads", "1", "--output", "hits.csv", "--report", "r.json"]);
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(w.path("r.json")).unwrap()).unwrap();
+        report["anon_rss_bytes"].as_f64().expect("the report gives anonymous RSS") / (1 << 20) as f64
+    };
+    let small = anon_mib(2_000);
+    let large = anon_mib(64_000);
+    eprintln!("anonymous RSS: {small:.1} MiB (2k), {large:.1} MiB (64k)");
+    assert!(large < small + 4.0, "anonymous RSS grew from {small:.1} MiB (2k vectors) to {large:.1} MiB (64k vectors)");
+}
