@@ -15,6 +15,9 @@
 //! 3. [`index::Index::open`] maps the file; [`index::Index::search`] answers queries.
 //! 4. [`index::collect_stats`] reports what is in the file.
 
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub mod error;
 pub mod exact;
 pub mod format;

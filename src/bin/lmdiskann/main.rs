@@ -1,6 +1,8 @@
 //! The `lmdiskann` command line: argument parsing and output only; the work is in the
 //! library.
 
+#![forbid(unsafe_code)]
+
 mod build;
 mod demo;
 mod progress;
