@@ -366,3 +366,37 @@ emit({"joined": [list(r) for r in joined], "exact": exact})
     let r = recall(&hits, &exact);
     assert!(r >= 0.9, "recall@{k} against DuckDB's exact top-{k} by file_row_number is {r:.3}; ours {hits:?}, exact {exact:?}");
 }
+
+#[test]
+fn duckdb_exports_with_nulls_or_wrong_types_are_refused_clearly() {
+    let work = Workdir::new();
+    duckdb(
+        &work,
+        "bad_exports",
+        r#"
+con = duckdb.connect()
+con.execute("CREATE TABLE fixed AS SELECT * FROM (VALUES ([1, 2, 3]::FLOAT[3]), (NULL), ([4, 5, 6]::FLOAT[3])) t(emb)")
+con.execute("COPY (SELECT rowid, emb FROM fixed) TO 'null_fixed.parquet'")
+con.execute("CREATE TABLE varlen AS SELECT * FROM (VALUES ([1, 2]::FLOAT[]), (NULL)) t(emb)")
+con.execute("COPY (SELECT emb FROM varlen) TO 'null_list.parquet'")
+con.execute("COPY (SELECT 'a' AS name, 3 AS emb) TO 'no_list.parquet'")
+con.execute("COPY (SELECT [1, 2]::INTEGER[] AS emb) TO 'int_list.parquet'")
+con.execute("COPY (SELECT * FROM (VALUES (1, [1, 2]::FLOAT[]), (2, [3, 4, 5]::FLOAT[])) t(rowid, emb)) TO 'mixed.parquet'")
+emit("ok")
+"#,
+    );
+    let cases: [(&str, &[&str]); 5] = [
+        ("null_fixed.parquet", &["row 1", "NULL", "WHERE emb IS NOT NULL"]),
+        ("null_list.parquet", &["row 1", "NULL"]),
+        ("no_list.parquet", &["no vector column", "--vector-column"]),
+        ("int_list.parquet", &["unsupported", "emb", "Float32"]),
+        ("mixed.parquet", &["row 1", "3", "2"]),
+    ];
+    for (file, expect) in cases {
+        let err = work.fails(&["build", "--input", file]);
+        for e in expect {
+            assert!(err.contains(file) && err.contains(e), "{file}: expected {e:?} in: {err}");
+        }
+        assert!(!work.path("index.lmd").exists(), "{file}: an index was written");
+    }
+}
