@@ -185,3 +185,17 @@ fn search_memory_does_not_grow_with_the_index() {
     eprintln!("anonymous RSS: {small:.1} MiB (2k), {large:.1} MiB (64k)");
     assert!(large < small + 4.0, "anonymous RSS grew from {small:.1} MiB (2k vectors) to {large:.1} MiB (64k vectors)");
 }
+
+#[test]
+fn generate_writes_the_seeded_sets_the_tests_use() {
+    let w = Workdir::new();
+    w.ok(&["generate", "--n", "500", "--dims", "8", "--queries", "7", "--seed", "11", "--output", "g.parquet", "--query-output", "gq.fvecs"]);
+    let data = lmdiskann::synthetic::Clustered::standard(8, 11);
+    let read = |name: &str| lmdiskann::io::read_vectors(&w.path(name), &Default::default()).unwrap();
+    assert_eq!(read("g.parquet"), data.sample(500, 0));
+    assert_eq!(read("gq.fvecs"), data.sample(7, 1));
+    w.ok(&["generate", "--n", "20", "--dims", "3", "--queries", "0", "--output", "g.fvecs"]);
+    assert_eq!(read("g.fvecs").len(), 20);
+    let err = w.fails(&["generate", "--n", "5", "--output", "g.txt"]);
+    assert!(err.contains("g.txt") && err.contains(".parquet"), "{err}");
+}

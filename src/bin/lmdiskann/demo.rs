@@ -7,11 +7,12 @@ use std::time::Instant;
 use anyhow::Context;
 use lmdiskann::exact::{exact_knn, recall_at_k};
 use lmdiskann::index::{build_index, Index, DEFAULT_BEAM_WIDTH};
-use lmdiskann::io::{read_vectors, write_fvecs, write_vectors_parquet, InputOptions};
+use lmdiskann::io::{read_vectors, InputOptions};
 use lmdiskann::synthetic::Clustered;
 use lmdiskann::{BuildOptions, SearchParams};
 
 use crate::build::MetricArg;
+use crate::generate::write_set;
 use crate::progress::BuildProgress;
 use crate::report::human_bytes;
 
@@ -47,9 +48,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let index_path = args.dir.join("index.lmd");
 
     let data = Clustered::standard(args.dims, args.seed);
-    write_vectors_parquet(&base_path, &data.sample(args.n, 0), true)?;
-    write_fvecs(&query_path, &data.sample(args.queries, 1)).with_context(|| format!("{}: cannot write", query_path.display()))?;
-    eprintln!("wrote {} ({} x {}) and {}", base_path.display(), args.n, args.dims, query_path.display());
+    write_set(&base_path, &data.sample(args.n, 0))?;
+    write_set(&query_path, &data.sample(args.queries, 1))?;
 
     let base = read_vectors(&base_path, &InputOptions { unique_ids: true, ..Default::default() })?;
     let queries = read_vectors(&query_path, &InputOptions { expect_dims: Some(args.dims), ..Default::default() })?;

@@ -5,6 +5,7 @@
 
 mod build;
 mod demo;
+mod generate;
 mod progress;
 mod report;
 mod search;
@@ -38,6 +39,8 @@ enum Command {
     Stats(stats::Args),
     /// Generate a seeded dataset, write it as Parquet, build, search and print recall.
     Demo(demo::Args),
+    /// Write seeded clustered vectors (and queries) as Parquet or fvecs.
+    Generate(generate::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Search(args) => search::run(args, &cli.index),
         Command::Stats(args) => stats::run(args, &cli.index),
         Command::Demo(args) => demo::run(args),
+        Command::Generate(args) => generate::run(args),
     };
     match result {
         Ok(code) => code,
