@@ -1,5 +1,7 @@
 //! RobustPrune (Vamana): keep the nearest candidate, drop every candidate it "covers"
-//! (alpha * d(kept, v) <= d(p, v)), repeat until R edges are kept.
+//! (alpha * d(kept, v) <= d(p, v)), repeat until R edges are kept. With `saturate`, the
+//! slots pruning left empty are filled with the nearest dropped candidates: a node's block
+//! has room for R edges whatever its degree, so on disk those edges are free.
 
 /// `pool` holds (distance to p, id), any order, may hold duplicates and p itself.
 /// `dist(a, b)` is the build distance between two points.
@@ -8,6 +10,7 @@ pub fn robust_prune(
     pool: &mut Vec<(f32, u32)>,
     alpha: f32,
     max_degree: usize,
+    saturate: bool,
     dist: impl Fn(u32, u32) -> f32,
 ) -> Vec<u32> {
     pool.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -30,6 +33,11 @@ pub fn robust_prune(
             }
         }
     }
+    if saturate {
+        let room = max_degree - kept.len();
+        let dropped = pool.iter().zip(&alive).filter(|(_, kept)| !**kept).map(|(c, _)| c.1);
+        kept.extend(dropped.take(room));
+    }
     kept
 }
 
@@ -44,14 +52,17 @@ mod tests {
         let pos = [0.0f32, 1.0, 2.0, 3.0, -1.0];
         let d = |a: u32, b: u32| (pos[a as usize] - pos[b as usize]).powi(2);
         let mut pool: Vec<(f32, u32)> = (0..5).map(|i| (d(0, i), i)).chain([(1.0, 1)]).collect();
-        let kept = robust_prune(0, &mut pool, 1.2, 10, d);
+        let kept = robust_prune(0, &mut pool.clone(), 1.2, 10, false, d);
         assert_eq!(kept, vec![1, 4]);
+        // Saturated, the dropped candidates fill the free slots, nearest first.
+        assert_eq!(robust_prune(0, &mut pool.clone(), 1.2, 3, true, d), vec![1, 4, 2]);
+        assert_eq!(robust_prune(0, &mut pool, 1.2, 10, true, d), vec![1, 4, 2, 3]);
     }
 
     #[test]
     fn prune_respects_max_degree() {
         let d = |a: u32, b: u32| ((a as f32) * 10.0 - (b as f32)).abs() + (a as f32 - b as f32).abs() * 100.0;
         let mut pool: Vec<(f32, u32)> = (1..50).map(|i| (i as f32, i)).collect();
-        assert_eq!(robust_prune(0, &mut pool, 1.0, 5, d).len(), 5);
+        assert_eq!(robust_prune(0, &mut pool, 1.0, 5, false, d).len(), 5);
     }
 }
