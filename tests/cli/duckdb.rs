@@ -382,15 +382,17 @@ con.execute("COPY (SELECT emb FROM varlen) TO 'null_list.parquet'")
 con.execute("COPY (SELECT 'a' AS name, 3 AS emb) TO 'no_list.parquet'")
 con.execute("COPY (SELECT [1, 2]::INTEGER[] AS emb) TO 'int_list.parquet'")
 con.execute("COPY (SELECT * FROM (VALUES (1, [1, 2]::FLOAT[]), (2, [3, 4, 5]::FLOAT[])) t(rowid, emb)) TO 'mixed.parquet'")
+con.execute("COPY (SELECT * FROM (VALUES (3, [1, 2]::FLOAT[2]), (-5, [3, 4]::FLOAT[2])) t(rowid, emb)) TO 'negative.parquet'")
 emit("ok")
 "#,
     );
-    let cases: [(&str, &[&str]); 5] = [
+    let cases: [(&str, &[&str]); 6] = [
         ("null_fixed.parquet", &["row 1", "NULL", "WHERE emb IS NOT NULL"]),
         ("null_list.parquet", &["row 1", "NULL"]),
         ("no_list.parquet", &["no vector column", "--vector-column"]),
         ("int_list.parquet", &["unsupported", "emb", "Float32"]),
         ("mixed.parquet", &["row 1", "3", "2"]),
+        ("negative.parquet", &["row 1", "-5"]),
     ];
     for (file, expect) in cases {
         let err = work.fails(&["build", "--input", file]);
