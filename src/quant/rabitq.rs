@@ -80,27 +80,25 @@ impl CodeSpace {
         if max == 0.0 {
             return vec![(half.floor()) as u8; y.len()];
         }
-        let grid = |fraction: f32| -> Vec<u8> {
+        let level = |v: f32, step: f32| (v / step + half).round().clamp(0.0, top);
+        // Score each grid by the cosine between y and its reconstruction, without
+        // materialising the levels; only the winner's are kept.
+        let cosine = |fraction: f32| -> f32 {
             let step = fraction * max / half;
-            y.iter().map(|v| (v / step + half).round().clamp(0.0, top) as u8).collect()
-        };
-        let cosine = |levels: &[u8]| -> f32 {
             let (mut along, mut norm) = (0.0f32, 0.0f32);
-            for (&l, v) in levels.iter().zip(y) {
-                let r = l as f32 - half;
+            for &v in y {
+                let r = level(v, step) - half;
                 along += r * v;
                 norm += r * r;
             }
             if norm > 0.0 { along / norm.sqrt() } else { f32::NEG_INFINITY }
         };
-        GRID_FRACTIONS
-            .iter()
-            .map(|&f| grid(f))
-            .fold((f32::NEG_INFINITY, Vec::new()), |best, levels| {
-                let c = cosine(&levels);
-                if c > best.0 { (c, levels) } else { best }
-            })
-            .1
+        let (_, fraction) = GRID_FRACTIONS.iter().fold((f32::NEG_INFINITY, 1.0), |best, &f| {
+            let c = cosine(f);
+            if c > best.0 { (c, f) } else { best }
+        });
+        let step = fraction * max / half;
+        y.iter().map(|&v| level(v, step) as u8).collect()
     }
 
     /// Prepares a query (already prepared for the metric) for estimating distances to codes.
