@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-use super::input::{io_error, Collector, InputError, InputOptions, VectorSet, MAX_DIMS};
+use super::input::{io_error, ChunkSink, Collector, InputError, InputOptions, VectorSet, MAX_DIMS};
 
 /// Read until `buf` is full or EOF; returns the bytes read. Unlike
 /// `read_exact`, a short count tells us how truncated the record is.
@@ -21,7 +21,11 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-pub(super) fn read_fvecs(path: &Path, opts: &InputOptions) -> Result<VectorSet, InputError> {
+pub(super) fn read_fvecs<'a>(
+    path: &'a Path,
+    opts: &InputOptions,
+    sink: Option<ChunkSink<'a>>,
+) -> Result<VectorSet, InputError> {
     // Column options mean the user expected a table; say so rather than ignore them.
     for (set, option) in [
         (&opts.vector_column, "vector-column"),
@@ -37,7 +41,7 @@ pub(super) fn read_fvecs(path: &Path, opts: &InputOptions) -> Result<VectorSet, 
     let file = File::open(path).map_err(|e| io_error(path, e))?;
     let file_len = file.metadata().map(|m| m.len()).ok();
     let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut c = Collector::new(path, opts, None);
+    let mut c = Collector::new(path, opts, None, sink);
     let mut bytes = Vec::new();
     let mut values: Vec<f32> = Vec::new();
     let mut row = 0u64;

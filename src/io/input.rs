@@ -248,13 +248,57 @@ pub(super) fn io_error(path: &Path, error: io::Error) -> InputError {
 /// Read a vector set, choosing the reader from the extension (`.fvecs`,
 /// `.parquet`, `.pq`) or, for anything else, from the Parquet magic.
 pub fn read_vectors(path: &Path, opts: &InputOptions) -> Result<VectorSet, InputError> {
+    read_with(path, opts, None)
+}
+
+/// What a streamed read saw in all: the set's dims and its number of rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamSummary {
+    pub dims: usize,
+    pub rows: u64,
+}
+
+/// Read a vector set as [`read_vectors`] does (same formats, same checks) but hand it to
+/// `consume` in chunks of at most `chunk_rows` rows, in file order, so memory stays
+/// bounded whatever the file's size. Duplicate ids are not looked for: that would need
+/// memory in proportion to the file.
+pub fn read_vectors_chunked(
+    path: &Path,
+    opts: &InputOptions,
+    chunk_rows: usize,
+    consume: &mut dyn FnMut(VectorSet),
+) -> Result<StreamSummary, InputError> {
+    let opts = InputOptions { unique_ids: false, ..opts.clone() };
+    let mut rows = 0;
+    let mut counting = |chunk: VectorSet| {
+        rows += chunk.len() as u64;
+        consume(chunk)
+    };
+    let sink = ChunkSink { rows: chunk_rows.max(1), consume: &mut counting, total: 0 };
+    let dims = read_with(path, &opts, Some(sink))?.dims;
+    Ok(StreamSummary { dims, rows })
+}
+
+/// Where a streaming [`Collector`] sends its full chunks.
+pub(super) struct ChunkSink<'s> {
+    rows: usize,
+    consume: &'s mut dyn FnMut(VectorSet),
+    /// Rows handed over so far.
+    total: u64,
+}
+
+fn read_with<'a>(
+    path: &'a Path,
+    opts: &InputOptions,
+    sink: Option<ChunkSink<'a>>,
+) -> Result<VectorSet, InputError> {
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     match ext.as_str() {
-        "fvecs" => super::fvecs::read_fvecs(path, opts),
-        "parquet" | "pq" => super::parquet_input::read_parquet(path, opts),
+        "fvecs" => super::fvecs::read_fvecs(path, opts, sink),
+        "parquet" | "pq" => super::parquet_input::read_parquet(path, opts, sink),
         _ => {
             let mut magic = Vec::with_capacity(4);
             File::open(path)
@@ -265,7 +309,7 @@ pub fn read_vectors(path: &Path, opts: &InputOptions) -> Result<VectorSet, Input
                     path: path.to_path_buf(),
                 })
             } else if magic == b"PAR1" {
-                super::parquet_input::read_parquet(path, opts)
+                super::parquet_input::read_parquet(path, opts, sink)
             } else {
                 Err(InputError::UnknownFormat {
                     path: path.to_path_buf(),
@@ -319,8 +363,10 @@ impl Element for half::f16 {
 }
 
 /// Accumulates rows from any reader and applies the checks common to all
-/// formats (dims, finiteness, unique ids, emptiness).
+/// formats (dims, finiteness, unique ids, emptiness); when streaming, hands
+/// every full chunk to its sink.
 pub(super) struct Collector<'a> {
+    sink: Option<ChunkSink<'a>>,
     path: &'a Path,
     dims: Option<usize>,
     /// Row that fixed `dims`; `None` when it came from `expect_dims`.
@@ -363,8 +409,14 @@ const MAX_RESERVE: usize = 1 << 28;
 
 impl<'a> Collector<'a> {
     /// `id_column` is `None` when ids are row positions (always unique).
-    pub(super) fn new(path: &'a Path, opts: &InputOptions, id_column: Option<&str>) -> Self {
+    pub(super) fn new(
+        path: &'a Path,
+        opts: &InputOptions,
+        id_column: Option<&str>,
+        sink: Option<ChunkSink<'a>>,
+    ) -> Self {
         Collector {
+            sink,
             path,
             dims: opts.expect_dims,
             dims_row: None,
@@ -381,7 +433,8 @@ impl<'a> Collector<'a> {
 
     /// Reserve room for `rows` more rows (once dims are known).
     pub(super) fn reserve(&mut self, rows: usize) {
-        let rows = rows.min(MAX_RESERVE);
+        let chunk = self.sink.as_ref().map_or(MAX_RESERVE, |s| s.rows);
+        let rows = rows.min(MAX_RESERVE).min(chunk);
         self.rowids.reserve(rows);
         if let Some(seen) = &mut self.seen {
             seen.reserve(rows);
@@ -473,12 +526,34 @@ impl<'a> Collector<'a> {
             }
         }
         self.rowids.push(rowid);
+        if self.sink.as_ref().is_some_and(|s| self.rowids.len() >= s.rows) {
+            self.flush();
+        }
         Ok(())
     }
 
-    pub(super) fn finish(self) -> Result<VectorSet, InputError> {
+    /// Hand the rows collected so far to the sink (if streaming).
+    fn flush(&mut self) {
+        let (Some(sink), Some(dims)) = (&mut self.sink, self.dims) else { return };
+        if self.rowids.is_empty() {
+            return;
+        }
+        let chunk = VectorSet {
+            dims,
+            rowids: std::mem::replace(&mut self.rowids, Vec::with_capacity(sink.rows)),
+            data: std::mem::replace(&mut self.data, Vec::with_capacity(sink.rows * dims)),
+        };
+        sink.total += chunk.rowids.len() as u64;
+        (sink.consume)(chunk);
+    }
+
+    /// The whole set; when streaming, an empty set that records dims (every row has
+    /// gone to the sink).
+    pub(super) fn finish(mut self) -> Result<VectorSet, InputError> {
+        self.flush();
+        let streamed = self.sink.as_ref().map_or(0, |s| s.total);
         match self.dims {
-            Some(dims) if !self.rowids.is_empty() => Ok(VectorSet {
+            Some(dims) if !self.rowids.is_empty() || streamed > 0 => Ok(VectorSet {
                 dims,
                 rowids: self.rowids,
                 data: self.data,
@@ -506,6 +581,49 @@ mod tests {
         assert!(!set.is_empty());
         assert_eq!(set.vector(1), &[3.0, 4.0]);
         assert!(VectorSet::default().is_empty());
+    }
+
+    #[test]
+    fn chunked_reads_concatenate_to_the_whole_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = random_set(1000, 5, 3);
+        let fvecs = dir.path().join("v.fvecs");
+        crate::io::write_fvecs(&fvecs, &set).unwrap();
+        let parquet = dir.path().join("v.parquet");
+        crate::io::write_vectors_parquet(&parquet, &set, true).unwrap();
+        for path in [&fvecs, &parquet] {
+            let whole = read_vectors(path, &InputOptions::default()).unwrap();
+            let mut joined = VectorSet { dims: 5, ..Default::default() };
+            let mut sizes = Vec::new();
+            let summary = read_vectors_chunked(path, &InputOptions::default(), 300, &mut |chunk| {
+                assert_eq!(chunk.dims, 5);
+                sizes.push(chunk.len());
+                joined.rowids.extend(chunk.rowids);
+                joined.data.extend(chunk.data);
+            })
+            .unwrap();
+            assert_eq!(joined, whole, "{}", path.display());
+            assert_eq!(sizes, vec![300, 300, 300, 100]);
+            assert_eq!(summary, StreamSummary { dims: 5, rows: 1000 });
+        }
+    }
+
+    #[test]
+    fn chunked_read_of_an_empty_or_bad_file_fails_like_a_whole_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("e.fvecs");
+        std::fs::write(&empty, b"").unwrap();
+        let err = read_vectors_chunked(&empty, &InputOptions::default(), 10, &mut |_| panic!("no rows")).unwrap_err();
+        assert!(matches!(err, InputError::Empty { .. }), "{err}");
+        let mixed = dir.path().join("m.fvecs");
+        let mut bytes = Vec::new();
+        for dims in [2i32, 2, 3] {
+            bytes.extend(dims.to_le_bytes());
+            bytes.extend((0..dims).flat_map(|_| 1.0f32.to_le_bytes()));
+        }
+        std::fs::write(&mixed, bytes).unwrap();
+        let err = read_vectors_chunked(&mixed, &InputOptions::default(), 1, &mut |_| {}).unwrap_err();
+        assert!(matches!(err, InputError::MixedDims { row: 2, .. }), "{err}");
     }
 
     #[test]

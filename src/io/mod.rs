@@ -11,6 +11,6 @@ mod parquet_input;
 mod test_util;
 
 pub use fvecs::write_fvecs;
-pub use input::{read_vectors, InputError, InputOptions, VectorSet, MAX_DIMS};
+pub use input::{read_vectors, read_vectors_chunked, InputError, InputOptions, StreamSummary, VectorSet, MAX_DIMS};
 pub use output::{write_hits, Hit, OutputError, OutputFormat};
 pub use parquet_input::write_vectors_parquet;

@@ -21,7 +21,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::input::{io_error, one_line, Collector, Element, InputError, InputOptions, VectorSet};
+use super::input::{io_error, one_line, ChunkSink, Collector, Element, InputError, InputOptions, VectorSet};
 use super::output::OutputError;
 
 const VECTOR_TYPES: &str = "List, LargeList or FixedSizeList of Float32, Float64 or Float16";
@@ -118,7 +118,11 @@ fn unsupported(
     }
 }
 
-pub(super) fn read_parquet(path: &Path, opts: &InputOptions) -> Result<VectorSet, InputError> {
+pub(super) fn read_parquet<'a>(
+    path: &'a Path,
+    opts: &InputOptions,
+    sink: Option<ChunkSink<'a>>,
+) -> Result<VectorSet, InputError> {
     let open_err = |e: parquet::errors::ParquetError| InputError::ParquetOpen {
         path: path.to_path_buf(),
         message: one_line(e),
@@ -202,7 +206,7 @@ pub(super) fn read_parquet(path: &Path, opts: &InputOptions) -> Result<VectorSet
         None => (0, None),
     };
 
-    let mut c = Collector::new(path, opts, id_name.as_deref());
+    let mut c = Collector::new(path, opts, id_name.as_deref(), sink);
     let mut row = 0u64;
     let mut ids = Vec::with_capacity(BATCH_ROWS);
     let mut reserved = false;
