@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use lmdiskann::exact::{exact_knn, recall_at_k};
+use lmdiskann::exact::{exact_rowids, recall_at_k};
 use lmdiskann::io::{read_vectors, write_fvecs, write_vectors_parquet, InputOptions};
 use lmdiskann::synthetic::Clustered;
 use lmdiskann::{Metric, VectorSet};
@@ -88,7 +88,7 @@ fn run_set(label: &str, bin: &Path, o: &Options, base_path: &Path, base: &Vector
     write_fvecs(&query_path, queries).expect("write queries");
     let started = Instant::now();
     let truth: Vec<Vec<u64>> =
-        exact_knn(base, queries, Metric::L2, K).into_iter().map(|t| t.into_iter().map(|(r, _)| r).collect()).collect();
+        exact_rowids(base, queries, Metric::L2, K).expect("exact search of generated data");
     let truth_seconds = started.elapsed().as_secs_f64();
 
     let index = work.join("bench.lmd");

@@ -1,7 +1,7 @@
 //! Recall@10 at the default search settings against exact brute force, for every metric,
 //! on seeded clustered data: 20k x 128 and 5k x 784.
 
-use lmdiskann::exact::{exact_knn, recall_at_k};
+use lmdiskann::exact::{exact_rowids, recall_at_k};
 use lmdiskann::index::{build_index, Index, DEFAULT_BEAM_WIDTH};
 use lmdiskann::synthetic::Clustered;
 use lmdiskann::{BuildOptions, Metric, SearchParams};
@@ -25,7 +25,7 @@ fn recall_at_defaults(n: usize, dims: usize, metric: Metric) -> f64 {
         .map(|(hits, _)| hits.iter().map(|h| h.rowid).collect())
         .collect();
     let truth: Vec<Vec<u64>> =
-        exact_knn(&base, &queries, metric, K).into_iter().map(|t| t.into_iter().map(|(r, _)| r).collect()).collect();
+        exact_rowids(&base, &queries, metric, K).unwrap();
     let recall = recall_at_k(&found, &truth, K);
     eprintln!("{n} x {dims} {metric:?}: recall@{K} = {recall:.4}");
     recall

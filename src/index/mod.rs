@@ -14,8 +14,23 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::graph::{self, SearchParams, SearchStats};
 use crate::quant::CodeSpace;
-use crate::storage::IndexFile;
+use crate::format::Header;
+use crate::storage::{patch_atomically, IndexFile};
 use crate::vector::Metric;
+
+/// Records `search_list` as the index's default search list (0 clears it), in a copy of
+/// the file that replaces it atomically. Returns the previous value (0 = none recorded).
+pub fn save_default_search_list(path: &Path, search_list: u32, modified_ms: u64) -> Result<u32> {
+    let index = IndexFile::open(path)?;
+    let mut header = index.header().clone();
+    let previous = header.default_search_list;
+    header.default_search_list = search_list;
+    header.modified_ms = modified_ms;
+    let mut bytes = vec![0u8; Header::len_for(header.dims as usize)];
+    header.encode(&mut bytes);
+    patch_atomically(path, &[(0, &bytes)])?;
+    Ok(previous)
+}
 
 /// The search list used when neither the caller nor the header names one.
 pub const DEFAULT_SEARCH_LIST: usize = 64;

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, Read};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 /// Largest accepted vector length. Also bounds what a corrupt `.fvecs`
@@ -127,6 +128,16 @@ pub enum InputError {
         element: usize,
         value: String,
     },
+
+    #[error(
+        "{}: not usable as ground truth ({message}): write it with `lmdiskann groundtruth` \
+         as .ivecs or .parquet",
+        .path.display()
+    )]
+    BadGroundTruth { path: PathBuf, message: String },
+
+    #[error("{}: reading stopped early by its consumer", .path.display())]
+    Stopped { path: PathBuf },
 
     #[error("{}: NULL vector (row {row}, column {column}): {}", .path.display(), duckdb_null_hint(.column))]
     NullVector {
@@ -261,12 +272,13 @@ pub struct StreamSummary {
 /// Read a vector set as [`read_vectors`] does (same formats, same checks) but hand it to
 /// `consume` in chunks of at most `chunk_rows` rows, in file order, so memory stays
 /// bounded whatever the file's size. Duplicate ids are not looked for: that would need
-/// memory in proportion to the file.
+/// memory in proportion to the file. When `consume` breaks, reading stops with
+/// [`InputError::Stopped`].
 pub fn read_vectors_chunked(
     path: &Path,
     opts: &InputOptions,
     chunk_rows: usize,
-    consume: &mut dyn FnMut(VectorSet),
+    consume: &mut dyn FnMut(VectorSet) -> ControlFlow<()>,
 ) -> Result<StreamSummary, InputError> {
     let opts = InputOptions { unique_ids: false, ..opts.clone() };
     let mut rows = 0;
@@ -282,7 +294,7 @@ pub fn read_vectors_chunked(
 /// Where a streaming [`Collector`] sends its full chunks.
 pub(super) struct ChunkSink<'s> {
     rows: usize,
-    consume: &'s mut dyn FnMut(VectorSet),
+    consume: &'s mut dyn FnMut(VectorSet) -> ControlFlow<()>,
     /// Rows handed over so far.
     total: u64,
 }
@@ -527,16 +539,16 @@ impl<'a> Collector<'a> {
         }
         self.rowids.push(rowid);
         if self.sink.as_ref().is_some_and(|s| self.rowids.len() >= s.rows) {
-            self.flush();
+            self.flush()?;
         }
         Ok(())
     }
 
     /// Hand the rows collected so far to the sink (if streaming).
-    fn flush(&mut self) {
-        let (Some(sink), Some(dims)) = (&mut self.sink, self.dims) else { return };
+    fn flush(&mut self) -> Result<(), InputError> {
+        let (Some(sink), Some(dims)) = (&mut self.sink, self.dims) else { return Ok(()) };
         if self.rowids.is_empty() {
-            return;
+            return Ok(());
         }
         let chunk = VectorSet {
             dims,
@@ -544,13 +556,16 @@ impl<'a> Collector<'a> {
             data: std::mem::replace(&mut self.data, Vec::with_capacity(sink.rows * dims)),
         };
         sink.total += chunk.rowids.len() as u64;
-        (sink.consume)(chunk);
+        match (sink.consume)(chunk) {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(()) => Err(InputError::Stopped { path: self.path.to_path_buf() }),
+        }
     }
 
     /// The whole set; when streaming, an empty set that records dims (every row has
     /// gone to the sink).
     pub(super) fn finish(mut self) -> Result<VectorSet, InputError> {
-        self.flush();
+        self.flush()?;
         let streamed = self.sink.as_ref().map_or(0, |s| s.total);
         match self.dims {
             Some(dims) if !self.rowids.is_empty() || streamed > 0 => Ok(VectorSet {
@@ -600,6 +615,7 @@ mod tests {
                 sizes.push(chunk.len());
                 joined.rowids.extend(chunk.rowids);
                 joined.data.extend(chunk.data);
+                ControlFlow::Continue(())
             })
             .unwrap();
             assert_eq!(joined, whole, "{}", path.display());
@@ -622,7 +638,7 @@ mod tests {
             bytes.extend((0..dims).flat_map(|_| 1.0f32.to_le_bytes()));
         }
         std::fs::write(&mixed, bytes).unwrap();
-        let err = read_vectors_chunked(&mixed, &InputOptions::default(), 1, &mut |_| {}).unwrap_err();
+        let err = read_vectors_chunked(&mixed, &InputOptions::default(), 1, &mut |_| ControlFlow::Continue(())).unwrap_err();
         assert!(matches!(err, InputError::MixedDims { row: 2, .. }), "{err}");
     }
 

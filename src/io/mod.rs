@@ -1,9 +1,10 @@
-//! Reading vector sets (`.fvecs`, Parquet) and writing search results.
+//! Reading vector sets (`.fvecs`, Parquet), writing search results, and ground truth.
 //!
 //! Self-contained: nothing here refers to other crate modules, so the folder
 //! can move between crates unchanged.
 
 mod fvecs;
+mod groundtruth;
 pub mod input;
 pub mod output;
 mod parquet_input;
@@ -11,6 +12,7 @@ mod parquet_input;
 mod test_util;
 
 pub use fvecs::write_fvecs;
+pub use groundtruth::{read_groundtruth, write_ivecs};
 pub use input::{read_vectors, read_vectors_chunked, InputError, InputOptions, StreamSummary, VectorSet, MAX_DIMS};
 pub use output::{write_hits, Hit, OutputError, OutputFormat};
 pub use parquet_input::write_vectors_parquet;

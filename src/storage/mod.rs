@@ -7,5 +7,5 @@
 mod atomic;
 mod mmap;
 
-pub use atomic::write_atomically;
+pub use atomic::{patch_atomically, write_atomically};
 pub use mmap::IndexFile;

@@ -52,7 +52,113 @@ pub fn norm_squared(a: &[f32]) -> f32 {
     dot(a, a)
 }
 
-#[inline]
+/// Squared Euclidean distances from every query to every base vector, both row-major with
+/// `dims` columns: `out[i * base_rows + j] = l2_squared(query i, base j)`, bit for bit.
+///
+/// One pair at a time, a distance is a single chain of dependent additions; tiles of
+/// queries x base vectors keep many chains in flight and load each vector once per tile.
+/// Compiled for AVX2 too, chosen at run time: lane-wise IEEE operations give the same bits
+/// at any vector width, so the choice never changes a result.
+#[multiversion::multiversion(targets("x86_64+avx2", "aarch64+neon"))]
+pub fn l2_squared_many(queries: &[f32], base: &[f32], dims: usize, out: &mut [f32]) {
+    many(queries, base, dims, out, l2_tile::<QUERY_TILE, BASE_TILE>, l2_tile::<1, 1>);
+}
+
+/// Inner products from every query to every base vector, laid out as in
+/// [`l2_squared_many`], bit for bit equal to [`dot`].
+#[multiversion::multiversion(targets("x86_64+avx2", "aarch64+neon"))]
+pub fn dot_many(queries: &[f32], base: &[f32], dims: usize, out: &mut [f32]) {
+    many(queries, base, dims, out, dot_tile::<QUERY_TILE, BASE_TILE>, dot_tile::<1, 1>);
+}
+
+const QUERY_TILE: usize = 3;
+const BASE_TILE: usize = 4;
+
+type Tile<const Q: usize, const B: usize> = fn([&[f32]; Q], [&[f32]; B]) -> [[f32; B]; Q];
+
+/// Walks the query x base grid in tiles, with single pairs for the ragged edges.
+#[inline(always)]
+fn many(
+    queries: &[f32],
+    base: &[f32],
+    dims: usize,
+    out: &mut [f32],
+    tile: Tile<QUERY_TILE, BASE_TILE>,
+    single: Tile<1, 1>,
+) {
+    assert!(dims > 0 && queries.len() % dims == 0 && base.len() % dims == 0);
+    let (nq, nb) = (queries.len() / dims, base.len() / dims);
+    assert_eq!(out.len(), nq * nb, "one distance per query and base vector");
+    let query = |i: usize| &queries[i * dims..(i + 1) * dims];
+    let vector = |j: usize| &base[j * dims..(j + 1) * dims];
+    let full_q = nq / QUERY_TILE * QUERY_TILE;
+    let full_b = nb / BASE_TILE * BASE_TILE;
+    for i in (0..full_q).step_by(QUERY_TILE) {
+        for j in (0..full_b).step_by(BASE_TILE) {
+            let d = tile(std::array::from_fn(|a| query(i + a)), std::array::from_fn(|b| vector(j + b)));
+            for (a, row) in d.iter().enumerate() {
+                out[(i + a) * nb + j..][..BASE_TILE].copy_from_slice(row);
+            }
+        }
+    }
+    for i in 0..nq {
+        let j0 = if i < full_q { full_b } else { 0 };
+        for j in j0..nb {
+            out[i * nb + j] = single([query(i)], [vector(j)])[0][0];
+        }
+    }
+}
+
+#[inline(always)]
+fn l2_tile<const Q: usize, const B: usize>(q: [&[f32]; Q], b: [&[f32]; B]) -> [[f32; B]; Q] {
+    tile(q, b, |x, y| {
+        let d = x - y;
+        d * d
+    })
+}
+
+#[inline(always)]
+fn dot_tile<const Q: usize, const B: usize>(q: [&[f32]; Q], b: [&[f32]; B]) -> [[f32; B]; Q] {
+    tile(q, b, |x, y| x * y)
+}
+
+/// The per-pair arithmetic of [`l2_squared`] and [`dot`] (eight lanes, pairwise reduction,
+/// sequential tail), for a Q x B tile at once. Lanes are whole `[f32; LANES]` values so
+/// LLVM keeps each accumulator in one vector register.
+#[inline(always)]
+fn tile<const Q: usize, const B: usize>(
+    q: [&[f32]; Q],
+    b: [&[f32]; B],
+    term: impl Fn(f32, f32) -> f32 + Copy,
+) -> [[f32; B]; Q] {
+    let dims = q[0].len();
+    let chunks = dims / LANES;
+    let qc = q.map(|v| &v.as_chunks::<LANES>().0[..chunks]);
+    let bc = b.map(|v| &v.as_chunks::<LANES>().0[..chunks]);
+    let mut acc = [[[0.0f32; LANES]; B]; Q];
+    for c in 0..chunks {
+        let qv: [[f32; LANES]; Q] = std::array::from_fn(|a| qc[a][c]);
+        let bv: [[f32; LANES]; B] = std::array::from_fn(|e| bc[e][c]);
+        for (acc_row, x) in acc.iter_mut().zip(&qv) {
+            for (acc, y) in acc_row.iter_mut().zip(&bv) {
+                *acc = std::array::from_fn(|l| acc[l] + term(x[l], y[l]));
+            }
+        }
+    }
+    let mut out = [[0.0f32; B]; Q];
+    for a in 0..Q {
+        for e in 0..B {
+            let mut tail = 0.0;
+            for d in chunks * LANES..dims {
+                tail += term(q[a][d], b[e][d]);
+            }
+            out[a][e] = reduce(acc[a][e]) + tail;
+        }
+    }
+    out
+}
+
+#[inline(always)]
 fn reduce(mut acc: [f32; LANES]) -> f32 {
     let mut width = LANES;
     while width > 1 {
@@ -67,6 +173,27 @@ fn reduce(mut acc: [f32; LANES]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_kernels_equal_the_pairwise_ones_bit_for_bit() {
+        for dims in [1, 7, 8, 9, 31, 128, 131] {
+            for (nq, nb) in [(1, 1), (3, 5), (4, 8), (5, 13)] {
+                let q: Vec<f32> = (0..nq * dims).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+                let b: Vec<f32> = (0..nb * dims).map(|i| (i as f32 * 0.91).cos() * 2.0).collect();
+                let mut l2 = vec![f32::NAN; nq * nb];
+                let mut ip = vec![f32::NAN; nq * nb];
+                l2_squared_many(&q, &b, dims, &mut l2);
+                dot_many(&q, &b, dims, &mut ip);
+                for i in 0..nq {
+                    for j in 0..nb {
+                        let (x, y) = (&q[i * dims..][..dims], &b[j * dims..][..dims]);
+                        assert_eq!(l2[i * nb + j].to_bits(), l2_squared(x, y).to_bits(), "dims {dims} ({i},{j})");
+                        assert_eq!(ip[i * nb + j].to_bits(), dot(x, y).to_bits(), "dims {dims} ({i},{j})");
+                    }
+                }
+            }
+        }
+    }
 
     fn naive_l2(a: &[f32], b: &[f32]) -> f64 {
         a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum()

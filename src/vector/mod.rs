@@ -3,7 +3,7 @@
 mod kernels;
 mod metric;
 
-pub use kernels::{dot, l2_squared, norm_squared};
+pub use kernels::{dot, dot_many, l2_squared, l2_squared_many, norm_squared};
 pub use metric::Metric;
 
 /// How vector elements are stored in node blocks. Only `F32` is written today; the code is

@@ -13,7 +13,7 @@ fn build_then_search_prints_csv_hits_that_match_brute_force() {
     assert!(w.path("index.lmd").exists(), "build writes ./index.lmd by default");
     let hits = parse_hits(&w.ok(&["search", "--query", "q.fvecs", "-k", "10"]));
     assert_eq!(hits.len(), 30);
-    let truth = exact_knn(&base, &queries, Metric::L2, 10);
+    let truth = exact_knn(&base, &queries, Metric::L2, 10).unwrap();
     for (q, found) in hits.iter().enumerate() {
         assert_eq!(found.len(), 10, "query {q}");
         assert!(found.windows(2).all(|p| p[0].1 <= p[1].1), "query {q}: distances not ascending: {found:?}");

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use lmdiskann::exact::{exact_knn, recall_at_k};
+use lmdiskann::exact::{exact_rowids, recall_at_k};
 use lmdiskann::index::{build_index, Index, DEFAULT_BEAM_WIDTH};
 use lmdiskann::io::{read_vectors, InputOptions};
 use lmdiskann::synthetic::Clustered;
@@ -64,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let index = Index::open(&index_path)?;
     let truth: Vec<Vec<u64>> =
-        pool.install(|| exact_knn(&base, &queries, metric, args.k)).into_iter().map(|t| t.into_iter().map(|(r, _)| r).collect()).collect();
+        pool.install(|| exact_rowids(&base, &queries, metric, args.k))?;
     println!(
         "built {} in {build_seconds:.1} s ({:.0} vectors/s): {} ({} per vector, R {})",
         index_path.display(),

@@ -6,6 +6,7 @@
 mod build;
 mod demo;
 mod generate;
+mod groundtruth;
 mod progress;
 mod report;
 mod search;
@@ -41,6 +42,8 @@ enum Command {
     Demo(demo::Args),
     /// Write seeded clustered vectors (and queries) as Parquet or fvecs.
     Generate(generate::Args),
+    /// Exact nearest neighbours by brute force (streams the base), as rowids.
+    Groundtruth(groundtruth::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Stats(args) => stats::run(args, &cli.index),
         Command::Demo(args) => demo::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Groundtruth(args) => groundtruth::run(args, &cli.index),
     };
     match result {
         Ok(code) => code,
