@@ -26,6 +26,8 @@ pub struct SearchParams {
 pub struct SearchStats {
     pub blocks_read: u64,
     pub codes_scored: u64,
+    /// Wall time of the search in nanoseconds (set by `Index::search`).
+    pub nanos: u64,
 }
 
 /// Finds the `k` nearest live nodes to `query` (already prepared for the metric).

@@ -84,6 +84,7 @@ impl Index {
 
     /// The `params.k` nearest live rows to `query`, nearest first (ties: smaller rowid).
     pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<(Vec<Neighbour>, SearchStats)> {
+        let started = std::time::Instant::now();
         if query.len() != self.dims() {
             return Err(Error::InvalidData(format!(
                 "query has {} dims but the index has {}",
@@ -96,7 +97,8 @@ impl Index {
         if !metric.prepare(&mut q) {
             return Err(Error::InvalidData("a zero query vector has no cosine distance".into()));
         }
-        let (hits, stats) = graph::search(&self.file, &self.codes, metric, &q, params)?;
+        let (hits, mut stats) = graph::search(&self.file, &self.codes, metric, &q, params)?;
+        stats.nanos = started.elapsed().as_nanos() as u64;
         let hits = hits.into_iter().map(|(d, rowid)| Neighbour { rowid, distance: metric.user_distance(d) }).collect();
         Ok((hits, stats))
     }

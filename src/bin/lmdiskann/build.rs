@@ -93,7 +93,7 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
         alpha: args.alpha,
         seed: args.seed,
         saturate: args.saturate,
-        created_ms: creation_time_ms(),
+        created_ms: crate::now_ms(),
     };
     // Refuse bad parameters before reading what may be gigabytes of input.
     options.validate()?;
@@ -152,12 +152,4 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `SOURCE_DATE_EPOCH` (seconds) when set, for reproducible files; else now.
-fn creation_time_ms() -> u64 {
-    if let Some(secs) = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse::<u64>().ok()) {
-        return secs.saturating_mul(1000);
-    }
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

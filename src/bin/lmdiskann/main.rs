@@ -7,10 +7,12 @@ mod build;
 mod demo;
 mod generate;
 mod groundtruth;
+mod measure;
 mod progress;
 mod report;
 mod search;
 mod stats;
+mod tune;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +46,8 @@ enum Command {
     Generate(generate::Args),
     /// Exact nearest neighbours by brute force (streams the base), as rowids.
     Groundtruth(groundtruth::Args),
+    /// Find the smallest search list L that meets a recall target; --save records it.
+    Tune(tune::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Groundtruth(args) => groundtruth::run(args, &cli.index),
+        Command::Tune(args) => tune::run(args, &cli.index),
     };
     match result {
         Ok(code) => code,
@@ -85,6 +90,15 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
             || c.to_string().contains("Broken pipe")
     })
+}
+
+/// Milliseconds since the Unix epoch, or `SOURCE_DATE_EPOCH` when set, so reproducible
+/// builds record the same times.
+fn now_ms() -> u64 {
+    if let Some(secs) = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse::<u64>().ok()) {
+        return secs.saturating_mul(1000);
+    }
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// An explicit rayon pool: `threads` = 0 means one per core.

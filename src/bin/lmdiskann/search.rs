@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{bail, Context};
 use lmdiskann::index::{Index, DEFAULT_BEAM_WIDTH};
@@ -12,6 +11,7 @@ use lmdiskann::storage::write_atomically;
 use lmdiskann::SearchParams;
 use serde_json::json;
 
+use crate::measure::{check_recall_bar, load_truth, run_batch};
 use crate::report::{anon_rss_bytes, peak_rss_bytes, write_json};
 
 #[derive(clap::Args)]
@@ -42,9 +42,17 @@ pub struct Args {
     /// Output format, overriding the extension (stdout default: csv).
     #[arg(long, value_parser = ["csv", "tsv", "jsonl", "parquet"])]
     format: Option<String>,
-    /// Also write a JSON summary (QPS, blocks read, peak memory) to this file.
+    /// Also write a JSON summary (QPS, latency percentiles, blocks read, recall, peak
+    /// memory) to this file.
     #[arg(long, value_name = "PATH")]
     report: Option<PathBuf>,
+    /// True neighbours as rowids (.ivecs or .parquet from `lmdiskann groundtruth`): print
+    /// recall@k, QPS and latency to stderr; hits are then written only with --output.
+    #[arg(long, value_name = "PATH")]
+    groundtruth: Option<PathBuf>,
+    /// Exit with code 1 when recall@k is below this (a CI gate).
+    #[arg(long, value_name = "RECALL", requires = "groundtruth")]
+    min_recall: Option<f64>,
 }
 
 pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
@@ -57,29 +65,27 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
     if args.search_list == Some(0) {
         bail!("--search-list must be at least 1");
     }
+    let min_recall = args.min_recall.map(|r| check_recall_bar("--min-recall", r)).transpose()?;
     let format = output_format(&args)?;
     let index = Index::open(index_path)?;
     let queries = read_vectors(
         &args.query,
         &InputOptions { vector_column: args.vector_column.clone(), expect_dims: Some(index.dims()), ..Default::default() },
     )?;
+    let truth = args.groundtruth.as_ref().map(|gt| load_truth(gt, queries.len(), &args.query, args.k)).transpose()?;
     let params = SearchParams {
         k: args.k,
         search_list: args.search_list.unwrap_or_else(|| index.default_search_list()),
         beam_width: args.beam_width,
     };
     let pool = crate::thread_pool(args.threads)?;
-    let started = Instant::now();
-    let results = pool
-        .install(|| index.search_many(&queries.data, &params))
+    let batch = run_batch(&index, &queries, &params, &pool)
         .with_context(|| format!("{}: search failed", args.query.display()))?;
-    let seconds = started.elapsed().as_secs_f64();
     let anon_rss = anon_rss_bytes();
+    let summary = batch.summary(&params, truth.as_deref());
 
-    let mut hits = Vec::with_capacity(results.len() * args.k);
-    let mut blocks_read = 0u64;
-    for (query, (found, stats)) in results.iter().enumerate() {
-        blocks_read += stats.blocks_read;
+    let mut hits = Vec::with_capacity(batch.results.len() * args.k);
+    for (query, (found, _)) in batch.results.iter().enumerate() {
         hits.extend(found.iter().enumerate().map(|(rank, n)| Hit {
             query: query as u64,
             rank: rank as u32 + 1,
@@ -90,29 +96,41 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
     match &args.output {
         Some(path) => write_atomically(path, |w| Ok(write_hits(w, format, &hits)?))
             .with_context(|| format!("{}: cannot write hits", path.display()))?,
+        None if truth.is_some() => {}
         None => {
             write_hits(std::io::BufWriter::new(std::io::stdout()), format, &hits)?;
             std::io::stdout().flush()?;
         }
     }
-    let n = queries.len() as f64;
+    let passed = match (summary.recall, min_recall) {
+        (Some(recall), Some(bar)) => recall >= bar,
+        _ => true,
+    };
     if let Some(path) = &args.report {
-        write_json(
-            path,
-            &json!({
-                "index": index_path,
-                "queries": queries.len(),
-                "k": args.k,
-                "search_list": params.search_list,
-                "beam_width": params.beam_width,
-                "threads": pool.current_num_threads(),
-                "seconds": seconds,
-                "qps": n / seconds.max(1e-9),
-                "blocks_read_per_query": blocks_read as f64 / n,
-                "peak_rss_bytes": peak_rss_bytes(),
-                "anon_rss_bytes": anon_rss,
-            }),
-        )?;
+        let mut report = summary.json();
+        for (key, value) in [
+            ("index", json!(index_path)),
+            ("beam_width", json!(params.beam_width)),
+            ("threads", json!(pool.current_num_threads())),
+            ("seconds", json!(batch.seconds)),
+            ("min_recall", json!(min_recall)),
+            ("passed", json!(passed)),
+            ("peak_rss_bytes", json!(peak_rss_bytes())),
+            ("anon_rss_bytes", json!(anon_rss)),
+        ] {
+            report[key] = value;
+        }
+        write_json(path, &report)?;
+    }
+    if truth.is_some() {
+        eprintln!("{}", summary.line());
+    }
+    if let (Some(recall), Some(bar), false) = (summary.recall, min_recall, passed) {
+        eprintln!(
+            "lmdiskann: recall@{} {recall:.4} is below --min-recall {bar}: raise -L (`lmdiskann tune` finds the smallest that passes)",
+            args.k
+        );
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,117 @@
+//! `lmdiskann tune`: the smallest search list that meets a recall target, measured.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use lmdiskann::index::{save_default_search_list, Index, DEFAULT_BEAM_WIDTH};
+use lmdiskann::io::{read_vectors, InputOptions};
+use lmdiskann::SearchParams;
+use serde_json::json;
+
+use crate::measure::{check_recall_bar, load_truth, run_batch, Summary};
+use crate::report::write_json;
+
+/// The search lists tried by default, smallest first: roughly 1.25x apart, so the answer
+/// is within a quarter of the true minimum.
+const SWEEP: [usize; 20] = [8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 320, 384, 512, 640];
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Query vectors: .fvecs or .parquet.
+    #[arg(long, short, value_name = "PATH")]
+    query: PathBuf,
+    /// True neighbours of the queries as rowids (.ivecs or .parquet from `groundtruth`).
+    #[arg(long, value_name = "PATH")]
+    groundtruth: PathBuf,
+    /// The recall@k to reach.
+    #[arg(long, default_value_t = 0.95, value_name = "RECALL")]
+    target_recall: f64,
+    /// Results per query: recall is recall@k.
+    #[arg(short, default_value_t = 10)]
+    k: usize,
+    /// Search lists to try, comma-separated (default: 8 to 640, about 1.25x apart).
+    #[arg(long, value_delimiter = ',', value_name = "L,L,...")]
+    lists: Option<Vec<usize>>,
+    /// Record the smallest passing L in the index header: searches without -L then use it.
+    #[arg(long)]
+    save: bool,
+    /// Parquet column holding the query vectors (default: the only list column).
+    #[arg(long, value_name = "NAME")]
+    vector_column: Option<String>,
+    #[arg(long, default_value_t = DEFAULT_BEAM_WIDTH, value_name = "W")]
+    beam_width: usize,
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Also write the sweep as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
+}
+
+pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
+    let target = check_recall_bar("--target-recall", args.target_recall)?;
+    if args.k == 0 {
+        bail!("-k must be at least 1");
+    }
+    if args.beam_width == 0 {
+        bail!("--beam-width must be at least 1");
+    }
+    let mut lists = args.lists.clone().unwrap_or_else(|| SWEEP.into_iter().filter(|&l| l >= args.k).collect());
+    lists.sort_unstable();
+    lists.dedup();
+    if lists.is_empty() || lists[0] == 0 {
+        bail!("--lists must name search lists of at least 1");
+    }
+    let index = Index::open(index_path)?;
+    let queries = read_vectors(
+        &args.query,
+        &InputOptions { vector_column: args.vector_column.clone(), expect_dims: Some(index.dims()), ..Default::default() },
+    )?;
+    let truth = load_truth(&args.groundtruth, queries.len(), &args.query, args.k)?;
+    let pool = crate::thread_pool(args.threads)?;
+
+    // One untimed pass first, so the first row is not the one that paid for a cold cache.
+    let warm = SearchParams { k: args.k, search_list: lists[0], beam_width: args.beam_width };
+    run_batch(&index, &queries, &warm, &pool).with_context(|| format!("{}: search failed", args.query.display()))?;
+    println!("{:>6} {:>10} {:>10} {:>13} {:>10} {:>10}", "L", format!("recall@{}", args.k), "QPS", "blocks/query", "p50 ms", "p99 ms");
+    let mut sweep: Vec<Summary> = Vec::new();
+    for &search_list in &lists {
+        let params = SearchParams { k: args.k, search_list, beam_width: args.beam_width };
+        let summary = run_batch(&index, &queries, &params, &pool)
+            .with_context(|| format!("{}: search failed", args.query.display()))?
+            .summary(&params, Some(&truth));
+        let recall = summary.recall.unwrap_or(0.0);
+        println!(
+            "{:>6} {:>10.4} {:>10.0} {:>13.1} {:>10.3} {:>10.3}",
+            summary.search_list, recall, summary.qps, summary.blocks_per_query, summary.latency_ms[0], summary.latency_ms[2]
+        );
+        sweep.push(summary);
+        if recall >= target {
+            break;
+        }
+    }
+    let chosen = sweep.iter().find(|s| s.recall.unwrap_or(0.0) >= target).map(|s| s.search_list);
+    if let Some(path) = &args.report {
+        let rows: Vec<_> = sweep.iter().map(Summary::json).collect();
+        write_json(path, &json!({ "index": index_path, "target_recall": target, "chosen_search_list": chosen, "sweep": rows }))?;
+    }
+    let Some(chosen) = chosen else {
+        let best = sweep.iter().max_by(|a, b| a.recall.unwrap_or(0.0).total_cmp(&b.recall.unwrap_or(0.0)));
+        let best = best.map_or(String::new(), |s| format!(" (best {:.4} at L={})", s.recall.unwrap_or(0.0), s.search_list));
+        eprintln!(
+            "lmdiskann: no search list up to {} reaches recall@{} {target}{best}: try larger --lists, or rebuild with a larger -R, -L or finer --codes",
+            lists[lists.len() - 1],
+            args.k,
+        );
+        return Ok(ExitCode::from(1));
+    };
+    println!("smallest L with recall@{} >= {target}: {chosen}", args.k);
+    if args.save {
+        let previous = save_default_search_list(index_path, chosen as u32, crate::now_ms())
+            .with_context(|| format!("{}: cannot record the default search list", index_path.display()))?;
+        let was = if previous == 0 { "the built-in default".to_string() } else { format!("L={previous}") };
+        println!("saved: searches of {} without -L now use L={chosen} (was {was})", index_path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
