@@ -86,7 +86,7 @@ fn many(
     tile: Tile<QUERY_TILE, BASE_TILE>,
     single: Tile<1, 1>,
 ) {
-    assert!(dims > 0 && queries.len() % dims == 0 && base.len() % dims == 0);
+    assert!(dims > 0 && queries.len().is_multiple_of(dims) && base.len().is_multiple_of(dims));
     let (nq, nb) = (queries.len() / dims, base.len() / dims);
     assert_eq!(out.len(), nq * nb, "one distance per query and base vector");
     let query = |i: usize| &queries[i * dims..(i + 1) * dims];

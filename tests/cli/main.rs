@@ -3,4 +3,5 @@
 mod build_search;
 mod duckdb;
 mod errors;
+mod recall_gate;
 mod util;
