@@ -127,8 +127,19 @@ pub fn exact_knn_file(
     metric: Metric,
     k: usize,
 ) -> Result<(Neighbours, StreamSummary)> {
-    let mut knn = ExactKnn::new(queries, metric, k)?;
     let chunk_rows = (CHUNK_BYTES / (4 * queries.dims)).max(BASE_BLOCK);
+    exact_knn_file_in_chunks(base, opts, queries, metric, k, chunk_rows)
+}
+
+fn exact_knn_file_in_chunks(
+    base: &Path,
+    opts: &InputOptions,
+    queries: &VectorSet,
+    metric: Metric,
+    k: usize,
+    chunk_rows: usize,
+) -> Result<(Neighbours, StreamSummary)> {
+    let mut knn = ExactKnn::new(queries, metric, k)?;
     let (sender, chunks) = sync_channel::<VectorSet>(1);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
@@ -296,6 +307,25 @@ mod tests {
             }
             assert_eq!(knn.finish(), expected, "{metric:?}");
         }
+    }
+
+    #[test]
+    fn a_file_read_in_chunks_gives_the_in_memory_answer_and_names_bad_rows_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("base.parquet");
+        let mut rng = Rng::new(8);
+        let n = 1000;
+        let mut base = set(6, (0..n as u64).map(|i| i * 5 + 3).collect(), (0..n * 6).map(|_| rng.unit() as f32 - 0.5).collect());
+        crate::io::write_vectors_parquet(&path, &base, true).unwrap();
+        let queries = set(6, vec![0, 1, 2], base.data[..18].iter().map(|x| x * 0.9).collect());
+        let opts = InputOptions::default();
+        let (got, read) = exact_knn_file_in_chunks(&path, &opts, &queries, Metric::Cosine, 7, 64).unwrap();
+        assert_eq!(got, exact_knn(&base, &queries, Metric::Cosine, 7).unwrap());
+        assert_eq!(read, StreamSummary { dims: 6, rows: n as u64 });
+        base.data[700 * 6..701 * 6].fill(0.0);
+        crate::io::write_vectors_parquet(&path, &base, true).unwrap();
+        let err = exact_knn_file_in_chunks(&path, &opts, &queries, Metric::Cosine, 7, 64).unwrap_err().to_string();
+        assert!(err.contains("row 700 (rowid 3503) is a zero vector"), "{err}");
     }
 
     #[test]
