@@ -1,4 +1,5 @@
-//! `.fvecs`: records of (i32 LE dim, dim × f32 LE). Rowid = record position.
+//! `.fvecs` and `.bvecs`: records of (i32 LE dim, dim values: f32 LE or u8). Rowid = record
+//! position.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -21,10 +22,36 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-pub(super) fn read_fvecs<'a>(
+/// The two record layouts: the value width and the name used in messages.
+#[derive(Clone, Copy)]
+pub(super) enum Vecs {
+    /// `.fvecs`: f32 values.
+    Float,
+    /// `.bvecs`: u8 values (SIFT1B, the BIGANN sets).
+    Byte,
+}
+
+impl Vecs {
+    fn value_len(self) -> usize {
+        match self {
+            Vecs::Float => 4,
+            Vecs::Byte => 1,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Vecs::Float => ".fvecs",
+            Vecs::Byte => ".bvecs",
+        }
+    }
+}
+
+pub(super) fn read_vecs<'a>(
     path: &'a Path,
     opts: &InputOptions,
     sink: Option<ChunkSink<'a>>,
+    layout: Vecs,
 ) -> Result<VectorSet, InputError> {
     // Column options mean the user expected a table; say so rather than ignore them.
     for (set, option) in [
@@ -35,6 +62,7 @@ pub(super) fn read_fvecs<'a>(
             return Err(InputError::OptionNotApplicable {
                 path: path.to_path_buf(),
                 option,
+                format: layout.name(),
             });
         }
     }
@@ -64,9 +92,10 @@ pub(super) fn read_fvecs<'a>(
             let hint = if row == 0 && header == *b"PAR1" {
                 "this is a Parquet file; give it a .parquet extension".to_string()
             } else {
+                let name = layout.name();
                 format!(
-                    "each .fvecs record starts with its dim (i32 little-endian, 1 to {MAX_DIMS}); \
-                     the file is corrupt or not .fvecs"
+                    "each {name} record starts with its dim (i32 little-endian, 1 to {MAX_DIMS}); \
+                     the file is corrupt or not {name}"
                 )
             };
             return Err(c.bad_dims(row, dim.into(), hint));
@@ -75,10 +104,10 @@ pub(super) fn read_fvecs<'a>(
         c.check_len(row, dim)?;
         if row == 0 {
             if let Some(len) = file_len {
-                c.reserve((len / (4 + 4 * dim as u64)) as usize);
+                c.reserve((len / (4 + (layout.value_len() * dim) as u64)) as usize);
             }
         }
-        bytes.resize(4 * dim, 0);
+        bytes.resize(layout.value_len() * dim, 0);
         let n = read_full(&mut reader, &mut bytes).map_err(|e| io_error(path, e))?;
         if n < bytes.len() {
             return Err(InputError::Truncated {
@@ -88,13 +117,18 @@ pub(super) fn read_fvecs<'a>(
                 available: 4 + n as u64,
             });
         }
-        values.clear();
-        values.extend(
-            bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        );
-        c.push(row, row, &values)?;
+        match layout {
+            Vecs::Float => {
+                values.clear();
+                values.extend(
+                    bytes
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                );
+                c.push(row, row, &values)?;
+            }
+            Vecs::Byte => c.push(row, row, &bytes)?,
+        }
         row += 1;
     }
     c.finish()
@@ -297,5 +331,38 @@ mod tests {
         };
         let (msg, ..) = err_for(&bytes, &opts);
         assert_contains(&msg, &["--id-column"]);
+    }
+
+    /// A `.bvecs` record: i32 dim, then one byte per value.
+    fn bvecs_record(values: &[u8]) -> Vec<u8> {
+        let mut out = (values.len() as i32).to_le_bytes().to_vec();
+        out.extend_from_slice(values);
+        out
+    }
+
+    #[test]
+    fn bvecs_reads_bytes_as_floats_with_the_same_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("base.bvecs");
+        let mut bytes = bvecs_record(&[0, 7, 255]);
+        bytes.extend(bvecs_record(&[1, 2, 3]));
+        std::fs::write(&path, &bytes).unwrap();
+        let set = read_vectors(&path, &InputOptions::default()).unwrap();
+        assert_eq!(set, VectorSet { dims: 3, rowids: vec![0, 1], data: vec![0.0, 7.0, 255.0, 1.0, 2.0, 3.0] });
+
+        std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        let msg = read_vectors(&path, &InputOptions::default()).unwrap_err().to_string();
+        assert_contains(&msg, &["row 1", "truncated", "needs 7 bytes but only 6 remain"]);
+        let mut mixed = bvecs_record(&[1, 2, 3]);
+        mixed.extend(bvecs_record(&[1, 2]));
+        std::fs::write(&path, &mixed).unwrap();
+        let msg = read_vectors(&path, &InputOptions::default()).unwrap_err().to_string();
+        assert_contains(&msg, &["row 1", "2 dims", "row 0 has 3"]);
+        let opts = InputOptions { vector_column: Some("emb".into()), ..Default::default() };
+        let msg = read_vectors(&path, &opts).unwrap_err().to_string();
+        assert_contains(&msg, &["--vector-column", ".bvecs input has no columns"]);
+        std::fs::write(&path, 0i32.to_le_bytes()).unwrap();
+        let msg = read_vectors(&path, &InputOptions::default()).unwrap_err().to_string();
+        assert_contains(&msg, &["each .bvecs record starts with its dim"]);
     }
 }

@@ -10,6 +10,8 @@ use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use super::fvecs::Vecs;
+
 /// Largest accepted vector length. Also bounds what a corrupt `.fvecs`
 /// header can make us allocate.
 pub const MAX_DIMS: usize = 65_536;
@@ -71,7 +73,7 @@ pub enum InputError {
 
     #[error(
         "{}: unrecognised input format (extension {ext:?}, no Parquet magic): \
-         supported formats are .fvecs and .parquet/.pq",
+         supported formats are .fvecs, .bvecs and .parquet/.pq",
         .path.display()
     )]
     UnknownFormat { path: PathBuf, ext: String },
@@ -79,8 +81,8 @@ pub enum InputError {
     #[error("{}: empty input (no vectors): the file must hold at least one vector", .path.display())]
     Empty { path: PathBuf },
 
-    #[error("{}: option --{option} does not apply (.fvecs input has no columns): remove it", .path.display())]
-    OptionNotApplicable { path: PathBuf, option: &'static str },
+    #[error("{}: option --{option} does not apply ({format} input has no columns): remove it", .path.display())]
+    OptionNotApplicable { path: PathBuf, option: &'static str, format: &'static str },
 
     #[error("{}: invalid vector length {dims} (row {row}): {hint}", .path.display())]
     BadDims {
@@ -256,7 +258,7 @@ pub(super) fn io_error(path: &Path, error: io::Error) -> InputError {
     }
 }
 
-/// Read a vector set, choosing the reader from the extension (`.fvecs`,
+/// Read a vector set, choosing the reader from the extension (`.fvecs`, `.bvecs`,
 /// `.parquet`, `.pq`) or, for anything else, from the Parquet magic.
 pub fn read_vectors(path: &Path, opts: &InputOptions) -> Result<VectorSet, InputError> {
     read_with(path, opts, None)
@@ -309,7 +311,8 @@ fn read_with<'a>(
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     match ext.as_str() {
-        "fvecs" => super::fvecs::read_fvecs(path, opts, sink),
+        "fvecs" => super::fvecs::read_vecs(path, opts, sink, Vecs::Float),
+        "bvecs" => super::fvecs::read_vecs(path, opts, sink, Vecs::Byte),
         "parquet" | "pq" => super::parquet_input::read_parquet(path, opts, sink),
         _ => {
             let mut magic = Vec::with_capacity(4);
@@ -361,6 +364,16 @@ impl Element for f64 {
         } else {
             self.to_string()
         }
+    }
+}
+
+impl Element for u8 {
+    #[inline]
+    fn to_f32(self) -> f32 {
+        f32::from(self)
+    }
+    fn describe(self) -> String {
+        self.to_string()
     }
 }
 

@@ -231,3 +231,31 @@ fn groundtruth_refuses_what_it_cannot_answer() {
     let err = w.fails(&["groundtruth", "--input", "vectors.parquet", "--query", "q.fvecs", "-o", "gt.txt"]);
     assert!(err.contains("gt.txt") && err.contains(".ivecs"), "{err}");
 }
+
+#[test]
+fn bvecs_input_builds_searches_and_gives_the_same_ground_truth_as_fvecs() {
+    let w = Workdir::new();
+    let (base, queries) = w.dataset(2000, 16, 30);
+    // Byte vectors, as SIFT1B ships: the same clustered data scaled into 0..=255.
+    let to_bytes = |set: &VectorSet| -> Vec<u8> {
+        set.data.iter().map(|x| (x * 40.0 + 128.0).clamp(0.0, 255.0).round() as u8).collect()
+    };
+    let write = |name: &str, set: &VectorSet| {
+        let mut file = Vec::new();
+        for v in to_bytes(set).chunks(set.dims) {
+            file.extend((set.dims as i32).to_le_bytes());
+            file.extend(v);
+        }
+        std::fs::write(w.path(name), file).unwrap();
+        let floats = to_bytes(set).into_iter().map(f32::from).collect();
+        write_fvecs(&w.path(&name.replace(".bvecs", ".fvecs")), &VectorSet { data: floats, ..set.clone() }).unwrap();
+    };
+    write("base.bvecs", &base);
+    write("qb.bvecs", &queries);
+    w.ok(&["groundtruth", "--input", "base.bvecs", "--query", "qb.bvecs", "-k", "10", "-o", "gt-b.ivecs"]);
+    w.ok(&["groundtruth", "--input", "base.fvecs", "--query", "qb.fvecs", "-k", "10", "-o", "gt-f.ivecs"]);
+    assert_eq!(std::fs::read(w.path("gt-b.ivecs")).unwrap(), std::fs::read(w.path("gt-f.ivecs")).unwrap());
+    w.ok(&["build", "--input", "base.bvecs"]);
+    let out = w.cmd(&["search", "--query", "qb.bvecs", "--groundtruth", "gt-b.ivecs", "--min-recall", "0.9"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
