@@ -9,7 +9,7 @@ use super::input::{io_error, ChunkSink, Collector, InputError, InputOptions, Vec
 
 /// Read until `buf` is full or EOF; returns the bytes read. Unlike
 /// `read_exact`, a short count tells us how truncated the record is.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {
@@ -20,6 +20,16 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// Column options mean the user expected a table; say so rather than ignore them.
+pub(super) fn reject_column_options(path: &Path, opts: &InputOptions, format: &'static str) -> Result<(), InputError> {
+    for (set, option) in [(&opts.vector_column, "vector-column"), (&opts.id_column, "id-column")] {
+        if set.is_some() {
+            return Err(InputError::OptionNotApplicable { path: path.to_path_buf(), option, format });
+        }
+    }
+    Ok(())
 }
 
 /// The two record layouts: the value width and the name used in messages.
@@ -53,19 +63,7 @@ pub(super) fn read_vecs<'a>(
     sink: Option<ChunkSink<'a>>,
     layout: Vecs,
 ) -> Result<VectorSet, InputError> {
-    // Column options mean the user expected a table; say so rather than ignore them.
-    for (set, option) in [
-        (&opts.vector_column, "vector-column"),
-        (&opts.id_column, "id-column"),
-    ] {
-        if set.is_some() {
-            return Err(InputError::OptionNotApplicable {
-                path: path.to_path_buf(),
-                option,
-                format: layout.name(),
-            });
-        }
-    }
+    reject_column_options(path, opts, layout.name())?;
     let file = File::open(path).map_err(|e| io_error(path, e))?;
     let file_len = file.metadata().map(|m| m.len()).ok();
     let mut reader = BufReader::with_capacity(1 << 20, file);

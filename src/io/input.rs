@@ -73,7 +73,7 @@ pub enum InputError {
 
     #[error(
         "{}: unrecognised input format (extension {ext:?}, no Parquet magic): \
-         supported formats are .fvecs, .bvecs and .parquet/.pq",
+         supported formats are .fvecs, .bvecs, .npy and .parquet/.pq",
         .path.display()
     )]
     UnknownFormat { path: PathBuf, ext: String },
@@ -137,6 +137,9 @@ pub enum InputError {
         .path.display()
     )]
     BadGroundTruth { path: PathBuf, message: String },
+
+    #[error("{}: unusable .npy file ({message})", .path.display())]
+    BadNpy { path: PathBuf, message: String },
 
     #[error("{}: reading stopped early by its consumer", .path.display())]
     Stopped { path: PathBuf },
@@ -258,7 +261,7 @@ pub(super) fn io_error(path: &Path, error: io::Error) -> InputError {
     }
 }
 
-/// Read a vector set, choosing the reader from the extension (`.fvecs`, `.bvecs`,
+/// Read a vector set, choosing the reader from the extension (`.fvecs`, `.bvecs`, `.npy`,
 /// `.parquet`, `.pq`) or, for anything else, from the Parquet magic.
 pub fn read_vectors(path: &Path, opts: &InputOptions) -> Result<VectorSet, InputError> {
     read_with(path, opts, None)
@@ -313,6 +316,7 @@ fn read_with<'a>(
     match ext.as_str() {
         "fvecs" => super::fvecs::read_vecs(path, opts, sink, Vecs::Float),
         "bvecs" => super::fvecs::read_vecs(path, opts, sink, Vecs::Byte),
+        "npy" => super::npy::read_npy(path, opts, sink),
         "parquet" | "pq" => super::parquet_input::read_parquet(path, opts, sink),
         _ => {
             let mut magic = Vec::with_capacity(4);
@@ -368,6 +372,16 @@ impl Element for f64 {
 }
 
 impl Element for u8 {
+    #[inline]
+    fn to_f32(self) -> f32 {
+        f32::from(self)
+    }
+    fn describe(self) -> String {
+        self.to_string()
+    }
+}
+
+impl Element for i8 {
     #[inline]
     fn to_f32(self) -> f32 {
         f32::from(self)

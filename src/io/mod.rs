@@ -1,10 +1,11 @@
-//! Reading vector sets (`.fvecs`, Parquet), writing search results, and ground truth.
+//! Reading vector sets (`.fvecs`, `.bvecs`, `.npy`, Parquet), writing search results, and ground truth.
 //!
 //! Self-contained: nothing here refers to other crate modules, so the folder
 //! can move between crates unchanged.
 
 mod fvecs;
 mod groundtruth;
+mod npy;
 pub mod input;
 pub mod output;
 mod parquet_input;

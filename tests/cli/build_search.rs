@@ -199,3 +199,33 @@ fn generate_writes_the_seeded_sets_the_tests_use() {
     let err = w.fails(&["generate", "--n", "5", "--output", "g.txt"]);
     assert!(err.contains("g.txt") && err.contains(".parquet"), "{err}");
 }
+
+/// `base` as a NumPy `.npy` file (version 1, float32, C order), as `np.save` writes it.
+fn write_npy(path: &std::path::Path, set: &lmdiskann::VectorSet) {
+    let mut dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", set.len(), set.dims);
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((dict.len() as u16).to_le_bytes());
+    bytes.extend(dict.as_bytes());
+    bytes.extend(set.data.iter().flat_map(|x| x.to_le_bytes()));
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn npy_input_builds_and_searches_like_the_same_vectors_in_parquet() {
+    let w = Workdir::new();
+    let (base, queries) = w.dataset(1500, 12, 20);
+    write_npy(&w.path("base.npy"), &base);
+    write_npy(&w.path("q.npy"), &queries);
+    // .npy rowids are positions; the Parquet file's rowid column is dropped for the comparison.
+    lmdiskann::io::write_vectors_parquet(&w.path("positions.parquet"), &base, false).unwrap();
+    w.ok(&["build", "--input", "base.npy", "--output", "npy.lmd"]);
+    w.ok(&["build", "--input", "positions.parquet", "--output", "parquet.lmd"]);
+    let from_npy = w.ok(&["search", "--index", "npy.lmd", "--query", "q.npy", "-k", "5"]);
+    let from_parquet = w.ok(&["search", "--index", "parquet.lmd", "--query", "q.fvecs", "-k", "5"]);
+    assert_eq!(from_npy, from_parquet);
+    assert_eq!(parse_hits(&from_npy).len(), 20);
+}

@@ -37,7 +37,7 @@ impl From<MetricArg> for Metric {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Vectors to index: .parquet (a list column, as DuckDB writes FLOAT[N]), .fvecs or .bvecs.
+    /// Vectors to index: .parquet (a list column, as DuckDB writes FLOAT[N]), .fvecs, .bvecs or .npy.
     #[arg(long, value_name = "PATH")]
     input: PathBuf,
     /// Where to write the index (default: --index).
