@@ -73,7 +73,7 @@ pub enum InputError {
 
     #[error(
         "{}: unrecognised input format (extension {ext:?}, no Parquet magic): \
-         supported formats are .fvecs, .bvecs, .npy and .parquet/.pq",
+         supported formats are .fvecs, .bvecs, .npy, .csv, .tsv and .parquet/.pq",
         .path.display()
     )]
     UnknownFormat { path: PathBuf, ext: String },
@@ -137,6 +137,9 @@ pub enum InputError {
         .path.display()
     )]
     BadGroundTruth { path: PathBuf, message: String },
+
+    #[error("{}: {message} (row {row})", .path.display())]
+    BadCsv { path: PathBuf, row: u64, message: String },
 
     #[error("{}: unusable .npy file ({message})", .path.display())]
     BadNpy { path: PathBuf, message: String },
@@ -262,7 +265,7 @@ pub(super) fn io_error(path: &Path, error: io::Error) -> InputError {
 }
 
 /// Read a vector set, choosing the reader from the extension (`.fvecs`, `.bvecs`, `.npy`,
-/// `.parquet`, `.pq`) or, for anything else, from the Parquet magic.
+/// `.csv`, `.tsv`, `.parquet`, `.pq`) or, for anything else, from the Parquet magic.
 pub fn read_vectors(path: &Path, opts: &InputOptions) -> Result<VectorSet, InputError> {
     read_with(path, opts, None)
 }
@@ -317,6 +320,8 @@ fn read_with<'a>(
         "fvecs" => super::fvecs::read_vecs(path, opts, sink, Vecs::Float),
         "bvecs" => super::fvecs::read_vecs(path, opts, sink, Vecs::Byte),
         "npy" => super::npy::read_npy(path, opts, sink),
+        "csv" => super::csv_input::read_csv(path, opts, sink, b','),
+        "tsv" => super::csv_input::read_csv(path, opts, sink, b'\t'),
         "parquet" | "pq" => super::parquet_input::read_parquet(path, opts, sink),
         _ => {
             let mut magic = Vec::with_capacity(4);

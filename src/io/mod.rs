@@ -1,8 +1,9 @@
-//! Reading vector sets (`.fvecs`, `.bvecs`, `.npy`, Parquet), writing search results, and ground truth.
+//! Reading vector sets (`.fvecs`, `.bvecs`, `.npy`, CSV/TSV, Parquet), writing search results, and ground truth.
 //!
 //! Self-contained: nothing here refers to other crate modules, so the folder
 //! can move between crates unchanged.
 
+mod csv_input;
 mod fvecs;
 mod groundtruth;
 mod npy;

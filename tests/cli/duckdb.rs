@@ -402,3 +402,30 @@ emit("ok")
         assert!(!work.path("index.lmd").exists(), "{file}: an index was written");
     }
 }
+
+#[test]
+fn duckdb_csv_export_gives_the_same_index_answers_as_its_parquet_export() {
+    let work = Workdir::new();
+    seeded_files(&work, 1500, 16, 10, 9);
+    // The same table exported twice, in shuffled order with rowid gaps and a text column
+    // holding commas: once as CSV (vectors as "[...]" literals), once as Parquet.
+    duckdb(
+        &work,
+        "export_csv",
+        r#"
+con = duckdb.connect()
+con.execute("CREATE TABLE items AS SELECT emb::FLOAT[16] AS emb, 'a, b' AS note FROM read_parquet('raw.parquet')")
+con.execute("DELETE FROM items WHERE rowid % 5 = 1")
+con.execute("COPY (SELECT rowid, emb, note FROM items ORDER BY hash(rowid)) TO 'items.csv'")
+con.execute("COPY (SELECT rowid, emb FROM items ORDER BY hash(rowid)) TO 'items.parquet'")
+emit({})
+"#,
+    );
+    work.ok(&["groundtruth", "--input", "items.csv", "--query", "q.fvecs", "-k", "10", "-o", "gt-csv.ivecs"]);
+    work.ok(&["groundtruth", "--input", "items.parquet", "--query", "q.fvecs", "-k", "10", "-o", "gt-parquet.ivecs"]);
+    assert_eq!(std::fs::read(work.path("gt-csv.ivecs")).unwrap(), std::fs::read(work.path("gt-parquet.ivecs")).unwrap());
+    work.ok(&["build", "--input", "items.csv", "--output", "csv.lmd"]);
+    work.ok(&["build", "--input", "items.parquet", "--output", "parquet.lmd"]);
+    let from_csv = work.ok(&["search", "--index", "csv.lmd", "--query", "q.fvecs"]);
+    assert_eq!(from_csv, work.ok(&["search", "--index", "parquet.lmd", "--query", "q.fvecs"]));
+}

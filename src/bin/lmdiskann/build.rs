@@ -37,7 +37,8 @@ impl From<MetricArg> for Metric {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Vectors to index: .parquet (a list column, as DuckDB writes FLOAT[N]), .fvecs, .bvecs or .npy.
+    /// Vectors to index: .parquet (a list column, as DuckDB writes FLOAT[N]), .csv/.tsv
+    /// (vectors as "[1.0, 2.0]" literals), .fvecs, .bvecs or .npy.
     #[arg(long, value_name = "PATH")]
     input: PathBuf,
     /// Where to write the index (default: --index).

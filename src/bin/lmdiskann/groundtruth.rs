@@ -15,10 +15,10 @@ use crate::build::MetricArg;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Base vectors: .parquet, .fvecs, .bvecs or .npy, read in chunks (any size); rowids as in `build`.
+    /// Base vectors: .parquet, .csv, .tsv, .fvecs, .bvecs or .npy, read in chunks (any size); rowids as in `build`.
     #[arg(long, value_name = "PATH")]
     input: PathBuf,
-    /// Query vectors: .fvecs, .bvecs, .npy or .parquet.
+    /// Query vectors: .fvecs, .bvecs, .npy, .csv, .tsv or .parquet.
     #[arg(long, short, value_name = "PATH")]
     query: PathBuf,
     /// Neighbours per query.

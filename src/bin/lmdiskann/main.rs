@@ -34,7 +34,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build an index from Parquet, fvecs, bvecs or NumPy vectors (writes --output, default --index).
+    /// Build an index from Parquet, CSV, fvecs, bvecs or NumPy vectors (writes --output, default --index).
     Build(build::Args),
     /// Find the k nearest rows for each query vector.
     Search(search::Args),

@@ -16,7 +16,7 @@ use crate::report::{anon_rss_bytes, peak_rss_bytes, write_json};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Query vectors: .fvecs, .bvecs, .npy or .parquet.
+    /// Query vectors: .fvecs, .bvecs, .npy, .csv, .tsv or .parquet.
     #[arg(long, short, value_name = "PATH")]
     query: PathBuf,
     /// Parquet column holding the query vectors (default: the only list column).

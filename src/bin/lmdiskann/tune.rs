@@ -18,7 +18,7 @@ const SWEEP: [usize; 20] = [8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Query vectors: .fvecs, .bvecs, .npy or .parquet.
+    /// Query vectors: .fvecs, .bvecs, .npy, .csv, .tsv or .parquet.
     #[arg(long, short, value_name = "PATH")]
     query: PathBuf,
     /// True neighbours of the queries as rowids (.ivecs or .parquet from `groundtruth`).
