@@ -45,4 +45,11 @@ impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, what: &'static str, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), what, source }
     }
+
+    /// A zero vector where cosine needs a direction; `row` counts from the input's start.
+    pub(crate) fn zero_vector(row: u64, rowid: u64) -> Self {
+        Error::InvalidData(format!(
+            "row {row} (rowid {rowid}) is a zero vector, which has no cosine distance; remove it or use --metric l2"
+        ))
+    }
 }

@@ -6,6 +6,7 @@
 //! chunks and each query keeps a heap of its k best, so memory is O(queries x k + chunk)
 //! whatever the base's size.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::ops::ControlFlow;
@@ -44,7 +45,7 @@ impl ExactKnn {
     /// Fails on a zero query under cosine (it has no cosine distance).
     pub fn new(queries: &VectorSet, metric: Metric, k: usize) -> Result<ExactKnn> {
         let mut data = queries.data.clone();
-        if let Some(i) = unpreparable(&mut data, queries.dims, metric) {
+        if let Some(i) = metric.prepare_rows(&mut data, queries.dims) {
             return Err(Error::InvalidData(format!("query {i} is a zero vector, which has no cosine distance")));
         }
         Ok(ExactKnn {
@@ -59,20 +60,23 @@ impl ExactKnn {
 
     /// Scores the next chunk of the base against every query. Fails on a zero vector under
     /// cosine, naming its row in the whole base.
-    pub fn add(&mut self, mut chunk: VectorSet) -> Result<()> {
+    pub fn add(&mut self, chunk: &VectorSet) -> Result<()> {
         if chunk.dims != self.dims {
             return Err(Error::InvalidData(format!(
                 "the base vectors have {} dims but the queries have {}: both must come from the same embedding",
                 chunk.dims, self.dims
             )));
         }
-        if let Some(i) = unpreparable(&mut chunk.data, self.dims, self.metric) {
-            return Err(Error::InvalidData(format!(
-                "row {} (rowid {}) is a zero vector, which has no cosine distance; remove it or use --metric l2",
-                self.rows_seen + i as u64,
-                chunk.rowids[i]
-            )));
-        }
+        // Only cosine changes the vectors (normalising); the other metrics read them in place.
+        let data = if self.metric.normalises() {
+            let mut data = chunk.data.clone();
+            if let Some(i) = self.metric.prepare_rows(&mut data, self.dims) {
+                return Err(Error::zero_vector(self.rows_seen + i as u64, chunk.rowids[i]));
+            }
+            Cow::Owned(data)
+        } else {
+            Cow::Borrowed(&chunk.data)
+        };
         self.rows_seen += chunk.len() as u64;
         if self.best.is_empty() || self.k == 0 {
             return Ok(());
@@ -83,7 +87,7 @@ impl ExactKnn {
         let metric = self.metric;
         self.best.par_chunks_mut(block).zip(self.queries.par_chunks(block * dims)).for_each(|(best, queries)| {
             let mut scores = vec![0.0f32; best.len() * BASE_BLOCK];
-            for (base, rowids) in chunk.data.chunks(BASE_BLOCK * dims).zip(chunk.rowids.chunks(BASE_BLOCK)) {
+            for (base, rowids) in data.chunks(BASE_BLOCK * dims).zip(chunk.rowids.chunks(BASE_BLOCK)) {
                 let scores = &mut scores[..best.len() * rowids.len()];
                 match metric {
                     Metric::L2 => l2_squared_many(queries, base, dims, scores),
@@ -114,7 +118,7 @@ impl ExactKnn {
 /// For each query, the `k` nearest rowids of `base` with their user-facing distances.
 pub fn exact_knn(base: &VectorSet, queries: &VectorSet, metric: Metric, k: usize) -> Result<Neighbours> {
     let mut knn = ExactKnn::new(queries, metric, k)?;
-    knn.add(base.clone())?;
+    knn.add(base)?;
     Ok(knn.finish())
 }
 
@@ -149,7 +153,7 @@ fn exact_knn_file_in_chunks(
                 Err(_) => ControlFlow::Break(()),
             })
         });
-        let scored = chunks.into_iter().try_for_each(|chunk| knn.add(chunk));
+        let scored = chunks.into_iter().try_for_each(|chunk| knn.add(&chunk));
         // On a scoring error the receiver is gone by now, so the reader stops at its next chunk.
         let read = reader.join().expect("the reader thread does not panic");
         scored?;
@@ -160,15 +164,6 @@ fn exact_knn_file_in_chunks(
 /// For each query, the `k` nearest rowids of `base`, nearest first.
 pub fn exact_rowids(base: &VectorSet, queries: &VectorSet, metric: Metric, k: usize) -> Result<Vec<Vec<u64>>> {
     Ok(exact_knn(base, queries, metric, k)?.into_iter().map(|hits| hits.into_iter().map(|(r, _)| r).collect()).collect())
-}
-
-/// Prepares every vector for the metric in place; the first that cannot be (a zero vector
-/// under cosine).
-fn unpreparable(data: &mut [f32], dims: usize, metric: Metric) -> Option<usize> {
-    if !metric.normalises() {
-        return None;
-    }
-    data.par_chunks_mut(dims).enumerate().filter_map(|(i, v)| (!metric.prepare(v)).then_some(i)).min()
 }
 
 /// The k best candidates so far: a max-heap whose top is the one to evict next.
@@ -302,7 +297,7 @@ mod tests {
             let mut knn = ExactKnn::new(&queries, metric, 25).unwrap();
             for start in (0..n).step_by(97) {
                 let end = (start + 97).min(n);
-                knn.add(set(dims, base.rowids[start..end].to_vec(), base.data[start * dims..end * dims].to_vec()))
+                knn.add(&set(dims, base.rowids[start..end].to_vec(), base.data[start * dims..end * dims].to_vec()))
                     .unwrap();
             }
             assert_eq!(knn.finish(), expected, "{metric:?}");

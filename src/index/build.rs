@@ -226,18 +226,8 @@ fn check_unique_rowids(rowids: &[u64]) -> Result<()> {
 }
 
 fn prepare_vectors(set: &mut VectorSet, metric: Metric) -> Result<()> {
-    let dims = set.dims;
-    let bad = set
-        .data
-        .par_chunks_mut(dims)
-        .enumerate()
-        .filter_map(|(i, v)| (!metric.prepare(v)).then_some(i))
-        .min();
-    match bad {
-        Some(i) => Err(Error::InvalidData(format!(
-            "row {i} (rowid {}) is a zero vector, which has no cosine distance; remove it or use --metric l2",
-            set.rowids[i]
-        ))),
+    match metric.prepare_rows(&mut set.data, set.dims) {
+        Some(i) => Err(Error::zero_vector(i as u64, set.rowids[i])),
         None => Ok(()),
     }
 }

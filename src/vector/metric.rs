@@ -1,5 +1,7 @@
 //! Metrics: what "near" means, fixed at build time and recorded in the header.
 
+use rayon::prelude::*;
+
 use super::{dot, l2_squared, norm_squared};
 
 /// The distance a user asked for. Smaller is always nearer.
@@ -87,5 +89,14 @@ impl Metric {
         let inv = 1.0 / norm;
         v.iter_mut().for_each(|x| *x *= inv);
         true
+    }
+
+    /// [`Metric::prepare`]s every `dims`-wide row of `data` in parallel; the first row that
+    /// cannot be prepared, if any.
+    pub fn prepare_rows(self, data: &mut [f32], dims: usize) -> Option<usize> {
+        if !self.normalises() {
+            return None;
+        }
+        data.par_chunks_mut(dims).enumerate().filter_map(|(i, v)| (!self.prepare(v)).then_some(i)).min()
     }
 }
