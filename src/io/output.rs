@@ -23,6 +23,13 @@ pub struct Hit {
     pub distance: f32,
 }
 
+impl Hit {
+    /// One query's (rowid, distance) pairs, nearest first, as hits ranked from 1.
+    pub fn ranked(query: usize, nearest_first: impl IntoIterator<Item = (u64, f32)>) -> impl Iterator<Item = Hit> {
+        nearest_first.into_iter().zip(1..).map(move |((rowid, distance), rank)| Hit { query: query as u64, rank, rowid, distance })
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OutputFormat {
     Csv,

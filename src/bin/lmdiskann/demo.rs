@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use lmdiskann::exact::{exact_rowids, recall_at_k};
+use lmdiskann::exact::exact_rowids;
 use lmdiskann::index::{build_index, Index, DEFAULT_BEAM_WIDTH};
 use lmdiskann::io::{read_vectors, InputOptions};
 use lmdiskann::synthetic::Clustered;
@@ -13,6 +13,7 @@ use lmdiskann::{BuildOptions, SearchParams};
 
 use crate::build::MetricArg;
 use crate::generate::write_set;
+use crate::measure::run_batch;
 use crate::progress::BuildProgress;
 use crate::report::human_bytes;
 
@@ -76,17 +77,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("{:>6} {:>10} {:>10} {:>12}", "L", "recall@".to_string() + &args.k.to_string(), "QPS", "blocks/query");
     for list in [16, 32, 64, 128] {
         let params = SearchParams { k: args.k, search_list: list, beam_width: DEFAULT_BEAM_WIDTH };
-        let started = Instant::now();
-        let results = pool.install(|| index.search_many(&queries.data, &params))?;
-        let seconds = started.elapsed().as_secs_f64();
-        let found: Vec<Vec<u64>> = results.iter().map(|(hits, _)| hits.iter().map(|h| h.rowid).collect()).collect();
-        let blocks: u64 = results.iter().map(|(_, s)| s.blocks_read).sum();
+        let summary = run_batch(&index, &queries, &params, &pool)?.summary(&params, Some(&truth));
         let marker = if list == index.default_search_list() { "  (default)" } else { "" };
         println!(
             "{list:>6} {:>10.4} {:>10.0} {:>12.1}{marker}",
-            recall_at_k(&found, &truth, args.k),
-            queries.len() as f64 / seconds.max(1e-9),
-            blocks as f64 / queries.len() as f64
+            summary.recall.unwrap_or(0.0),
+            summary.qps,
+            summary.blocks_per_query
         );
     }
     println!(

@@ -79,18 +79,8 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
                 write_ivecs(w, &rows)?
             }
             Some(format) => {
-                let hits: Vec<Hit> = neighbours
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(q, n)| {
-                        n.iter().enumerate().map(move |(rank, &(rowid, distance))| Hit {
-                            query: q as u64,
-                            rank: rank as u32 + 1,
-                            rowid,
-                            distance,
-                        })
-                    })
-                    .collect();
+                let hits: Vec<Hit> =
+                    neighbours.iter().enumerate().flat_map(|(q, n)| Hit::ranked(q, n.iter().copied())).collect();
                 write_hits(w, format, &hits)?
             }
         }

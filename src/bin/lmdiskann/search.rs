@@ -86,12 +86,7 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
 
     let mut hits = Vec::with_capacity(batch.results.len() * args.k);
     for (query, (found, _)) in batch.results.iter().enumerate() {
-        hits.extend(found.iter().enumerate().map(|(rank, n)| Hit {
-            query: query as u64,
-            rank: rank as u32 + 1,
-            rowid: n.rowid,
-            distance: n.distance,
-        }));
+        hits.extend(Hit::ranked(query, found.iter().map(|n| (n.rowid, n.distance))));
     }
     match &args.output {
         Some(path) => write_atomically(path, |w| Ok(write_hits(w, format, &hits)?))
