@@ -294,8 +294,11 @@ pub fn read_vectors_chunked(
         rows += chunk.len() as u64;
         consume(chunk)
     };
-    let sink = ChunkSink { rows: chunk_rows.max(1), consume: &mut counting, total: 0 };
+    let sink = ChunkSink { rows: chunk_rows.max(1), consume: &mut counting };
     let dims = read_with(path, &opts, Some(sink))?.dims;
+    if rows == 0 {
+        return Err(InputError::Empty { path: path.to_path_buf() });
+    }
     Ok(StreamSummary { dims, rows })
 }
 
@@ -303,8 +306,6 @@ pub fn read_vectors_chunked(
 pub(super) struct ChunkSink<'s> {
     rows: usize,
     consume: &'s mut dyn FnMut(VectorSet) -> ControlFlow<()>,
-    /// Rows handed over so far.
-    total: u64,
 }
 
 fn read_with<'a>(
@@ -587,7 +588,6 @@ impl<'a> Collector<'a> {
             rowids: std::mem::replace(&mut self.rowids, Vec::with_capacity(sink.rows)),
             data: std::mem::replace(&mut self.data, Vec::with_capacity(sink.rows * dims)),
         };
-        sink.total += chunk.rowids.len() as u64;
         match (sink.consume)(chunk) {
             ControlFlow::Continue(()) => Ok(()),
             ControlFlow::Break(()) => Err(InputError::Stopped { path: self.path.to_path_buf() }),
@@ -598,9 +598,9 @@ impl<'a> Collector<'a> {
     /// gone to the sink).
     pub(super) fn finish(mut self) -> Result<VectorSet, InputError> {
         self.flush()?;
-        let streamed = self.sink.as_ref().map_or(0, |s| s.total);
+        // A stream's rows have all gone to its sink, which counts them.
         match self.dims {
-            Some(dims) if !self.rowids.is_empty() || streamed > 0 => Ok(VectorSet {
+            Some(dims) if !self.rowids.is_empty() || self.sink.is_some() => Ok(VectorSet {
                 dims,
                 rowids: self.rowids,
                 data: self.data,
