@@ -69,8 +69,6 @@ impl CodeKind {
 
     /// Bytes of one code for `dims`-dim vectors.
     pub fn code_len(self, dims: usize) -> usize {
-        match self {
-            CodeKind::OneBit | CodeKind::TwoBit | CodeKind::FourBit => (dims * self.bits()).div_ceil(8) + 8,
-        }
+        (dims * self.bits()).div_ceil(8) + 8
     }
 }
