@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::bail;
 use lmdiskann::exact::recall_at_k;
 use lmdiskann::index::{Index, Neighbour};
-use lmdiskann::io::{read_groundtruth, VectorSet};
+use lmdiskann::io::{read_groundtruth, read_vectors, InputOptions, VectorSet};
 use lmdiskann::{SearchParams, SearchStats};
 use serde_json::json;
 
@@ -89,6 +89,11 @@ impl Summary {
             "recall": self.recall,
         })
     }
+}
+
+/// Reads query vectors for `index`: any input format, the index's dims required.
+pub fn read_queries(path: &Path, vector_column: Option<String>, index: &Index) -> anyhow::Result<VectorSet> {
+    Ok(read_vectors(path, &InputOptions { vector_column, expect_dims: Some(index.dims()), ..Default::default() })?)
 }
 
 /// Reads ground truth for `queries` and checks that it can judge top-`k` answers: one row

@@ -6,12 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use lmdiskann::index::{Index, DEFAULT_BEAM_WIDTH};
-use lmdiskann::io::{read_vectors, write_hits, Hit, InputOptions, OutputFormat};
+use lmdiskann::io::{write_hits, Hit, OutputFormat};
 use lmdiskann::storage::write_atomically;
 use lmdiskann::SearchParams;
 use serde_json::json;
 
-use crate::measure::{check_recall_bar, load_truth, run_batch};
+use crate::measure::{check_recall_bar, load_truth, read_queries, run_batch};
 use crate::report::{anon_rss_bytes, peak_rss_bytes, write_json};
 
 #[derive(clap::Args)]
@@ -68,10 +68,7 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
     let min_recall = args.min_recall.map(|r| check_recall_bar("--min-recall", r)).transpose()?;
     let format = output_format(&args)?;
     let index = Index::open(index_path)?;
-    let queries = read_vectors(
-        &args.query,
-        &InputOptions { vector_column: args.vector_column.clone(), expect_dims: Some(index.dims()), ..Default::default() },
-    )?;
+    let queries = read_queries(&args.query, args.vector_column.clone(), &index)?;
     let truth = args.groundtruth.as_ref().map(|gt| load_truth(gt, queries.len(), &args.query, args.k)).transpose()?;
     let params = SearchParams {
         k: args.k,

@@ -5,11 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use lmdiskann::index::{save_default_search_list, Index, DEFAULT_BEAM_WIDTH};
-use lmdiskann::io::{read_vectors, InputOptions};
 use lmdiskann::SearchParams;
 use serde_json::json;
 
-use crate::measure::{check_recall_bar, load_truth, run_batch, Summary};
+use crate::measure::{check_recall_bar, load_truth, read_queries, run_batch, Summary};
 use crate::report::write_json;
 
 /// The search lists tried by default, smallest first: roughly 1.25x apart, so the answer
@@ -64,10 +63,7 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
         bail!("--lists must name search lists of at least 1");
     }
     let index = Index::open(index_path)?;
-    let queries = read_vectors(
-        &args.query,
-        &InputOptions { vector_column: args.vector_column.clone(), expect_dims: Some(index.dims()), ..Default::default() },
-    )?;
+    let queries = read_queries(&args.query, args.vector_column.clone(), &index)?;
     let truth = load_truth(&args.groundtruth, queries.len(), &args.query, args.k)?;
     let pool = crate::thread_pool(args.threads)?;
 
