@@ -250,7 +250,7 @@ mod tests {
     use crate::rng::Rng;
 
     fn set(dims: usize, rowids: Vec<u64>, data: Vec<f32>) -> VectorSet {
-        VectorSet { dims, rowids, data }
+        VectorSet { dims, rowids, data, ..VectorSet::default() }
     }
 
     #[test]

@@ -58,7 +58,7 @@ impl Clustered {
             point.iter_mut().for_each(|p| *p += self.noise * rng.normal() as f32);
             data.extend_from_slice(&point);
         }
-        VectorSet { dims: self.dims, rowids: (0..n as u64).collect(), data }
+        VectorSet { dims: self.dims, rowids: (0..n as u64).collect(), data, ..VectorSet::default() }
     }
 }
 

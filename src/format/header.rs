@@ -5,7 +5,7 @@
 //!      0    8 magic "LMDISKAN"
 //!      8    2 format major (readers refuse a newer major)
 //!     10    2 format minor (additions a reader of the same major may ignore)
-//!     12    4 block size in bytes (power of two >= 512)
+//!     12    4 block size in bytes (a multiple of 512)
 //!     16    4 dims
 //!     20    1 element type code
 //!     21    1 metric code
@@ -28,18 +28,23 @@
 //!    112    8 generation (bumped by every committed change)
 //!    120    8 created, ms since the Unix epoch
 //!    128    8 modified, ms since the Unix epoch
-//!    136  116 reserved (0)
+//!    136    4 element scale (f32): integer element types store value / scale; 1 otherwise
+//!    140  112 reserved (0)
 //!    252    4 CRC32C of bytes 0..252 followed by the centroid bytes
 //!    256 4*d code centroid (f32), the point neighbour codes are taken relative to
 //! ```
 
 use super::{get_f32, get_u16, get_u32, get_u64, put_f32, put_u16, put_u32, put_u64};
 use crate::quant::CodeKind;
-use crate::vector::{ElementType, Metric};
+use crate::vector::{ElementCodec, ElementType, Metric};
 
 pub const MAGIC: [u8; 8] = *b"LMDISKAN";
 pub const FORMAT_MAJOR: u16 = 1;
-pub const FORMAT_MINOR: u16 = 0;
+/// Minor 1: element types other than f32, the element scale, more code kinds and block
+/// sizes that are any multiple of 512 (a 1.0 reader refuses their unknown codes).
+pub const FORMAT_MINOR: u16 = 1;
+/// Block sizes are multiples of this: a disk sector.
+pub const BLOCK_ALIGN: u32 = 512;
 
 const MAGIC_AT: usize = 0;
 const MAJOR_AT: usize = MAGIC_AT + 8;
@@ -65,6 +70,7 @@ const MAP_CRC_AT: usize = MAP_ENTRIES_AT + 8;
 const GENERATION_AT: usize = MAP_CRC_AT + 8;
 const CREATED_AT: usize = GENERATION_AT + 8;
 const MODIFIED_AT: usize = CREATED_AT + 8;
+const ELEMENT_SCALE_AT: usize = MODIFIED_AT + 8;
 const CRC_AT: usize = 252;
 /// Bytes of fixed fields; the centroid follows.
 pub const FIXED_LEN: usize = CRC_AT + 4;
@@ -85,6 +91,7 @@ pub struct Header {
     pub block_size: u32,
     pub dims: u32,
     pub element_type: ElementType,
+    pub element_scale: f32,
     pub metric: Metric,
     pub code_kind: CodeKind,
     pub max_degree: u32,
@@ -121,6 +128,11 @@ impl Header {
         FIXED_LEN + 4 * dims
     }
 
+    /// How node blocks store vectors.
+    pub fn element_codec(&self) -> ElementCodec {
+        ElementCodec { element: self.element_type, scale: self.element_scale }
+    }
+
     /// Encodes into `block` (the whole of block 0; the tail is zeroed).
     pub fn encode(&self, block: &mut [u8]) {
         block.fill(0);
@@ -148,6 +160,7 @@ impl Header {
         put_u64(block, GENERATION_AT, self.generation);
         put_u64(block, CREATED_AT, self.created_ms);
         put_u64(block, MODIFIED_AT, self.modified_ms);
+        put_f32(block, ELEMENT_SCALE_AT, self.element_scale);
         super::write_f32s(&mut block[FIXED_LEN..FIXED_LEN + 4 * self.centroid.len()], &self.centroid);
         let crc = header_crc(block, self.centroid.len());
         put_u32(block, CRC_AT, crc);
@@ -181,8 +194,8 @@ impl Header {
             return Err(corrupt("header checksum mismatch".into()));
         }
         let block_size = get_u32(bytes, BLOCK_SIZE_AT);
-        if !block_size.is_power_of_two() || block_size < 512 {
-            return Err(corrupt(format!("block size {block_size} is not a power of two >= 512")));
+        if block_size == 0 || !block_size.is_multiple_of(BLOCK_ALIGN) {
+            return Err(corrupt(format!("block size {block_size} is not a positive multiple of {BLOCK_ALIGN}")));
         }
         if dims == 0 || Header::len_for(dims as usize) > block_size as usize {
             return Err(corrupt(format!("{dims} dims do not fit a {block_size}-byte header block")));
@@ -199,6 +212,7 @@ impl Header {
             block_size,
             dims,
             element_type,
+            element_scale: get_f32(bytes, ELEMENT_SCALE_AT),
             metric,
             code_kind,
             max_degree: get_u32(bytes, MAX_DEGREE_AT),
@@ -241,6 +255,9 @@ impl Header {
         if self.live > 0 && self.entry_slot >= self.slots {
             return Err(format!("entry slot {} is outside {} slots", self.entry_slot, self.slots));
         }
+        if self.element_type.is_integer() && !(self.element_scale.is_finite() && self.element_scale > 0.0) {
+            return Err(format!("element scale {} of {} vectors is not a positive number", self.element_scale, self.element_type.name()));
+        }
         if self.max_degree == 0 || self.max_degree > u16::MAX as u32 {
             return Err(format!("max degree {} is out of range", self.max_degree));
         }
@@ -269,7 +286,8 @@ mod tests {
             version_minor: FORMAT_MINOR,
             block_size: 4096,
             dims: 3,
-            element_type: ElementType::F32,
+            element_type: ElementType::I8,
+            element_scale: 0.25,
             metric: Metric::Cosine,
             code_kind: CodeKind::OneBit,
             max_degree: 40,

@@ -1,7 +1,7 @@
 //! The block planner: picks the block size and max degree from dims, element type and
 //! code kind, and refuses layouts that cannot give good recall.
 
-use super::header::Header;
+use super::header::{Header, BLOCK_ALIGN};
 use super::node::NodeLayout;
 use crate::error::{Error, Result};
 use crate::quant::CodeKind;
@@ -40,10 +40,11 @@ fn layout(req: &PlanRequest, block_size: usize, degree: usize) -> NodeLayout {
     NodeLayout::new(block_size, req.dims, req.element_type.size(), degree, req.code_kind.code_len(req.dims))
 }
 
-/// Smallest power-of-two block that holds the header and a node of `degree` edges.
+/// Smallest block (a multiple of `BLOCK_ALIGN`) that holds the header and a node of
+/// `degree` edges.
 fn block_for(req: &PlanRequest, degree: usize) -> usize {
     let need = layout(req, 0, degree).used_len().max(Header::len_for(req.dims));
-    need.next_power_of_two().max(MIN_BLOCK)
+    need.next_multiple_of(BLOCK_ALIGN as usize).max(MIN_BLOCK)
 }
 
 /// Most edges a block of `block_size` bytes holds (0 when not even the vector fits).
@@ -59,9 +60,9 @@ pub fn plan(req: &PlanRequest) -> Result<Plan> {
         return Err(Error::InvalidParameter("vectors have 0 dimensions".into()));
     }
     if let Some(bs) = req.block_size {
-        if !bs.is_power_of_two() || !(MIN_BLOCK..=MAX_BLOCK).contains(&bs) {
+        if bs % BLOCK_ALIGN as usize != 0 || !(MIN_BLOCK..=MAX_BLOCK).contains(&bs) {
             return Err(Error::InvalidParameter(format!(
-                "--block-size {bs} must be a power of two from {MIN_BLOCK} to {MAX_BLOCK}"
+                "--block-size {bs} must be a multiple of {BLOCK_ALIGN} from {MIN_BLOCK} to {MAX_BLOCK}"
             )));
         }
     }
@@ -121,13 +122,13 @@ mod tests {
     fn default_plans_fit_and_hold_at_least_the_default_degree() {
         for dims in [1, 2, 3, 8, 96, 100, 128, 384, 768, 784, 1024, 1536, 4096] {
             let p = plan(&req(dims)).unwrap();
-            assert!(p.block_size.is_power_of_two() && p.block_size >= 512, "dims {dims}");
+            assert!(p.block_size.is_multiple_of(512) && p.block_size >= 512, "dims {dims}");
             assert!(p.layout.used_len() <= p.block_size, "dims {dims}");
             assert!(Header::len_for(dims) <= p.block_size, "dims {dims}");
             assert!((DEFAULT_MIN_DEGREE..=DEFAULT_MAX_DEGREE).contains(&p.max_degree), "dims {dims}: {p:?}");
             // The block is the smallest that holds the guaranteed degree.
             if p.block_size > 512 {
-                assert!(degree_for(&req(dims), p.block_size / 2) < DEFAULT_MIN_DEGREE, "dims {dims}");
+                assert!(degree_for(&req(dims), p.block_size - 512) < DEFAULT_MIN_DEGREE, "dims {dims}");
             }
         }
     }
@@ -137,7 +138,7 @@ mod tests {
         let p = plan(&PlanRequest { max_degree: Some(100), ..req(128) }).unwrap();
         assert_eq!(p.max_degree, 100);
         assert!(p.layout.used_len() <= p.block_size);
-        assert!(layout(&req(128), 0, 100).used_len() > p.block_size / 2);
+        assert!(layout(&req(128), 0, 100).used_len() > p.block_size - 512);
     }
 
     #[test]

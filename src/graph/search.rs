@@ -5,7 +5,7 @@
 use super::candidates::Candidates;
 use super::visited::Visited;
 use crate::error::Result;
-use crate::format::{read_f32s, NodeState};
+use crate::format::NodeState;
 use crate::quant::CodeSpace;
 use crate::storage::IndexFile;
 use crate::vector::Metric;
@@ -50,6 +50,7 @@ pub fn search(
     let mut candidates = Candidates::new(list);
     // Each expansion can see up to R new ids; sizing for that avoids rehashing.
     let mut seen = Visited::with_capacity(list * layout.max_degree);
+    let codec = header.element_codec();
     let mut vector = vec![0.0f32; layout.dims];
     // Exact distances of live expanded nodes; the top k of these are the answer.
     let mut results: Vec<(f32, u64)> = Vec::with_capacity(list * 2);
@@ -74,7 +75,9 @@ pub fn search(
         for &slot in &round {
             let block = file.block(slot as u64)?;
             stats.blocks_read += 1;
-            read_f32s(layout.vector_bytes(block), &mut vector);
+            if !codec.decode_prepared(metric, layout.vector_bytes(block), &mut vector) {
+                return Err(file.corrupted(format!("slot {slot} holds a zero vector, which cosine cannot rank")));
+            }
             let exact = metric.rank_distance(query, &vector);
             candidates.set_distance(slot, exact);
             if layout.state(block) == Some(NodeState::Live) {

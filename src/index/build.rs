@@ -7,12 +7,12 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::format::header::NO_SLOT;
-use crate::format::{plan, rowid_map, write_f32s, Header, NodeState, Plan, PlanRequest, FORMAT_MAJOR, FORMAT_MINOR};
+use crate::format::{plan, rowid_map, Header, NodeState, Plan, PlanRequest, FORMAT_MAJOR, FORMAT_MINOR};
 use crate::graph::{self, BuildParams, PointSet};
-use crate::io::VectorSet;
+use crate::io::{InputType, VectorSet};
 use crate::quant::CodeKind;
 use crate::storage::write_atomically;
-use crate::vector::{norm_squared, ElementType, Metric};
+use crate::vector::{norm_squared, ElementCodec, ElementType, Loss, Metric};
 
 /// What to build.
 #[derive(Clone, Debug)]
@@ -24,6 +24,8 @@ pub struct BuildOptions {
     pub block_size: Option<usize>,
     /// Neighbour code kind; `None` picks the default for the dimension.
     pub codes: Option<CodeKind>,
+    /// How blocks store vectors; `None` keeps the input's own type.
+    pub store: Option<ElementType>,
     pub build_list: usize,
     pub alpha: f32,
     pub seed: u64,
@@ -43,6 +45,7 @@ impl Default for BuildOptions {
             max_degree: None,
             block_size: None,
             codes: None,
+            store: None,
             build_list: 128,
             alpha: 1.2,
             seed: 42,
@@ -69,6 +72,10 @@ pub struct BuildReport {
     pub block_size: usize,
     pub max_degree: usize,
     pub file_bytes: u64,
+    pub element_type: ElementType,
+    pub code_kind: CodeKind,
+    /// The largest change storing made to a value, when storing was lossy.
+    pub loss: Option<Loss>,
 }
 
 impl BuildOptions {
@@ -81,7 +88,7 @@ impl BuildOptions {
         if !(self.alpha.is_finite() && self.alpha >= 1.0) {
             return Err(Error::InvalidParameter(format!("--alpha {} must be a number >= 1.0", self.alpha)));
         }
-        self.plan(1).map(|_| ())
+        self.plan(1, self.store.unwrap_or(ElementType::F32)).map(|_| ())
     }
 
     /// The code kind a build of `dims`-dim vectors uses.
@@ -89,15 +96,25 @@ impl BuildOptions {
         self.codes.unwrap_or_else(|| CodeKind::default_for(dims))
     }
 
-    /// The layout a build of `dims`-dim vectors would use.
-    pub fn plan(&self, dims: usize) -> Result<Plan> {
-        plan(&PlanRequest {
-            dims,
-            element_type: ElementType::F32,
-            code_kind: self.code_kind(dims),
-            max_degree: self.max_degree,
-            block_size: self.block_size,
+    /// The stored type for input values of type `source`.
+    pub fn element_type(&self, source: InputType) -> ElementType {
+        self.store.unwrap_or(match source {
+            // f64 has no stored type; f32 is the nearest.
+            InputType::F64 | InputType::F32 => ElementType::F32,
+            InputType::F16 => ElementType::F16,
+            InputType::I8 => ElementType::I8,
+            InputType::U8 => ElementType::U8,
         })
+    }
+
+    /// The layout a build of `dims`-dim vectors stored as `element_type` would use.
+    pub fn plan(&self, dims: usize, element_type: ElementType) -> Result<Plan> {
+        plan(&self.plan_request(dims, element_type))
+    }
+
+    /// What these options ask the planner for, for `dims`-dim vectors stored as `element_type`.
+    pub fn plan_request(&self, dims: usize, element_type: ElementType) -> PlanRequest {
+        PlanRequest { dims, element_type, code_kind: self.code_kind(dims), max_degree: self.max_degree, block_size: self.block_size }
     }
 }
 
@@ -118,9 +135,10 @@ pub fn build_index(
         return Err(Error::InvalidData(format!("{n} vectors exceed the {} an index holds", u32::MAX - 1)));
     }
     opts.validate()?;
-    let plan = opts.plan(dims)?;
+    let element_type = opts.element_type(set.source);
+    let plan = opts.plan(dims, element_type)?;
     check_unique_rowids(&set.rowids)?;
-    prepare_vectors(&mut set, opts.metric)?;
+    let (codec, stored_ints, loss) = store_vectors(&mut set, element_type, opts.metric)?;
 
     let params = BuildParams {
         max_degree: plan.max_degree,
@@ -156,7 +174,8 @@ pub fn build_index(
         version_minor: FORMAT_MINOR,
         block_size: bs as u32,
         dims: dims as u32,
-        element_type: ElementType::F32,
+        element_type,
+        element_scale: codec.scale,
         metric: opts.metric,
         code_kind,
         max_degree: plan.max_degree as u32,
@@ -190,10 +209,13 @@ pub fn build_index(
         for start in (0..n).step_by(CHUNK) {
             let end = (start + CHUNK).min(n);
             chunk[..(end - start) * bs].par_chunks_mut(bs).enumerate().for_each_init(
-                || (vec![0u8; dims * 4], Vec::new()),
+                || (vec![0u8; layout.vector_len], Vec::new()),
                 |(vector, edge_codes), (i, block)| {
                     let slot = start + i;
-                    write_f32s(vector, set.vector(slot));
+                    match &stored_ints {
+                        Some(bytes) => vector.copy_from_slice(&bytes[slot * dims..(slot + 1) * dims]),
+                        None => codec.encode(set.vector(slot), vector),
+                    }
                     let ids = &graph.neighbours[slot];
                     edge_codes.clear();
                     for &nb in ids {
@@ -213,6 +235,9 @@ pub fn build_index(
         block_size: bs,
         max_degree: plan.max_degree,
         file_bytes: header.rowid_map_offset + map_bytes.len() as u64,
+        element_type,
+        code_kind,
+        loss,
     })
 }
 
@@ -223,6 +248,29 @@ fn check_unique_rowids(rowids: &[u64]) -> Result<()> {
         Some(w) => Err(Error::InvalidData(format!("rowid {} appears more than once; rowids must be unique", w[0]))),
         None => Ok(()),
     }
+}
+
+/// Turns `set` into the vectors the file will hold, as the graph and the codes must see
+/// them: prepared for the metric, then stored and read back (so a lossy type's rounding
+/// is in the graph, not only in the file). Integer types keep their stored bytes, because
+/// under cosine their vectors are normalised after decoding and could not be re-encoded.
+fn store_vectors(set: &mut VectorSet, element: ElementType, metric: Metric) -> Result<(ElementCodec, Option<Vec<u8>>, Option<Loss>)> {
+    let dims = set.dims;
+    let codec = ElementCodec { element, scale: 1.0 };
+    if codec.stores_prepared() {
+        prepare_vectors(set, metric)?;
+    }
+    let codec = ElementCodec::for_data(element, &set.data, dims, &set.rowids)?;
+    let stored = element.is_integer().then(|| {
+        let mut bytes = vec![0u8; set.data.len()];
+        bytes.par_chunks_mut(dims).zip(set.data.par_chunks(dims)).for_each(|(b, v)| codec.encode(v, b));
+        bytes
+    });
+    let loss = codec.round_trip(&mut set.data, dims);
+    if !codec.stores_prepared() {
+        prepare_vectors(set, metric)?;
+    }
+    Ok((codec, stored, loss))
 }
 
 fn prepare_vectors(set: &mut VectorSet, metric: Metric) -> Result<()> {

@@ -2,9 +2,11 @@
 //! report what is in it.
 
 mod build;
+mod estimate;
 mod stats;
 
 pub use build::{build_index, BuildOptions, BuildReport, Stage};
+pub use estimate::{estimate_build, BuildEstimate};
 pub use stats::{IndexStats, collect_stats};
 
 use std::path::Path;

@@ -6,14 +6,30 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
-use super::input::{io_error, ChunkSink, Collector, InputError, InputOptions, VectorSet};
+use super::input::{io_error, ChunkSink, Collector, Element, InputError, InputOptions, InputType, VectorSet};
+
+/// A number read from text. Parsed as f64 so an out-of-range value can be shown as
+/// written; text has no width of its own, so it counts as f32, the type of the FLOAT[]
+/// arrays DuckDB exports.
+#[derive(Clone, Copy)]
+struct TextNumber(f64);
+
+impl Element for TextNumber {
+    const TYPE: InputType = InputType::F32;
+    fn to_f32(self) -> f32 {
+        self.0.to_f32()
+    }
+    fn describe(self) -> String {
+        self.0.describe()
+    }
+}
 
 fn bad(path: &Path, row: u64, message: impl Into<String>) -> InputError {
     InputError::BadCsv { path: path.to_path_buf(), row, message: message.into() }
 }
 
 /// The values of a list literal such as `[1.0, -2.0, 3.5]`, into `out`.
-fn parse_list(text: &str, out: &mut Vec<f64>) -> Result<(), String> {
+fn parse_list(text: &str, out: &mut Vec<TextNumber>) -> Result<(), String> {
     let inner = text
         .trim()
         .strip_prefix('[')
@@ -25,7 +41,7 @@ fn parse_list(text: &str, out: &mut Vec<f64>) -> Result<(), String> {
     }
     for item in inner.split(',') {
         let item = item.trim();
-        out.push(item.parse::<f64>().map_err(|_| format!("{:?} is not a number", shorten(item)))?);
+        out.push(item.parse::<f64>().map(TextNumber).map_err(|_| format!("{:?} is not a number", shorten(item)))?);
     }
     Ok(())
 }
@@ -120,7 +136,7 @@ pub(super) fn read_csv<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::read_vectors;
+    use crate::io::{read_vectors, InputType};
     use crate::io::test_util::assert_contains;
 
     fn read_text(name: &str, text: &[u8], opts: &InputOptions) -> Result<VectorSet, InputError> {
@@ -135,13 +151,13 @@ mod tests {
         // What DuckDB 2.0 writes for COPY (SELECT rowid, emb, note ...) TO 'x.csv'.
         let csv = b"rowid,emb,note\n7,\"[0.0, -2.0, 1e-07]\",\"a,b\"\n3,\"[1.5, -2.0, 1e-07]\",\"a,b\"\n";
         let set = read_text("x.csv", csv, &InputOptions::default()).unwrap();
-        assert_eq!(set, VectorSet { dims: 3, rowids: vec![7, 3], data: vec![0.0, -2.0, 1e-7, 1.5, -2.0, 1e-7] });
+        assert_eq!(set, VectorSet { dims: 3, rowids: vec![7, 3], data: vec![0.0, -2.0, 1e-7, 1.5, -2.0, 1e-7], source: InputType::F32 });
         let tsv = b"emb\n[0.0, -2.0]\n[1.5, -2.0]\n";
         let set = read_text("x.tsv", tsv, &InputOptions::default()).unwrap();
-        assert_eq!(set, VectorSet { dims: 2, rowids: vec![0, 1], data: vec![0.0, -2.0, 1.5, -2.0] });
+        assert_eq!(set, VectorSet { dims: 2, rowids: vec![0, 1], data: vec![0.0, -2.0, 1.5, -2.0], ..Default::default() });
         let two = b"id,a,b\n5,[1],\"[2, 3]\"\n";
         let opts = InputOptions { vector_column: Some("b".into()), id_column: Some("id".into()), ..Default::default() };
-        assert_eq!(read_text("x.csv", two, &opts).unwrap(), VectorSet { dims: 2, rowids: vec![5], data: vec![2.0, 3.0] });
+        assert_eq!(read_text("x.csv", two, &opts).unwrap(), VectorSet { dims: 2, rowids: vec![5], data: vec![2.0, 3.0], ..Default::default() });
     }
 
     #[test]

@@ -168,7 +168,7 @@ pub fn write_fvecs(path: &Path, set: &VectorSet) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::read_vectors;
+    use crate::io::{read_vectors, InputType};
     use crate::io::test_util::*;
 
     fn raw_record(dim: i32, values: &[f32]) -> Vec<u8> {
@@ -216,6 +216,7 @@ mod tests {
             dims: 3,
             rowids: vec![0, 1],
             data: vec![0.0; 5],
+            ..Default::default()
         };
         assert_eq!(
             write_fvecs(&path, &bad).unwrap_err().kind(),
@@ -225,6 +226,7 @@ mod tests {
             dims: 0,
             rowids: vec![0],
             data: vec![],
+            ..Default::default()
         };
         assert_eq!(
             write_fvecs(&path, &zero).unwrap_err().kind(),
@@ -346,7 +348,7 @@ mod tests {
         bytes.extend(bvecs_record(&[1, 2, 3]));
         std::fs::write(&path, &bytes).unwrap();
         let set = read_vectors(&path, &InputOptions::default()).unwrap();
-        assert_eq!(set, VectorSet { dims: 3, rowids: vec![0, 1], data: vec![0.0, 7.0, 255.0, 1.0, 2.0, 3.0] });
+        assert_eq!(set, VectorSet { dims: 3, rowids: vec![0, 1], data: vec![0.0, 7.0, 255.0, 1.0, 2.0, 3.0], source: InputType::U8 });
 
         std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
         let msg = read_vectors(&path, &InputOptions::default()).unwrap_err().to_string();

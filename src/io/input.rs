@@ -22,6 +22,32 @@ pub struct VectorSet {
     pub dims: usize,
     pub rowids: Vec<u64>,
     pub data: Vec<f32>,
+    /// The element type the values had in the input (they are held as f32).
+    pub source: InputType,
+}
+
+/// Element types inputs hold (a build stores the same type unless told otherwise).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InputType {
+    F64,
+    #[default]
+    F32,
+    F16,
+    I8,
+    U8,
+}
+
+impl InputType {
+    pub fn name(self) -> &'static str {
+        match self {
+            InputType::F64 => "f64",
+            InputType::F32 => "f32",
+            InputType::F16 => "f16",
+            InputType::I8 => "i8",
+            InputType::U8 => "u8",
+        }
+    }
+
 }
 
 impl VectorSet {
@@ -347,12 +373,14 @@ fn read_with<'a>(
 
 /// Element types a vector may be stored as; converted to f32 on the way in.
 pub(super) trait Element: Copy {
+    const TYPE: InputType;
     fn to_f32(self) -> f32;
     /// How to show a value that became non-finite in f32.
     fn describe(self) -> String;
 }
 
 impl Element for f32 {
+    const TYPE: InputType = InputType::F32;
     #[inline]
     fn to_f32(self) -> f32 {
         self
@@ -363,6 +391,7 @@ impl Element for f32 {
 }
 
 impl Element for f64 {
+    const TYPE: InputType = InputType::F64;
     #[inline]
     fn to_f32(self) -> f32 {
         self as f32
@@ -378,6 +407,7 @@ impl Element for f64 {
 }
 
 impl Element for u8 {
+    const TYPE: InputType = InputType::U8;
     #[inline]
     fn to_f32(self) -> f32 {
         f32::from(self)
@@ -388,6 +418,7 @@ impl Element for u8 {
 }
 
 impl Element for i8 {
+    const TYPE: InputType = InputType::I8;
     #[inline]
     fn to_f32(self) -> f32 {
         f32::from(self)
@@ -398,6 +429,7 @@ impl Element for i8 {
 }
 
 impl Element for half::f16 {
+    const TYPE: InputType = InputType::F16;
     #[inline]
     fn to_f32(self) -> f32 {
         self.to_f32()
@@ -418,6 +450,7 @@ pub(super) struct Collector<'a> {
     dims_row: Option<u64>,
     rowids: Vec<u64>,
     data: Vec<f32>,
+    source: InputType,
     /// rowid -> first row, only when uniqueness is checked.
     seen: Option<HashMap<u64, u64, BuildHasherDefault<IdHasher>>>,
     id_column: String,
@@ -467,6 +500,7 @@ impl<'a> Collector<'a> {
             dims_row: None,
             rowids: Vec::new(),
             data: Vec::new(),
+            source: InputType::default(),
             seen: (opts.unique_ids && id_column.is_some()).then(HashMap::default),
             id_column: id_column.unwrap_or_default().to_string(),
         }
@@ -535,6 +569,7 @@ impl<'a> Collector<'a> {
         rowid: u64,
         values: &[T],
     ) -> Result<(), InputError> {
+        self.source = T::TYPE;
         let start = self.data.len();
         self.data.extend(values.iter().map(|v| v.to_f32()));
         // Branch-free fold so the common all-finite case vectorises.
@@ -587,6 +622,7 @@ impl<'a> Collector<'a> {
             dims,
             rowids: std::mem::replace(&mut self.rowids, Vec::with_capacity(sink.rows)),
             data: std::mem::replace(&mut self.data, Vec::with_capacity(sink.rows * dims)),
+            source: self.source,
         };
         match (sink.consume)(chunk) {
             ControlFlow::Continue(()) => Ok(()),
@@ -604,6 +640,7 @@ impl<'a> Collector<'a> {
                 dims,
                 rowids: self.rowids,
                 data: self.data,
+                source: self.source,
             }),
             _ => Err(InputError::Empty {
                 path: self.path.to_path_buf(),
@@ -623,6 +660,7 @@ mod tests {
             dims: 2,
             rowids: vec![7, 9],
             data: vec![1.0, 2.0, 3.0, 4.0],
+            ..Default::default()
         };
         assert_eq!(set.len(), 2);
         assert!(!set.is_empty());

@@ -10,11 +10,13 @@ mod npy;
 pub mod input;
 pub mod output;
 mod parquet_input;
+mod probe;
 #[cfg(test)]
 mod test_util;
 
 pub use fvecs::write_fvecs;
 pub use groundtruth::{read_groundtruth, write_ivecs};
-pub use input::{read_vectors, read_vectors_chunked, InputError, InputOptions, StreamSummary, VectorSet, MAX_DIMS};
+pub use input::{read_vectors, read_vectors_chunked, InputError, InputOptions, InputType, StreamSummary, VectorSet, MAX_DIMS};
 pub use output::{write_hits, Hit, OutputError, OutputFormat};
 pub use parquet_input::write_vectors_parquet;
+pub use probe::{probe, Probe};

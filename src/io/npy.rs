@@ -89,12 +89,8 @@ fn parse_header(path: &Path, text: &str) -> Result<Header, InputError> {
     }
 }
 
-pub(super) fn read_npy<'a>(
-    path: &'a Path,
-    opts: &InputOptions,
-    sink: Option<ChunkSink<'a>>,
-) -> Result<VectorSet, InputError> {
-    super::fvecs::reject_column_options(path, opts, ".npy")?;
+/// Opens a `.npy` file and reads its header; the reader is left at the first row.
+fn open(path: &Path) -> Result<(BufReader<File>, Header), InputError> {
     let file = File::open(path).map_err(|e| io_error(path, e))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut preamble = [0u8; 8];
@@ -120,8 +116,21 @@ pub(super) fn read_npy<'a>(
     }
     let mut text = vec![0u8; header_len];
     reader.read_exact(&mut text).map_err(|_| bad(path, "the header is truncated"))?;
-    let header = parse_header(path, &String::from_utf8_lossy(&text))?;
+    Ok((reader, parse_header(path, &String::from_utf8_lossy(&text))?))
+}
 
+/// Rows of a `.npy` file, from its header.
+pub(super) fn rows(path: &Path) -> Result<u64, InputError> {
+    Ok(open(path)?.1.rows)
+}
+
+pub(super) fn read_npy<'a>(
+    path: &'a Path,
+    opts: &InputOptions,
+    sink: Option<ChunkSink<'a>>,
+) -> Result<VectorSet, InputError> {
+    super::fvecs::reject_column_options(path, opts, ".npy")?;
+    let (mut reader, header) = open(path)?;
     let mut c = Collector::new(path, opts, None, sink);
     if header.rows > 0 {
         // Checked before the row buffer is sized by it.
@@ -154,7 +163,7 @@ fn push<T: Element>(c: &mut Collector, row: u64, bytes: &[u8], decode: impl Fn(&
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::read_vectors;
+    use crate::io::{read_vectors, InputType};
     use crate::io::test_util::assert_contains;
 
     /// A version-1 `.npy` file with `descr`, `shape` and the raw data.
@@ -181,16 +190,18 @@ mod tests {
 
     #[test]
     fn every_element_type_reads_as_f32_rows() {
-        let want = VectorSet { dims: 2, rowids: vec![0, 1], data: vec![1.0, -2.0, 3.0, 4.0] };
+        let want = VectorSet { dims: 2, rowids: vec![0, 1], data: vec![1.0, -2.0, 3.0, 4.0], ..Default::default() };
         let f32s: Vec<u8> = want.data.iter().flat_map(|x| x.to_le_bytes()).collect();
         let f64s: Vec<u8> = want.data.iter().flat_map(|x| f64::from(*x).to_le_bytes()).collect();
         let f16s: Vec<u8> = want.data.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect();
         let i8s: Vec<u8> = want.data.iter().map(|x| *x as i8 as u8).collect();
-        for (descr, data) in [("<f4", f32s), ("<f8", f64s), ("<f2", f16s), ("|i1", i8s)] {
-            assert_eq!(read(&npy(descr, "(2, 2)", false, &data)).unwrap(), want, "{descr}");
+        for (descr, data, source) in
+            [("<f4", f32s, InputType::F32), ("<f8", f64s, InputType::F64), ("<f2", f16s, InputType::F16), ("|i1", i8s, InputType::I8)]
+        {
+            assert_eq!(read(&npy(descr, "(2, 2)", false, &data)).unwrap(), VectorSet { source, ..want.clone() }, "{descr}");
         }
         let u8s = read(&npy("|u1", "(1, 3)", false, &[0, 128, 255])).unwrap();
-        assert_eq!(u8s.data, vec![0.0, 128.0, 255.0]);
+        assert_eq!((u8s.data, u8s.source), (vec![0.0, 128.0, 255.0], InputType::U8));
     }
 
     #[test]

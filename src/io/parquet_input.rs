@@ -118,6 +118,14 @@ fn unsupported(
     }
 }
 
+/// Rows of a Parquet file, from its footer.
+pub(super) fn rows(path: &Path) -> Result<u64, InputError> {
+    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| InputError::ParquetOpen { path: path.to_path_buf(), message: one_line(e) })?;
+    Ok(builder.metadata().file_metadata().num_rows().max(0) as u64)
+}
+
 pub(super) fn read_parquet<'a>(
     path: &'a Path,
     opts: &InputOptions,
@@ -587,6 +595,7 @@ mod tests {
             dims: 1,
             rowids: vec![u64::MAX],
             data: vec![0.5],
+            ..Default::default()
         };
         let msg = write_vectors_parquet(&path, &set, true)
             .unwrap_err()
@@ -945,6 +954,7 @@ mod tests {
             dims: 16,
             rowids: (0..5000).collect(),
             data: (0..80_000).map(|i| (i % 97) as f32).collect(),
+            ..Default::default()
         };
         write_vectors_parquet(&path, &set, true).unwrap();
         let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();

@@ -40,6 +40,7 @@ pub fn random_set(n: usize, dims: usize, seed: u64) -> VectorSet {
         dims,
         rowids,
         data: random_data(n, dims, seed),
+        ..Default::default()
     }
 }
 

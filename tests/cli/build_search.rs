@@ -96,7 +96,7 @@ fn stats_reports_counts_sizes_and_degrees() {
     assert_eq!(json["dims"], 32);
     assert_eq!(json["metric"], "cosine");
     assert_eq!(json["codes"], "2bit");
-    assert_eq!(json["format_version"], "1.0");
+    assert_eq!(json["format_version"], "1.1");
     let file_bytes = std::fs::metadata(w.path("index.lmd")).unwrap().len();
     assert_eq!(json["file_bytes"], file_bytes);
     let histogram: Vec<u64> = json["degree_histogram"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
@@ -154,7 +154,7 @@ fn tiny_indexes_return_every_row_when_k_exceeds_them() {
     for n in [1usize, 2, 17] {
         let data: Vec<f32> = (0..n * 3).map(|i| i as f32).collect();
         let rowids: Vec<u64> = (0..n as u64).map(|r| r * 10 + 5).collect();
-        let set = lmdiskann::VectorSet { dims: 3, rowids: rowids.clone(), data };
+        let set = lmdiskann::VectorSet { dims: 3, rowids: rowids.clone(), data, ..Default::default() };
         lmdiskann::io::write_vectors_parquet(&w.path("tiny.parquet"), &set, true).unwrap();
         w.ok(&["build", "--input", "tiny.parquet"]);
         let hits = parse_hits(&w.ok(&["search", "--query", "tiny.parquet", "-k", "40"]));

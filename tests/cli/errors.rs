@@ -30,7 +30,7 @@ fn fvecs(records: &[(i32, Vec<f32>)]) -> Vec<u8> {
 }
 
 fn set(dims: usize, rowids: Vec<u64>, data: Vec<f32>) -> VectorSet {
-    VectorSet { dims, rowids, data }
+    VectorSet { dims, rowids, data, ..Default::default() }
 }
 
 #[test]
@@ -120,6 +120,7 @@ fn files_that_are_not_indexes_are_refused() {
     w.ok(&["build", "--input", "vectors.parquet"]);
     let mut bytes = std::fs::read(w.path("index.lmd")).unwrap();
     bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+    bytes[10..12].copy_from_slice(&0u16.to_le_bytes());
     let dims = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
     let crc = crc32c::crc32c_append(crc32c::crc32c(&bytes[..252]), &bytes[256..256 + 4 * dims]);
     bytes[252..256].copy_from_slice(&crc.to_le_bytes());

@@ -22,7 +22,7 @@ fn tie_heavy_set(n: usize, dims: usize, seed: u64) -> VectorSet {
     data.copy_within(0..repeats * dims, (n - repeats) * dims);
     let mut rowids: Vec<u64> = (0..n as u64).map(|i| i * 3 + 1000).collect();
     rng.shuffle(&mut rowids);
-    VectorSet { dims, rowids, data }
+    VectorSet { dims, rowids, data, ..Default::default() }
 }
 
 /// The obvious algorithm in f64: every distance, a full sort by (distance, rowid).
@@ -61,7 +61,7 @@ fn csv_rows(path: &Path) -> Vec<(usize, usize, u64, f64)> {
 fn groundtruth_equals_a_naive_reference_for_every_metric() {
     let w = Workdir::new();
     let base = tie_heavy_set(800, 12, 1);
-    let queries = VectorSet { dims: 12, rowids: (0..15).collect(), data: tie_heavy_set(15, 12, 2).data };
+    let queries = VectorSet { dims: 12, rowids: (0..15).collect(), data: tie_heavy_set(15, 12, 2).data, ..Default::default() };
     write_vectors_parquet(&w.path("base.parquet"), &base, true).unwrap();
     write_fvecs(&w.path("q.fvecs"), &queries).unwrap();
     let k = 30;
@@ -106,6 +106,7 @@ fn groundtruth_rowids_line_up_with_a_shuffled_parquet_export() {
         dims: base.dims,
         rowids: order.iter().map(|&i| base.rowids[i]).collect(),
         data: order.iter().flat_map(|&i| base.vector(i).to_vec()).collect(),
+        ..Default::default()
     };
     write_vectors_parquet(&w.path("shuffled.parquet"), &shuffled, true).unwrap();
     w.ok(&["groundtruth", "--input", "vectors.parquet", "--query", "q.fvecs", "-k", "10", "-o", "gt.parquet"]);
@@ -216,15 +217,15 @@ fn tune_finds_the_smallest_passing_list_and_save_makes_it_the_default() {
 fn groundtruth_refuses_what_it_cannot_answer() {
     let w = Workdir::new();
     w.dataset(300, 8, 4);
-    write_fvecs(&w.path("q9.fvecs"), &VectorSet { dims: 9, rowids: vec![0], data: vec![1.0; 9] }).unwrap();
+    write_fvecs(&w.path("q9.fvecs"), &VectorSet { dims: 9, rowids: vec![0], data: vec![1.0; 9], ..Default::default() }).unwrap();
     let err = w.fails(&["groundtruth", "--input", "vectors.parquet", "--query", "q9.fvecs", "-o", "gt.ivecs"]);
     assert!(err.contains("vectors.parquet") && err.contains("8 dims but the queries have 9"), "{err}");
-    let big = VectorSet { dims: 8, rowids: vec![5_000_000_000], data: vec![1.0; 8] };
+    let big = VectorSet { dims: 8, rowids: vec![5_000_000_000], data: vec![1.0; 8], ..Default::default() };
     write_vectors_parquet(&w.path("big.parquet"), &big, true).unwrap();
     let err = w.fails(&["groundtruth", "--input", "big.parquet", "--query", "q.fvecs", "-o", "gt.ivecs"]);
     assert!(err.contains("5000000000") && err.contains("parquet"), "{err}");
     assert!(!w.path("gt.ivecs").exists() && !w.path("gt.ivecs.tmp").exists());
-    let zero = VectorSet { dims: 8, rowids: vec![7, 8], data: [[1.0; 8], [0.0; 8]].concat() };
+    let zero = VectorSet { dims: 8, rowids: vec![7, 8], data: [[1.0; 8], [0.0; 8]].concat(), ..Default::default() };
     write_vectors_parquet(&w.path("zero.parquet"), &zero, true).unwrap();
     let err = w.fails(&["groundtruth", "--input", "zero.parquet", "--query", "q.fvecs", "--metric", "cosine", "-o", "gt.parquet"]);
     assert!(err.contains("row 1 (rowid 8) is a zero vector"), "{err}");

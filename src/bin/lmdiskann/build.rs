@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use lmdiskann::index::build_index;
-use lmdiskann::io::{read_vectors, InputOptions};
+use lmdiskann::index::{build_index, estimate_build, BuildReport};
+use lmdiskann::io::{probe, read_vectors, InputOptions, InputType};
+use lmdiskann::vector::ElementType;
 use lmdiskann::quant::CodeKind;
 use lmdiskann::{BuildOptions, Metric};
 use serde_json::json;
@@ -61,13 +62,22 @@ pub struct Args {
     /// Pruning slack: > 1 keeps longer edges, making the graph easier to navigate.
     #[arg(long, default_value_t = 1.2)]
     alpha: f32,
-    /// Neighbour codes kept in each block: bits per rotated coordinate (default: 2bit
-    /// below 512 dims, 1bit from 512 on).
-    #[arg(long, value_parser = ["1bit", "2bit", "4bit"])]
+    /// Neighbour codes kept in each block, from exact to smallest: f32, f16, int8, 4bit,
+    /// 2bit, ternary, 1bit (default: by dimension, see the README).
+    #[arg(long, value_parser = CODE_NAMES)]
     codes: Option<String>,
-    /// Block size in bytes (a power of two; default: chosen by the planner).
+    /// How blocks store each vector (default: the input's type; f64 input is kept as f32).
+    /// A conversion that changes values says so once, with the largest change.
+    #[arg(long, value_parser = STORE_NAMES)]
+    store: Option<String>,
+    /// Block size in bytes, a multiple of 512 (default: the smallest that holds the
+    /// degree); R is then the most edges that fit.
     #[arg(long, value_name = "BYTES")]
     block_size: Option<usize>,
+    /// Print the plan (block, R, file size, memory, estimated time) from a look at the
+    /// input's first rows and metadata, and exit without building.
+    #[arg(long)]
+    dry_run: bool,
     /// Fill the edge slots pruning leaves empty with the nearest pruned candidates: better
     /// recall on real data (free on disk), about twice the build time. `false` to skip.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
@@ -83,6 +93,9 @@ pub struct Args {
     report: Option<PathBuf>,
 }
 
+const CODE_NAMES: [&str; 7] = ["f32", "f16", "int8", "4bit", "2bit", "ternary", "1bit"];
+const STORE_NAMES: [&str; 5] = ["f32", "f16", "bf16", "i8", "u8"];
+
 pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
     let out = args.output.clone().unwrap_or_else(|| index.to_path_buf());
     let options = BuildOptions {
@@ -90,6 +103,7 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
         max_degree: args.max_degree,
         block_size: args.block_size,
         codes: args.codes.as_deref().and_then(CodeKind::from_name),
+        store: args.store.as_deref().and_then(ElementType::from_name),
         build_list: args.build_list,
         alpha: args.alpha,
         seed: args.seed,
@@ -105,26 +119,34 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
         unique_ids: true,
         expect_dims: None,
     };
+    let pool = crate::thread_pool(args.threads)?;
+    if args.dry_run {
+        dry_run(&args.input, &input_options, &options, pool.current_num_threads())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let set = read_vectors(&args.input, &input_options)?;
     let read_seconds = started.elapsed().as_secs_f64();
+    let source = set.source;
     options
-        .plan(set.dims)
+        .plan(set.dims, options.element_type(source))
         .with_context(|| format!("{}: cannot index {}-dim vectors", args.input.display(), set.dims))?;
-    let pool = crate::thread_pool(args.threads)?;
     let progress = BuildProgress::new();
     let built = Instant::now();
     let report = pool
         .install(|| build_index(set, &options, &out, &|stage, done, total| progress.update(stage, done, total)))
         .with_context(|| format!("{}: build failed, nothing was written", args.input.display()))?;
     progress.finish();
+    warn_of_conversion(&args.input, source, &report);
     let build_seconds = built.elapsed().as_secs_f64();
     let rate = report.vectors as f64 / build_seconds.max(1e-9);
     let peak = peak_rss_bytes();
     eprintln!(
-        "built {}: {} vectors x {} dims, {} ({} per vector, block {} B, R {}), {:.1} s ({:.0} vectors/s), peak RSS {}",
+        "built {}: {} vectors x {} dims as {} with {} codes, {} ({} per vector, block {} B, R {}), {:.1} s ({:.0} vectors/s), peak RSS {}",
         out.display(),
         report.vectors,
         report.dims,
+        report.element_type.name(),
+        report.code_kind.name(),
         human_bytes(report.file_bytes),
         human_bytes(report.file_bytes / report.vectors),
         report.block_size,
@@ -142,6 +164,8 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
                 "dims": report.dims,
                 "block_size": report.block_size,
                 "max_degree": report.max_degree,
+                "element_type": report.element_type.name(),
+                "codes": report.code_kind.name(),
                 "file_bytes": report.file_bytes,
                 "bytes_per_vector": report.file_bytes as f64 / report.vectors as f64,
                 "read_seconds": read_seconds,
@@ -153,4 +177,64 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says once when storing changed the input's values, and by how much at most.
+fn warn_of_conversion(input: &Path, source: InputType, report: &BuildReport) {
+    let keeps = BuildOptions::default().element_type(source).name();
+    if let Some(loss) = report.loss {
+        eprintln!(
+            "warning: {}: storing {} values as {} changed them by up to {:.3e} (largest at row {}, element {}); --store {keeps} keeps them{}",
+            input.display(),
+            source.name(),
+            report.element_type.name(),
+            loss.max_error,
+            loss.row,
+            loss.element,
+            if source == InputType::F64 { " to about 7 significant digits" } else { " exact" },
+        );
+    } else if source == InputType::F64 {
+        eprintln!("note: {}: f64 values are stored as f32 (about 7 significant digits)", input.display());
+    }
+}
+
+/// `build --dry-run`: the plan and its costs, from the input's first rows and metadata.
+fn dry_run(input: &Path, input_options: &InputOptions, options: &BuildOptions, threads: usize) -> anyhow::Result<()> {
+    let seen = probe(input, input_options)?;
+    let element = options.element_type(seen.source);
+    let request = options.plan_request(seen.dims, element);
+    let plan = options
+        .plan(seen.dims, element)
+        .with_context(|| format!("{}: cannot index {}-dim vectors", input.display(), seen.dims))?;
+    let cost = estimate_build(options, &request, &plan, seen.rows, threads);
+    let raw = 4 * seen.dims as u64;
+    let per_vector = cost.file_bytes as f64 / seen.rows.max(1) as f64;
+    let minutes = cost.build_seconds / 60.0;
+    println!("plan for {}", input.display());
+    println!(
+        "  input          {} vectors{} x {} dims, {}",
+        seen.rows,
+        if seen.rows_exact { "" } else { " (estimated from the file size)" },
+        seen.dims,
+        seen.source.name()
+    );
+    println!("  stored as      {} ({} B per vector)", element.name(), seen.dims * element.size());
+    println!("  codes          {} ({} B per neighbour)", request.code_kind.name(), plan.layout.code_len);
+    println!("  block          {} B, R {} ({} B of it used)", plan.block_size, plan.max_degree, plan.layout.used_len());
+    println!(
+        "  file           {} ({:.0} B per vector, {:.2}x the raw f32 vectors)",
+        human_bytes(cost.file_bytes),
+        per_vector,
+        per_vector / raw as f64
+    );
+    println!("  build memory   ~{} peak", human_bytes(cost.build_peak_bytes));
+    println!(
+        "  search memory  ~{} per query thread; the file is mapped, hot blocks stay in the page cache",
+        human_bytes(cost.search_bytes_per_query)
+    );
+    println!(
+        "  build time     ~{} on {threads} threads (an estimate; see the README for its accuracy)",
+        if minutes < 2.0 { format!("{:.0} s", cost.build_seconds.max(1.0)) } else { format!("{minutes:.0} min") }
+    );
+    Ok(())
 }

@@ -33,6 +33,7 @@ fn to_json(path: &Path, s: &IndexStats, search_list: usize) -> serde_json::Value
         "format_version": format!("{}.{}", h.version_major, h.version_minor),
         "dims": h.dims,
         "element_type": h.element_type.name(),
+        "element_scale": h.element_type.is_integer().then_some(h.element_scale),
         "metric": h.metric.name(),
         "codes": h.code_kind.name(),
         "max_degree": h.max_degree,
@@ -61,9 +62,10 @@ fn print_text(path: &Path, s: &IndexStats, search_list: usize) {
     let h = &s.header;
     println!("index            {}", path.display());
     println!("format           {}.{}", h.version_major, h.version_minor);
-    println!("vectors          {} x {} dims, {}, metric {}", s.live, h.dims, h.element_type.name(), h.metric.name());
+    let scale = if h.element_type.is_integer() && h.element_scale != 1.0 { format!(" (x {})", h.element_scale) } else { String::new() };
+    println!("vectors          {} x {} dims, {}{scale}, metric {}", s.live, h.dims, h.element_type.name(), h.metric.name());
     println!("nodes            {} live, {} tombstoned, {} free ({} slots)", s.live, s.tombstoned, s.free, h.slots);
-    println!("codes            {}", h.code_kind.name());
+    println!("codes            {} ({} B per neighbour)", h.code_kind.name(), h.code_kind.code_len(h.dims as usize));
     println!("block            {} B, max degree {}, entry slot {}", h.block_size, h.max_degree, h.entry_slot);
     println!("build            L {}, alpha {}, seed {}", h.build_list, h.alpha, h.seed);
     println!("search default   L {search_list}");

@@ -1,0 +1,57 @@
+//! What a build will cost, from its plan alone: file size, memory and time, so
+//! `build --dry-run` can answer before any input is read in full.
+//!
+//! The memory model adds up what a build holds at its peak (the vectors as f32, the
+//! adjacency lists, the codes, the rowid map); the time model is the work of a Vamana
+//! build (points x build list x degree x dimension) at a rate measured on this project's
+//! reference machine (see the README). Both are estimates: the README gives how far the
+//! measured figures were from them.
+
+use super::BuildOptions;
+use crate::format::{rowid_map, Plan, PlanRequest};
+use crate::vector::Metric;
+
+/// A build's cost, predicted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BuildEstimate {
+    pub file_bytes: u64,
+    pub build_peak_bytes: u64,
+    /// Heap a single search needs (its lists and lookup tables); the file itself is
+    /// mapped, and its hot blocks live in the page cache, which the kernel may evict.
+    pub search_bytes_per_query: u64,
+    pub build_seconds: f64,
+}
+
+/// Work units per second per thread, where a unit is one coordinate of one distance in
+/// the build's searches and prunes; measured (README, "build --dry-run").
+const WORK_PER_SECOND_PER_THREAD: f64 = 1.0e9;
+/// Saturation adds the pruning pass's fill-up work.
+const SATURATE_FACTOR: f64 = 1.5;
+/// Allocator slack and buffers the model does not itemise, as measured.
+const MEMORY_SLACK: f64 = 1.15;
+
+/// Predicts the cost of building `rows` vectors of `dims` dims with `plan`.
+pub fn estimate_build(opts: &BuildOptions, request: &PlanRequest, plan: &Plan, rows: u64, threads: usize) -> BuildEstimate {
+    let (n, d, r) = (rows as f64, request.dims as f64, plan.max_degree as f64);
+    let bs = plan.block_size as f64;
+    let code_len = plan.layout.code_len as f64;
+    let file_bytes = (rows + 1) * plan.block_size as u64 + rows * rowid_map::ENTRY_LEN as u64;
+
+    let graph_dims = if opts.metric == Metric::InnerProduct { 2.0 * d + 1.0 } else { d };
+    let per_vector = 4.0 * graph_dims          // vectors as f32 (+ the augmented copy under ip)
+        + if request.element_type.is_integer() { d } else { 0.0 } // stored bytes of integer types
+        + 24.0 + 4.0 * r * 1.25             // adjacency lists (Vec header + edges, with growth)
+        + code_len                          // every vector's code
+        + 8.0 + 8.0 + 16.0;                 // rowids, the uniqueness check, the rowid map
+    let build_peak_bytes = (MEMORY_SLACK * (n * per_vector + 1024.0 * bs)) as u64;
+
+    let list = opts.build_list.max(plan.max_degree) as f64;
+    // The prepared query, the visited set (two slots per id seen), candidates and results.
+    let search_list = list.max(crate::index::DEFAULT_SEARCH_LIST as f64);
+    let search_bytes_per_query =
+        (request.code_kind.query_bytes(request.dims) as f64 + 4.0 * d + 2.0 * 4.0 * search_list * r + 24.0 * search_list) as u64;
+
+    let work = n * list * r * (graph_dims + 16.0) * if opts.saturate { SATURATE_FACTOR } else { 1.0 };
+    let build_seconds = work / (WORK_PER_SECOND_PER_THREAD * threads.max(1) as f64);
+    BuildEstimate { file_bytes, build_peak_bytes, search_bytes_per_query, build_seconds }
+}
