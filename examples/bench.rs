@@ -21,6 +21,9 @@ use lmdiskann::io::{read_vectors, write_fvecs, write_vectors_parquet, InputOptio
 use lmdiskann::synthetic::Clustered;
 use lmdiskann::{Metric, VectorSet};
 
+mod common;
+use common::{binary, read_json, run};
+
 const K: usize = 10;
 const LISTS: [usize; 4] = [16, 32, 64, 128];
 
@@ -142,15 +145,6 @@ fn run_set(label: &str, bin: &Path, o: &Options, base_path: &Path, base: &Vector
     }
 }
 
-fn run(cmd: &mut Command) {
-    let out = cmd.output().expect("run lmdiskann");
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("report")).expect("report json")
-}
-
 fn read_hits(path: &Path, queries: usize) -> Vec<Vec<u64>> {
     let mut found = vec![Vec::new(); queries];
     let mut reader = csv::Reader::from_path(path).expect("hits");
@@ -159,12 +153,4 @@ fn read_hits(path: &Path, queries: usize) -> Vec<Vec<u64>> {
         found[row[0].parse::<usize>().unwrap()].push(row[2].parse().unwrap());
     }
     found
-}
-
-/// The release binary built beside this example.
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let bin = exe.parent().and_then(|p| p.parent()).expect("target dir").join("lmdiskann");
-    assert!(bin.exists(), "{} not found: run `cargo build --release` first", bin.display());
-    bin
 }
