@@ -3,7 +3,7 @@
 use lmdiskann::exact::{exact_knn, recall_at_k};
 use lmdiskann::Metric;
 
-use crate::util::{parse_hits, Workdir};
+use crate::util::{parse_hits, write_npy, Workdir};
 
 #[test]
 fn build_then_search_prints_csv_hits_that_match_brute_force() {
@@ -200,26 +200,12 @@ fn generate_writes_the_seeded_sets_the_tests_use() {
     assert!(err.contains("g.txt") && err.contains(".parquet"), "{err}");
 }
 
-/// `base` as a NumPy `.npy` file (version 1, float32, C order), as `np.save` writes it.
-fn write_npy(path: &std::path::Path, set: &lmdiskann::VectorSet) {
-    let mut dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", set.len(), set.dims);
-    while (10 + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((dict.len() as u16).to_le_bytes());
-    bytes.extend(dict.as_bytes());
-    bytes.extend(set.data.iter().flat_map(|x| x.to_le_bytes()));
-    std::fs::write(path, bytes).unwrap();
-}
-
 #[test]
 fn npy_input_builds_and_searches_like_the_same_vectors_in_parquet() {
     let w = Workdir::new();
     let (base, queries) = w.dataset(1500, 12, 20);
-    write_npy(&w.path("base.npy"), &base);
-    write_npy(&w.path("q.npy"), &queries);
+    write_npy(&w.path("base.npy"), "<f4", &base, |x| x.to_le_bytes().to_vec());
+    write_npy(&w.path("q.npy"), "<f4", &queries, |x| x.to_le_bytes().to_vec());
     // .npy rowids are positions; the Parquet file's rowid column is dropped for the comparison.
     lmdiskann::io::write_vectors_parquet(&w.path("positions.parquet"), &base, false).unwrap();
     w.ok(&["build", "--input", "base.npy", "--output", "npy.lmd"]);

@@ -4,4 +4,5 @@ mod build_search;
 mod duckdb;
 mod errors;
 mod recall_gate;
+mod types;
 mod util;

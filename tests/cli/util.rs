@@ -84,3 +84,18 @@ pub fn parse_hits(csv: &str) -> Vec<Vec<(u64, f32)>> {
     }
     out
 }
+
+/// `set` as a NumPy `.npy` file (version 1, C order) of element type `descr`, each value
+/// written by `element`, as `np.save` writes it.
+pub fn write_npy(path: &Path, descr: &str, set: &VectorSet, element: impl Fn(f32) -> Vec<u8>) {
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}, {}), }}", set.len(), set.dims);
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((dict.len() as u16).to_le_bytes());
+    bytes.extend(dict.as_bytes());
+    bytes.extend(set.data.iter().flat_map(|x| element(*x)));
+    std::fs::write(path, bytes).unwrap();
+}
