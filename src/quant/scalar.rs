@@ -5,6 +5,7 @@ use half::f16;
 
 use super::CodeKind;
 use crate::format::{get_f32, put_f32};
+use crate::vector::f16_to_f32;
 
 /// Writes the body of `y`'s code; `int8` also writes its grid (offset, step) to `params`.
 pub(super) fn encode(kind: CodeKind, y: &[f32], body: &mut [u8], params: &mut [u8]) {
@@ -41,7 +42,7 @@ impl Query {
     pub(super) fn inner(&self, body: &[u8], params: &[u8]) -> f32 {
         match self.kind {
             CodeKind::F32 => dot_with::<4>(&self.q, body, |b| f32::from_le_bytes(*b)),
-            CodeKind::F16 => dot_with::<2>(&self.q, body, |b| f16::from_le_bytes(*b).to_f32()),
+            CodeKind::F16 => dot_with::<2>(&self.q, body, |b| f16_to_f32(u16::from_le_bytes(*b))),
             CodeKind::Int8 => get_f32(params, 0) * self.sum + get_f32(params, 4) * dot_with::<1>(&self.q, body, |b| f32::from(b[0])),
             _ => unreachable!("{:?} is not a scalar code", self.kind),
         }

@@ -4,7 +4,7 @@ mod element;
 mod kernels;
 mod metric;
 
-pub use element::{ElementCodec, ElementType, Loss};
+pub use element::{f16_to_f32, ElementCodec, ElementType, Loss};
 pub use kernels::{dot, dot_many, l2_squared, l2_squared_many, norm_squared};
 pub use metric::Metric;
 
