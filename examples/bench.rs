@@ -22,7 +22,7 @@ use lmdiskann::synthetic::Clustered;
 use lmdiskann::{Metric, VectorSet};
 
 mod common;
-use common::{binary, read_json, run};
+use common::{binary, read_json, real_sets, run};
 
 const K: usize = 10;
 const LISTS: [usize; 4] = [16, 32, 64, 128];
@@ -70,15 +70,7 @@ fn main() {
         run_set(&format!("synthetic {n} x {}", o.dims), &bin, &o, &base_path, &base, &queries, work.path());
     }
     if let Some(dir) = &o.real {
-        let mut names: Vec<_> = std::fs::read_dir(dir).expect("--real DIR").flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name()).collect();
-        names.sort();
-        for name in names {
-            let name = name.to_string_lossy().to_string();
-            let base_path = dir.join(&name).join(format!("{name}_base.fvecs"));
-            let query_path = dir.join(&name).join(format!("{name}_query.fvecs"));
-            if !base_path.exists() || !query_path.exists() {
-                continue;
-            }
+        for (name, base_path, query_path) in real_sets(dir) {
             let base = read_vectors(&base_path, &InputOptions::default()).expect("read base");
             let queries = read_vectors(&query_path, &InputOptions::default()).expect("read queries");
             run_set(&format!("{name} (real, {} x {})", base.len(), base.dims), &bin, &o, &base_path, &base, &queries, work.path());

@@ -5,20 +5,20 @@
 //! ```text
 //! cargo build --release && cargo run --release --example codes -- \
 //!     [--real ../shared/data] [--synthetic 10000x1536] [--configs default,f32,1bit,2bit:1536] \
-//!     [--threads 2] [--repeat 3]
+//!     [--threads 2] [--repeat 3] [--only sift5k,text384]
 //! ```
 //! A configuration is `default` (the planner's choice), a code kind, or `KIND:BLOCK` (a
 //! block size in bytes), optionally followed by `/STORE` (an element type), e.g.
 //! `2bit:1536/f16`. Real sets are the `NAME/NAME_{base,query}.fvecs` under `--real`
 //! (exact ground truth is computed here, so any `NAME_groundtruth.ivecs` is not needed);
-//! synthetic sets come from `lmdiskann generate` (seeded). QPS is the median of
-//! `--repeat` runs of the whole query set.
+//! `--only` keeps the real sets named; synthetic sets come from `lmdiskann generate`
+//! (seeded). QPS is the median of `--repeat` runs of the whole query set.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{binary, read_json, run};
+use common::{binary, read_json, real_sets, run};
 
 const LISTS: [usize; 3] = [32, 64, 128];
 const ALL_KINDS: &str = "default,f32,f16,int8,4bit,2bit,ternary,1bit";
@@ -69,13 +69,8 @@ fn main() {
     println!("lmdiskann code-kind benchmark: {} threads, k = 10, QPS = median of {} runs", o.threads, o.repeat);
     let mut sets: Vec<(String, PathBuf, PathBuf)> = Vec::new();
     if let Some(dir) = &o.real {
-        let mut names: Vec<_> = std::fs::read_dir(dir).expect("--real DIR").flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name()).collect();
-        names.sort();
-        for name in names {
-            let name = name.to_string_lossy().to_string();
-            let base = dir.join(&name).join(format!("{name}_base.fvecs"));
-            let query = dir.join(&name).join(format!("{name}_query.fvecs"));
-            if base.exists() && query.exists() && o.only.as_ref().is_none_or(|only| only.contains(&name)) {
+        for (name, base, query) in real_sets(dir) {
+            if o.only.as_ref().is_none_or(|only| only.contains(&name)) {
                 sets.push((format!("{name} (real)"), base, query));
             }
         }

@@ -21,3 +21,20 @@ pub fn binary() -> PathBuf {
     assert!(bin.exists(), "{} not found: run `cargo build --release` first", bin.display());
     bin
 }
+
+/// The real sets under `dir`: (name, base, queries) for every `NAME/NAME_base.fvecs` with
+/// its `NAME/NAME_query.fvecs`, by name.
+pub fn real_sets(dir: &Path) -> Vec<(String, PathBuf, PathBuf)> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).expect("--real DIR").flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let base = dir.join(&name).join(format!("{name}_base.fvecs"));
+            let query = dir.join(&name).join(format!("{name}_query.fvecs"));
+            (name, base, query)
+        })
+        .filter(|(_, base, query)| base.exists() && query.exists())
+        .collect()
+}

@@ -22,11 +22,19 @@ pub struct BuildEstimate {
     pub build_seconds: f64,
 }
 
-/// Work units per second per thread, where a unit is one coordinate of one distance in
-/// the build's searches and prunes; measured (README, "build --dry-run").
-const WORK_PER_SECOND_PER_THREAD: f64 = 1.0e9;
-/// Saturation adds the pruning pass's fill-up work.
-const SATURATE_FACTOR: f64 = 1.5;
+/// Build work per second per thread, where the work of a build is
+/// `points x build list x R x (dims + DISTANCE_OVERHEAD) x log2(points)`: every insertion
+/// searches (about log n hops of L candidates) and prunes over R-sized lists. Measured on
+/// the reference machine (README, "build --dry-run"), builds took 0.5x (SIFT 5k, MNIST 9k,
+/// 10k x 1536 synthetic: easy data) to 1.9x (25k text embeddings: harder data, longer
+/// searches) of this estimate.
+const WORK_PER_SECOND_PER_THREAD: f64 = 1.8e10;
+/// Per-distance cost beyond the coordinates (candidate lists, pruning), in coordinates.
+const DISTANCE_OVERHEAD: f64 = 100.0;
+/// A build without saturation skips about half the work.
+const UNSATURATED_FACTOR: f64 = 0.5;
+/// What the process holds before it reads anything (code, allocator, thread stacks).
+const PROCESS_BYTES: f64 = 5.0 * 1024.0 * 1024.0;
 /// Allocator slack and buffers the model does not itemise, as measured.
 const MEMORY_SLACK: f64 = 1.15;
 
@@ -37,21 +45,24 @@ pub fn estimate_build(opts: &BuildOptions, request: &PlanRequest, plan: &Plan, r
     let code_len = plan.layout.code_len as f64;
     let file_bytes = (rows + 1) * plan.block_size as u64 + rows * rowid_map::ENTRY_LEN as u64;
 
-    let graph_dims = if opts.metric == Metric::InnerProduct { 2.0 * d + 1.0 } else { d };
-    let per_vector = 4.0 * graph_dims          // vectors as f32 (+ the augmented copy under ip)
+    // Under ip the graph is built over an augmented copy with one more coordinate.
+    let ip = opts.metric == Metric::InnerProduct;
+    let graph_dims = if ip { d + 1.0 } else { d };
+    let per_vector = 4.0 * (d + if ip { graph_dims } else { 0.0 }) // vectors as f32 (+ the copy)
         + if request.element_type.is_integer() { d } else { 0.0 } // stored bytes of integer types
         + 24.0 + 4.0 * r * 1.25             // adjacency lists (Vec header + edges, with growth)
         + code_len                          // every vector's code
         + 8.0 + 8.0 + 16.0;                 // rowids, the uniqueness check, the rowid map
-    let build_peak_bytes = (MEMORY_SLACK * (n * per_vector + 1024.0 * bs)) as u64;
+    let build_peak_bytes = (MEMORY_SLACK * (n * per_vector + 1024.0 * bs) + PROCESS_BYTES) as u64;
 
     let list = opts.build_list.max(plan.max_degree) as f64;
-    // The prepared query, the visited set (two slots per id seen), candidates and results.
-    let search_list = list.max(crate::index::DEFAULT_SEARCH_LIST as f64);
+    // At the default search list: the prepared query, the visited set (two slots per id
+    // seen), candidates and results.
+    let search_list = crate::index::DEFAULT_SEARCH_LIST as f64;
     let search_bytes_per_query =
         (request.code_kind.query_bytes(request.dims) as f64 + 4.0 * d + 2.0 * 4.0 * search_list * r + 24.0 * search_list) as u64;
 
-    let work = n * list * r * (graph_dims + 16.0) * if opts.saturate { SATURATE_FACTOR } else { 1.0 };
+    let work = n * list * r * (graph_dims + DISTANCE_OVERHEAD) * n.max(2.0).log2() * if opts.saturate { 1.0 } else { UNSATURATED_FACTOR };
     let build_seconds = work / (WORK_PER_SECOND_PER_THREAD * threads.max(1) as f64);
     BuildEstimate { file_bytes, build_peak_bytes, search_bytes_per_query, build_seconds }
 }
