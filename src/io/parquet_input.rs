@@ -24,7 +24,7 @@ use parquet::file::properties::WriterProperties;
 use super::input::{io_error, one_line, ChunkSink, Collector, Element, InputError, InputOptions, VectorSet};
 use super::output::OutputError;
 
-const VECTOR_TYPES: &str = "List, LargeList or FixedSizeList of Float32, Float64 or Float16";
+const VECTOR_TYPES: &str = "List, LargeList or FixedSizeList of Float32, Float64, Float16, Int8 or UInt8";
 const ID_TYPES: &str = "Int8, Int16, Int32, Int64, UInt8, UInt16, UInt32 or UInt64";
 /// Rows per decoded batch: large enough to amortise per-batch work, small
 /// enough that the transient Arrow copy stays a few MB.
@@ -55,7 +55,7 @@ fn is_vector_type(dt: &DataType) -> bool {
         DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
             matches!(
                 f.data_type(),
-                DataType::Float16 | DataType::Float32 | DataType::Float64
+                DataType::Float16 | DataType::Float32 | DataType::Float64 | DataType::Int8 | DataType::UInt8
             )
         }
         _ => false,
@@ -375,6 +375,9 @@ fn append_values<R: Fn(usize) -> (usize, usize)>(
         DataType::Float32 => append_typed(c, lists, values.as_primitive::<Float32Type>()),
         DataType::Float64 => append_typed(c, lists, values.as_primitive::<Float64Type>()),
         DataType::Float16 => append_typed(c, lists, values.as_primitive::<Float16Type>()),
+        // DuckDB's TINYINT[] and UTINYINT[].
+        DataType::Int8 => append_typed(c, lists, values.as_primitive::<Int8Type>()),
+        DataType::UInt8 => append_typed(c, lists, values.as_primitive::<UInt8Type>()),
         _ => Err(unsupported(
             c.path(),
             lists.column,
@@ -499,7 +502,7 @@ fn write_vectors(path: &Path, set: &VectorSet, with_rowid: bool) -> Result<(), O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::read_vectors;
+    use crate::io::{read_vectors, InputType};
     use crate::io::test_util::*;
     use arrow::array::{
         FixedSizeListArray, Float16Array, Float64Array, Int32Array, LargeListArray, StringArray,
@@ -702,11 +705,24 @@ mod tests {
             None,
         );
         let set = read_vectors(&path, &default_opts()).unwrap();
-        assert_eq!(set.dims, 6);
+        assert_eq!((set.dims, set.source), (6, InputType::F16));
         assert_eq!(
             set.data,
             data.iter().map(|v| v.to_f32()).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn int8_and_uint8_lists_read_as_their_values_and_type() {
+        let (_dir, path) = tmp("v.parquet");
+        let signed = ListArray::from_iter_primitive::<Int8Type, _, _>(vec![Some(vec![Some(-128i8), Some(0), Some(127)]), Some(vec![Some(5), Some(-5), Some(1)])]);
+        let unsigned = ListArray::from_iter_primitive::<UInt8Type, _, _>(vec![Some(vec![Some(0u8), Some(128), Some(255)]), Some(vec![Some(1), Some(2), Some(3)])]);
+        write_batch(&path, &batch(vec![("a", Arc::new(signed) as ArrayRef), ("b", Arc::new(unsigned) as ArrayRef)]), None);
+        let read = |column: &str| read_vectors(&path, &InputOptions { vector_column: Some(column.into()), ..default_opts() }).unwrap();
+        let a = read("a");
+        assert_eq!((a.data, a.source), (vec![-128.0, 0.0, 127.0, 5.0, -5.0, 1.0], InputType::I8));
+        let b = read("b");
+        assert_eq!((b.data, b.source), (vec![0.0, 128.0, 255.0, 1.0, 2.0, 3.0], InputType::U8));
     }
 
     #[test]

@@ -429,3 +429,40 @@ emit({})
     let from_csv = work.ok(&["search", "--index", "csv.lmd", "--query", "q.fvecs"]);
     assert_eq!(from_csv, work.ok(&["search", "--index", "parquet.lmd", "--query", "q.fvecs"]));
 }
+
+#[test]
+fn duckdb_tinyint_utinyint_and_double_arrays_keep_their_type() {
+    let work = Workdir::new();
+    duckdb(
+        &work,
+        "typed_exports",
+        r#"
+con = duckdb.connect()
+# The first two values make every row distinct (so each must find itself); the rest vary.
+con.execute("CREATE TABLE t AS SELECT i, [CASE j WHEN 0 THEN i % 200 - 100 WHEN 1 THEN (i // 200) * 100 - 50 ELSE (i * 7 + j * 13) % 200 - 100 END FOR j IN range(16)] AS v FROM range(300) r(i)")
+con.execute("COPY (SELECT v::TINYINT[16] AS emb FROM t ORDER BY i) TO 'i8.parquet'")
+con.execute("COPY (SELECT [x + 100 FOR x IN v]::UTINYINT[16] AS emb FROM t ORDER BY i) TO 'u8.parquet'")
+con.execute("COPY (SELECT v::DOUBLE[16] AS emb FROM t ORDER BY i) TO 'f64.parquet'")
+emit("ok")
+"#,
+    );
+    let mut answers = Vec::new();
+    for (file, stored) in [("i8.parquet", "i8"), ("u8.parquet", "u8"), ("f64.parquet", "f32")] {
+        let index = format!("{file}.lmd");
+        let out = work.cmd(&["build", "--input", file, "--output", &index]).output().unwrap();
+        assert!(out.status.success(), "{file}: {}", text(&out.stderr));
+        let stats: Value = serde_json::from_str(&work.ok(&["stats", "--index", &index, "--json"])).unwrap();
+        assert_eq!((stats["element_type"].as_str(), stats["element_scale"].as_f64()), (Some(stored), (stored != "f32").then_some(1.0)), "{file}");
+        // Every row finds itself: the stored integers are the exported ones.
+        work.ok(&["search", "--index", &index, "--query", file, "-k", "1", "--output", "self.csv"]);
+        let hits = std::fs::read_to_string(work.path("self.csv")).unwrap();
+        let found: Vec<(u64, f64)> = hits.lines().skip(1).map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[2].parse().unwrap(), f[3].parse().unwrap())
+        }).collect();
+        assert_eq!(found.len(), 300, "{file}");
+        assert!(found.iter().enumerate().all(|(q, (rowid, d))| *rowid == q as u64 && *d == 0.0), "{file}: a row did not find itself at distance 0");
+        answers.push(found);
+    }
+    assert_eq!(answers[0], answers[2], "i8 and f64 copies of the same integers answer differently");
+}
