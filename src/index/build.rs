@@ -256,8 +256,8 @@ fn check_unique_rowids(rowids: &[u64]) -> Result<()> {
 /// under cosine their vectors are normalised after decoding and could not be re-encoded.
 fn store_vectors(set: &mut VectorSet, element: ElementType, metric: Metric) -> Result<(ElementCodec, Option<Vec<u8>>, Option<Loss>)> {
     let dims = set.dims;
-    let codec = ElementCodec { element, scale: 1.0 };
-    if codec.stores_prepared() {
+    // Float types store the prepared vector; integer types the input's values.
+    if !element.is_integer() {
         prepare_vectors(set, metric)?;
     }
     let codec = ElementCodec::for_data(element, &set.data, dims, &set.rowids)?;
@@ -267,7 +267,7 @@ fn store_vectors(set: &mut VectorSet, element: ElementType, metric: Metric) -> R
         bytes
     });
     let loss = codec.round_trip(&mut set.data, dims);
-    if !codec.stores_prepared() {
+    if element.is_integer() {
         prepare_vectors(set, metric)?;
     }
     Ok((codec, stored, loss))

@@ -173,12 +173,6 @@ impl ElementCodec {
         !self.element.is_integer() || metric.prepare(out)
     }
 
-    /// The values a vector is stored from: the metric's preparation for float types, the
-    /// input itself for integer types.
-    pub fn stores_prepared(&self) -> bool {
-        !self.element.is_integer()
-    }
-
     /// Round-trips every row of `data` in place (encode, decode) and reports the largest
     /// change, if anything changed (the first such row on ties).
     pub fn round_trip(&self, data: &mut [f32], dims: usize) -> Option<Loss> {

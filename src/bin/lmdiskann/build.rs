@@ -203,8 +203,7 @@ fn dry_run(input: &Path, input_options: &InputOptions, options: &BuildOptions, t
     let seen = probe(input, input_options)?;
     let element = options.element_type(seen.source);
     let request = options.plan_request(seen.dims, element);
-    let plan = options
-        .plan(seen.dims, element)
+    let plan = lmdiskann::format::plan(&request)
         .with_context(|| format!("{}: cannot index {}-dim vectors", input.display(), seen.dims))?;
     let cost = estimate_build(options, &request, &plan, seen.rows, threads);
     let raw = 4 * seen.dims as u64;
