@@ -3,6 +3,7 @@
 mod build_search;
 mod duckdb;
 mod errors;
+mod golden;
 mod recall_gate;
 mod types;
 mod util;
