@@ -17,20 +17,23 @@ use crate::error::{Error, Result};
 use crate::graph::{self, SearchParams, SearchStats};
 use crate::quant::CodeSpace;
 use crate::format::Header;
-use crate::storage::{patch_atomically, IndexFile};
+use crate::storage::{write_in_place, IndexFile};
 use crate::vector::Metric;
 
-/// Records `search_list` as the index's default search list (0 clears it), in a copy of
-/// the file that replaces it atomically. Returns the previous value (0 = none recorded).
+/// Records `search_list` as the index's default search list (0 clears it), rewriting the
+/// header in place under the rollback journal. Returns the previous value (0 = none
+/// recorded).
 pub fn save_default_search_list(path: &Path, search_list: u32, modified_ms: u64) -> Result<u32> {
     let index = IndexFile::open(path)?;
     let mut header = index.header().clone();
     let previous = header.default_search_list;
     header.default_search_list = search_list;
     header.modified_ms = modified_ms;
+    header.generation += 1;
     let mut bytes = vec![0u8; Header::len_for(header.dims as usize)];
     header.encode(&mut bytes);
-    patch_atomically(path, &[(0, &bytes)])?;
+    drop(index);
+    write_in_place(path, &[(0, &bytes)])?;
     Ok(previous)
 }
 

@@ -3,7 +3,6 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -12,23 +11,6 @@ use crate::error::{Error, Result};
 /// keeps its old contents (or stays absent).
 pub fn write_atomically<T>(path: &Path, fill: impl FnOnce(&mut BufWriter<&File>) -> Result<T>) -> Result<T> {
     with_locked_tmp(path, |tmp, file| write_and_rename(path, tmp, file, fill))
-}
-
-/// Writes each `(offset, bytes)` patch into a copy of `path`, then puts the copy in its
-/// place as [`write_atomically`] does: readers see the old file or the patched one, and a
-/// crash at any point leaves one of the two.
-pub fn patch_atomically(path: &Path, patches: &[(u64, &[u8])]) -> Result<()> {
-    with_locked_tmp(path, |tmp, file| {
-        write_and_rename(path, tmp, file, |w| {
-            let mut original = File::open(path).map_err(|e| Error::io(path, "cannot open", e))?;
-            // On Linux this is copy_file_range: the kernel copies (or reflinks) the data.
-            std::io::copy(&mut original, w.get_mut()).map_err(|e| Error::io(tmp, "cannot copy the file", e))?;
-            for &(offset, bytes) in patches {
-                file.write_all_at(bytes, offset).map_err(|e| Error::io(tmp, "cannot write", e))?;
-            }
-            Ok(())
-        })
-    })
 }
 
 /// Opens and locks `NAME.tmp`, runs `write`, and removes the temporary file if it fails.
@@ -81,7 +63,7 @@ pub fn tmp_path(path: &Path) -> PathBuf {
 }
 
 /// Makes a rename durable: fsync the directory that holds `path`.
-fn sync_dir(path: &Path) -> Result<()> {
+pub(super) fn sync_dir(path: &Path) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -107,19 +89,5 @@ mod tests {
         assert!(!tmp_path(&path).exists());
         write_atomically(&path, |w| w.write_all(b"new").map_err(|e| Error::io("x", "w", e))).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
-    }
-
-    #[test]
-    fn patches_apply_to_a_copy_that_replaces_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.lmd");
-        std::fs::write(&path, b"0123456789").unwrap();
-        // A patch that cannot be written (past what the file system allows) fails cleanly.
-        assert!(patch_atomically(&path, &[(u64::MAX - 1, b"ab")]).is_err());
-        assert_eq!(std::fs::read(&path).unwrap(), b"0123456789");
-        assert!(!tmp_path(&path).exists());
-        patch_atomically(&path, &[(2, b"ab"), (9, b"Z")]).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"01ab45678Z");
-        assert!(!tmp_path(&path).exists());
     }
 }

@@ -22,8 +22,10 @@ pub struct IndexFile {
 }
 
 impl IndexFile {
-    /// Opens and checks the header (O(1): no node block is read).
+    /// Opens and checks the header (O(1): no node block is read). A hot journal left by a
+    /// writer that did not finish is rolled back first.
     pub fn open(path: &Path) -> Result<IndexFile> {
+        super::journal::recover(path)?;
         let file = File::open(path).map_err(|e| Error::io(path, "cannot open index", e))?;
         let meta = file.metadata().map_err(|e| Error::io(path, "cannot stat index", e))?;
         if !meta.is_file() {

@@ -200,7 +200,7 @@ fn tune_finds_the_smallest_passing_list_and_save_makes_it_the_default() {
     let after = std::fs::read(w.path("index.lmd")).unwrap();
     assert_eq!(before.len(), after.len());
     assert_eq!(before[4096..], after[4096..], "node blocks untouched");
-    assert!(!w.path("index.lmd.tmp").exists());
+    assert!(!w.path("index.lmd.tmp").exists() && !w.path("index.lmd-journal").exists());
     assert!(w.ok(&["stats"]).contains(&format!("search default   L {chosen}")));
     let (code, _, report) = gated_search(&w, &["--groundtruth", "gt.parquet", "--min-recall", "0.97"]);
     assert_eq!((code, report["search_list"].as_u64()), (0, Some(chosen)));

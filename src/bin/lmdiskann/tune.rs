@@ -104,6 +104,8 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
     };
     println!("smallest L with recall@{} >= {target}: {chosen}", args.k);
     if args.save {
+        // Saving takes the exclusive lock, which our own shared one would block.
+        drop(index);
         let previous = save_default_search_list(index_path, chosen as u32, crate::now_ms())
             .with_context(|| format!("{}: cannot record the default search list", index_path.display()))?;
         let was = if previous == 0 { "the built-in default".to_string() } else { format!("L={previous}") };

@@ -1,0 +1,253 @@
+//! In-place writes that are all-or-nothing, under a rollback journal (SQLite's model).
+//!
+//! Before any byte of `NAME` changes, the old bytes of every range about to be written
+//! go to `NAME-journal`, which is fsynced (and its directory entry with it). Then the new
+//! bytes are written to `NAME` and fsynced, and the journal is removed: that removal is
+//! the commit. A journal found later is "hot": the command that wrote it did not finish,
+//! and opening the index rolls it back, restoring every journaled range and the file's
+//! old length. A journal whose checksum does not hold was torn while being written,
+//! before `NAME` was touched, and is simply removed.
+//!
+//! ```text
+//! journal = magic "LMDJRNL1" | original file length u64 | record count u32
+//!           | records: offset u64, length u32, old bytes
+//!           | CRC32C of everything before it (u32)
+//! ```
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::atomic::sync_dir;
+use crate::error::{Error, Result};
+
+const MAGIC: &[u8; 8] = b"LMDJRNL1";
+const HEADER_LEN: usize = 8 + 8 + 4;
+
+/// `NAME-journal` beside `NAME`.
+pub fn journal_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push("-journal");
+    path.with_file_name(name)
+}
+
+/// Writes every `(offset, bytes)` into `path` in place, all or nothing: after a crash at
+/// any point, the next open finds the old file or the new one. Writes past the end
+/// extend the file; a rollback truncates it back. A second writer is refused.
+pub fn write_in_place(path: &Path, writes: &[(u64, &[u8])]) -> Result<()> {
+    let file = open_exclusive(path)?;
+    roll_back_locked(path, &file)?;
+    begin(path, &file, writes)?;
+    apply(path, &file, writes)?;
+    commit(path)
+}
+
+/// Rolls back a hot journal of `path`, if there is one; true when it did. Called before
+/// an index is opened for reading or writing.
+pub fn recover(path: &Path) -> Result<bool> {
+    if !journal_path(path).exists() {
+        return Ok(false);
+    }
+    let file = open_exclusive(path)?;
+    roll_back_locked(path, &file)
+}
+
+fn open_exclusive(path: &Path) -> Result<File> {
+    let file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| Error::io(path, "cannot open index for writing", e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(Error::Locked {
+            path: path.into(),
+            what: "another lmdiskann process is using this index; try again when it finishes".into(),
+        }),
+        Err(TryLockError::Error(e)) => Err(Error::io(path, "cannot lock index", e)),
+    }
+}
+
+/// Journals the old bytes of every range `writes` will change, durably.
+fn begin(path: &Path, file: &File, writes: &[(u64, &[u8])]) -> Result<()> {
+    let len = file.metadata().map_err(|e| Error::io(path, "cannot stat index", e))?.len();
+    let mut journal = Vec::with_capacity(HEADER_LEN + writes.iter().map(|w| 12 + w.1.len()).sum::<usize>() + 4);
+    journal.extend_from_slice(MAGIC);
+    journal.extend_from_slice(&len.to_le_bytes());
+    journal.extend_from_slice(&(writes.len() as u32).to_le_bytes());
+    for &(offset, bytes) in writes {
+        // Only what exists can be restored; the rest is cut off by the old length.
+        let kept = len.saturating_sub(offset).min(bytes.len() as u64) as usize;
+        let mut old = vec![0u8; kept];
+        file.read_exact_at(&mut old, offset).map_err(|e| Error::io(path, "cannot read index", e))?;
+        journal.extend_from_slice(&offset.to_le_bytes());
+        journal.extend_from_slice(&(kept as u32).to_le_bytes());
+        journal.extend_from_slice(&old);
+    }
+    let crc = crc32c::crc32c(&journal);
+    journal.extend_from_slice(&crc.to_le_bytes());
+    let jpath = journal_path(path);
+    let jfile = File::create(&jpath).map_err(|e| Error::io(&jpath, "cannot create journal", e))?;
+    let mut w = BufWriter::new(&jfile);
+    w.write_all(&journal).and_then(|()| w.flush()).map_err(|e| Error::io(&jpath, "cannot write journal", e))?;
+    drop(w);
+    jfile.sync_all().map_err(|e| Error::io(&jpath, "cannot sync journal", e))?;
+    // The journal's name must be durable before the index changes.
+    sync_dir(path)
+}
+
+fn apply(path: &Path, file: &File, writes: &[(u64, &[u8])]) -> Result<()> {
+    for &(offset, bytes) in writes {
+        file.write_all_at(bytes, offset).map_err(|e| Error::io(path, "cannot write index", e))?;
+    }
+    file.sync_all().map_err(|e| Error::io(path, "cannot sync index", e))
+}
+
+/// Removing the journal commits the change.
+fn commit(path: &Path) -> Result<()> {
+    let jpath = journal_path(path);
+    std::fs::remove_file(&jpath).map_err(|e| Error::io(&jpath, "cannot remove journal", e))?;
+    sync_dir(path)
+}
+
+/// With the exclusive lock held: restores what a hot journal recorded and removes it.
+fn roll_back_locked(path: &Path, file: &File) -> Result<bool> {
+    let jpath = journal_path(path);
+    let journal = match std::fs::read(&jpath) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io(&jpath, "cannot read journal", e)),
+    };
+    if let Some(Parsed { len, records }) = parse(&journal) {
+        for (offset, old) in records {
+            file.write_all_at(old, offset).map_err(|e| Error::io(path, "cannot roll back index", e))?;
+        }
+        file.set_len(len).map_err(|e| Error::io(path, "cannot roll back index length", e))?;
+        file.sync_all().map_err(|e| Error::io(path, "cannot sync index", e))?;
+    }
+    // A journal that does not parse was torn before the index was touched.
+    commit(path)?;
+    Ok(true)
+}
+
+/// A whole journal: the file's original length and the (offset, old bytes) records.
+struct Parsed<'a> {
+    len: u64,
+    records: Vec<(u64, &'a [u8])>,
+}
+
+/// The journal's contents, if it is whole.
+fn parse(journal: &[u8]) -> Option<Parsed<'_>> {
+    let (body, crc) = journal.split_at_checked(journal.len().checked_sub(4)?)?;
+    if body.len() < HEADER_LEN || &body[..8] != MAGIC || crc32c::crc32c(body).to_le_bytes() != crc {
+        return None;
+    }
+    let len = u64::from_le_bytes(body[8..16].try_into().ok()?);
+    let count = u32::from_le_bytes(body[16..20].try_into().ok()?);
+    let mut at = HEADER_LEN;
+    let mut records = Vec::new();
+    for _ in 0..count {
+        let offset = u64::from_le_bytes(body.get(at..at + 8)?.try_into().ok()?);
+        let n = u32::from_le_bytes(body.get(at + 8..at + 12)?.try_into().ok()?) as usize;
+        records.push((offset, body.get(at + 12..at + 12 + n)?));
+        at += 12 + n;
+    }
+    (at == body.len()).then_some(Parsed { len, records })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn setup(content: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lmd");
+        std::fs::write(&path, content).unwrap();
+        (dir, path)
+    }
+
+    const OLD: &[u8] = b"0123456789abcdef";
+    const WRITES: [(u64, &[u8]); 3] = [(2, b"XY"), (14, b"ZZZZ"), (30, b"far")];
+
+    #[test]
+    fn writes_land_in_place_and_leave_no_journal() {
+        let (_dir, path) = setup(OLD);
+        write_in_place(&path, &WRITES).unwrap();
+        let mut want = b"01XY456789abcdZZZZ".to_vec();
+        want.resize(30, 0);
+        want.extend_from_slice(b"far");
+        assert_eq!(std::fs::read(&path).unwrap(), want);
+        assert!(!journal_path(&path).exists());
+        assert!(!recover(&path).unwrap());
+    }
+
+    #[test]
+    fn a_crash_at_any_point_of_applying_rolls_back_to_the_old_bytes() {
+        let mut rng = Rng::new(3);
+        for _ in 0..50 {
+            let (_dir, path) = setup(OLD);
+            let file = open_exclusive(&path).unwrap();
+            begin(&path, &file, &WRITES).unwrap();
+            // Some of the writes reached the file, one of them torn: garbage in its range.
+            let done = rng.below(WRITES.len() as u64 + 1) as usize;
+            apply(&path, &file, &WRITES[..done]).unwrap();
+            if let Some(&(offset, bytes)) = WRITES.get(done) {
+                let torn: Vec<u8> = bytes.iter().map(|_| rng.below(256) as u8).collect();
+                file.write_all_at(&torn[..rng.below(bytes.len() as u64 + 1) as usize], offset).unwrap();
+            }
+            drop(file);
+            assert!(recover(&path).unwrap());
+            assert_eq!(std::fs::read(&path).unwrap(), OLD);
+            assert!(!journal_path(&path).exists());
+        }
+    }
+
+    #[test]
+    fn a_torn_journal_means_the_index_was_never_touched() {
+        let (_dir, path) = setup(OLD);
+        let file = open_exclusive(&path).unwrap();
+        begin(&path, &file, &WRITES).unwrap();
+        drop(file);
+        let whole = std::fs::read(journal_path(&path)).unwrap();
+        for cut in 0..whole.len() {
+            std::fs::write(journal_path(&path), &whole[..cut]).unwrap();
+            assert!(recover(&path).unwrap(), "cut {cut}");
+            assert_eq!(std::fs::read(&path).unwrap(), OLD, "cut {cut}");
+            assert!(!journal_path(&path).exists());
+        }
+        let mut flipped = whole.clone();
+        flipped[HEADER_LEN + 12] ^= 1;
+        std::fs::write(journal_path(&path), &flipped).unwrap();
+        assert!(recover(&path).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), OLD);
+    }
+
+    #[test]
+    fn opening_an_index_rolls_back_a_hot_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lmd");
+        let set = crate::synthetic::Clustered::standard(8, 1).sample(50, 0);
+        crate::index::build_index(set, &crate::BuildOptions::default(), &path, &|_, _, _| {}).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        // A writer journals a header change, scribbles over the header, and dies.
+        let garbage = [0xAAu8; 300];
+        let file = open_exclusive(&path).unwrap();
+        begin(&path, &file, &[(0, &garbage)]).unwrap();
+        apply(&path, &file, &[(0, &garbage)]).unwrap();
+        drop(file);
+        let index = super::super::IndexFile::open(&path).unwrap();
+        assert_eq!(index.header().slots, 50);
+        drop(index);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert!(!journal_path(&path).exists());
+    }
+
+    #[test]
+    fn a_second_writer_is_refused() {
+        let (_dir, path) = setup(OLD);
+        let first = open_exclusive(&path).unwrap();
+        let e = write_in_place(&path, &WRITES).unwrap_err().to_string();
+        assert!(e.contains("x.lmd") && e.contains("another lmdiskann process"), "{e}");
+        drop(first);
+        assert_eq!(std::fs::read(&path).unwrap(), OLD);
+        write_in_place(&path, &WRITES).unwrap();
+    }
+}
