@@ -98,13 +98,7 @@ impl BuildOptions {
 
     /// The stored type for input values of type `source`.
     pub fn element_type(&self, source: InputType) -> ElementType {
-        self.store.unwrap_or(match source {
-            // f64 has no stored type; f32 is the nearest.
-            InputType::F64 | InputType::F32 => ElementType::F32,
-            InputType::F16 => ElementType::F16,
-            InputType::I8 => ElementType::I8,
-            InputType::U8 => ElementType::U8,
-        })
+        self.store.unwrap_or_else(|| default_element_type(source))
     }
 
     /// The layout a build of `dims`-dim vectors stored as `element_type` would use.
@@ -115,6 +109,16 @@ impl BuildOptions {
     /// What these options ask the planner for, for `dims`-dim vectors stored as `element_type`.
     pub fn plan_request(&self, dims: usize, element_type: ElementType) -> PlanRequest {
         PlanRequest { dims, element_type, code_kind: self.code_kind(dims), max_degree: self.max_degree, block_size: self.block_size }
+    }
+}
+
+/// The stored type that keeps values of type `source` (f64 has none: f32 is the nearest).
+pub fn default_element_type(source: InputType) -> ElementType {
+    match source {
+        InputType::F64 | InputType::F32 => ElementType::F32,
+        InputType::F16 => ElementType::F16,
+        InputType::I8 => ElementType::I8,
+        InputType::U8 => ElementType::U8,
     }
 }
 
@@ -261,12 +265,8 @@ fn store_vectors(set: &mut VectorSet, element: ElementType, metric: Metric) -> R
         prepare_vectors(set, metric)?;
     }
     let codec = ElementCodec::for_data(element, &set.data, dims, &set.rowids)?;
-    let stored = element.is_integer().then(|| {
-        let mut bytes = vec![0u8; set.data.len()];
-        bytes.par_chunks_mut(dims).zip(set.data.par_chunks(dims)).for_each(|(b, v)| codec.encode(v, b));
-        bytes
-    });
-    let loss = codec.round_trip(&mut set.data, dims);
+    let mut stored = element.is_integer().then(|| vec![0u8; set.data.len()]);
+    let loss = codec.round_trip(&mut set.data, dims, stored.as_deref_mut());
     if element.is_integer() {
         prepare_vectors(set, metric)?;
     }

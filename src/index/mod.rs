@@ -5,7 +5,7 @@ mod build;
 mod estimate;
 mod stats;
 
-pub use build::{build_index, BuildOptions, BuildReport, Stage};
+pub use build::{build_index, default_element_type, BuildOptions, BuildReport, Stage};
 pub use estimate::{estimate_build, BuildEstimate};
 pub use stats::{IndexStats, collect_stats};
 

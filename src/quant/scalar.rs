@@ -1,17 +1,16 @@
 //! Float and byte codes (`f32`, `f16`, `int8`): y kept coordinate by coordinate, and
 //! <y, q'> computed from it directly.
 
-use half::f16;
-
 use super::CodeKind;
 use crate::format::{get_f32, put_f32};
-use crate::vector::f16_to_f32;
+use crate::vector::{f16_to_f32, ElementCodec, ElementType};
 
 /// Writes the body of `y`'s code; `int8` also writes its grid (offset, step) to `params`.
 pub(super) fn encode(kind: CodeKind, y: &[f32], body: &mut [u8], params: &mut [u8]) {
     match kind {
-        CodeKind::F32 => crate::format::write_f32s(body, y),
-        CodeKind::F16 => body.chunks_exact_mut(2).zip(y).for_each(|(b, v)| b.copy_from_slice(&f16::from_f32(*v).to_le_bytes())),
+        // The same bytes as a stored vector of that type.
+        CodeKind::F32 => ElementCodec { element: ElementType::F32, scale: 1.0 }.encode(y, body),
+        CodeKind::F16 => ElementCodec { element: ElementType::F16, scale: 1.0 }.encode(y, body),
         CodeKind::Int8 => {
             let (lo, hi) = y.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
             let step = (hi - lo) / 255.0;

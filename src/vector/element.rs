@@ -174,34 +174,44 @@ impl ElementCodec {
     }
 
     /// Round-trips every row of `data` in place (encode, decode) and reports the largest
-    /// change, if anything changed (the first such row on ties).
-    pub fn round_trip(&self, data: &mut [f32], dims: usize) -> Option<Loss> {
-        if self.element == ElementType::F32 {
-            return None;
+    /// change, if anything changed (the first such row on ties). The encoded rows go to
+    /// `keep` when the caller needs them (`dims * element.size()` bytes per row).
+    pub fn round_trip(&self, data: &mut [f32], dims: usize, keep: Option<&mut [u8]>) -> Option<Loss> {
+        let row_bytes = dims * self.element.size();
+        let round_trip_row = |row: usize, v: &mut [f32], bytes: &mut [u8], decoded: &mut Vec<f32>| {
+            self.encode(v, bytes);
+            decoded.resize(dims, 0.0);
+            self.decode(bytes, decoded);
+            let worst = v
+                .iter()
+                .zip(decoded.iter())
+                .enumerate()
+                .map(|(element, (a, b))| Loss { max_error: (a - b).abs(), row, element })
+                .filter(|l| l.max_error > 0.0)
+                .reduce(|a, b| if b.max_error > a.max_error { b } else { a });
+            v.copy_from_slice(decoded);
+            worst
+        };
+        let rows = data.par_chunks_mut(dims).enumerate();
+        match keep {
+            Some(bytes) => rows
+                .zip(bytes.par_chunks_mut(row_bytes))
+                .map_init(Vec::new, |decoded, ((row, v), b)| round_trip_row(row, v, b, decoded))
+                .reduce(|| None, worse),
+            // f32 is stored as it is.
+            None if self.element == ElementType::F32 => None,
+            None => rows
+                .map_init(|| (vec![0u8; row_bytes], Vec::new()), |(b, decoded), (row, v)| round_trip_row(row, v, b, decoded))
+                .reduce(|| None, worse),
         }
-        data.par_chunks_mut(dims)
-            .enumerate()
-            .map_init(
-                || vec![0u8; dims * self.element.size()],
-                |bytes, (row, v)| {
-                    self.encode(v, bytes);
-                    let mut worst: Option<Loss> = None;
-                    for (element, (x, b)) in v.iter_mut().zip(bytes.chunks_exact(self.element.size())).enumerate() {
-                        let mut decoded = [0.0f32];
-                        self.decode(b, &mut decoded);
-                        let error = (*x - decoded[0]).abs();
-                        if error > 0.0 && worst.is_none_or(|w| error > w.max_error) {
-                            worst = Some(Loss { max_error: error, row, element });
-                        }
-                        *x = decoded[0];
-                    }
-                    worst
-                },
-            )
-            .reduce(|| None, |a, b| match (a, b) {
-                (Some(a), Some(b)) => Some(if b.max_error > a.max_error || (b.max_error == a.max_error && b.row < a.row) { b } else { a }),
-                (a, b) => a.or(b),
-            })
+    }
+}
+
+/// The larger of two losses; on a tie, the earlier row's.
+fn worse(a: Option<Loss>, b: Option<Loss>) -> Option<Loss> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.max_error > a.max_error || (b.max_error == a.max_error && b.row < a.row) { b } else { a }),
+        (a, b) => a.or(b),
     }
 }
 
@@ -212,7 +222,7 @@ mod tests {
     fn round_trip(element: ElementType, values: &[f32]) -> (ElementCodec, Vec<f32>, Option<Loss>) {
         let codec = ElementCodec::for_data(element, values, values.len(), &[9]).unwrap();
         let mut data = values.to_vec();
-        let loss = codec.round_trip(&mut data, values.len());
+        let loss = codec.round_trip(&mut data, values.len(), None);
         (codec, data, loss)
     }
 

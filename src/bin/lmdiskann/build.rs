@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use lmdiskann::index::{build_index, estimate_build, BuildReport};
+use lmdiskann::index::{build_index, default_element_type, estimate_build, BuildReport};
 use lmdiskann::io::{probe, read_vectors, InputOptions, InputType};
 use lmdiskann::vector::ElementType;
 use lmdiskann::quant::CodeKind;
@@ -181,7 +181,7 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
 
 /// Says once when storing changed the input's values, and by how much at most.
 fn warn_of_conversion(input: &Path, source: InputType, report: &BuildReport) {
-    let keeps = BuildOptions::default().element_type(source).name();
+    let keeps = default_element_type(source).name();
     if let Some(loss) = report.loss {
         eprintln!(
             "warning: {}: storing {} values as {} changed them by up to {:.3e} (largest at row {}, element {}); --store {keeps} keeps them{}",
