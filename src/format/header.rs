@@ -21,28 +21,44 @@
 //!     64    8 tombstoned nodes
 //!     72    8 entry slot
 //!     80    8 free-list head slot (u64::MAX = none)
-//!     88    8 rowid map: byte offset
-//!     96    8 rowid map: entries
-//!    104    4 rowid map: CRC32C
+//!     88    8 rowid map: root page slot (u64::MAX = empty map)
+//!     96    8 rowid map: entries (one per live node)
+//!    104    4 rowid map: height in levels (0 = empty, 1 = the root is a leaf)
 //!    108    4 reserved (0)
 //!    112    8 generation (bumped by every committed change)
 //!    120    8 created, ms since the Unix epoch
 //!    128    8 modified, ms since the Unix epoch
 //!    136    4 element scale (f32): integer element types store value / scale; 1 otherwise
-//!    140  112 reserved (0)
+//!    140    4 largest squared norm at build (f32; inner product builds in a space where
+//!             every vector is lifted to this norm)
+//!    144    8 rowid map pages
+//!    152    8 free slots
+//!    160    8 last vacuum: when, ms since the Unix epoch (0 = never)
+//!    168    8 last vacuum: tombstones it freed
+//!    176    8 last vacuum: live nodes it re-pruned
+//!    184    8 last vacuum: how long it took, ms
+//!    192   60 reserved (0)
 //!    252    4 CRC32C of bytes 0..252 followed by the centroid bytes
 //!    256 4*d code centroid (f32), the point neighbour codes are taken relative to
 //! ```
+//!
+//! Every slot is a node (live or tombstoned), a free slot or a rowid-map page, and the
+//! header counts each kind: `live + tombstoned + free slots + map pages = slots`.
+//!
+//! Format 1.x (read-only here) kept the rowid map as a sorted array after the blocks:
+//! bytes 88..108 were its byte offset, entry count and CRC, and 140.. was reserved.
 
 use super::{get_f32, get_u16, get_u32, get_u64, put_f32, put_u16, put_u32, put_u64};
 use crate::quant::CodeKind;
 use crate::vector::{ElementCodec, ElementType, Metric};
 
 pub const MAGIC: [u8; 8] = *b"LMDISKAN";
-pub const FORMAT_MAJOR: u16 = 1;
-/// Minor 1: element types other than f32, the element scale, more code kinds and block
-/// sizes that are any multiple of 512 (a 1.0 reader refuses their unknown codes).
-pub const FORMAT_MINOR: u16 = 1;
+/// Major 2: the rowid map became a B+tree of pages among the slots, so in-place updates
+/// change O(log n) bytes of it; a 1.x reader would misread it, hence a new major.
+/// (1.1 added element types other than f32, the element scale, more code kinds and block
+/// sizes that are any multiple of 512.)
+pub const FORMAT_MAJOR: u16 = 2;
+pub const FORMAT_MINOR: u16 = 0;
 /// Block sizes are multiples of this: a disk sector.
 pub const BLOCK_ALIGN: u32 = 512;
 
@@ -64,13 +80,24 @@ const LIVE_AT: usize = SLOTS_AT + 8;
 const TOMBSTONED_AT: usize = LIVE_AT + 8;
 const ENTRY_AT: usize = TOMBSTONED_AT + 8;
 const FREE_HEAD_AT: usize = ENTRY_AT + 8;
-const MAP_OFFSET_AT: usize = FREE_HEAD_AT + 8;
-const MAP_ENTRIES_AT: usize = MAP_OFFSET_AT + 8;
-const MAP_CRC_AT: usize = MAP_ENTRIES_AT + 8;
-const GENERATION_AT: usize = MAP_CRC_AT + 8;
+const MAP_ROOT_AT: usize = FREE_HEAD_AT + 8;
+const MAP_ENTRIES_AT: usize = MAP_ROOT_AT + 8;
+const MAP_HEIGHT_AT: usize = MAP_ENTRIES_AT + 8;
+const GENERATION_AT: usize = MAP_HEIGHT_AT + 8;
 const CREATED_AT: usize = GENERATION_AT + 8;
 const MODIFIED_AT: usize = CREATED_AT + 8;
 const ELEMENT_SCALE_AT: usize = MODIFIED_AT + 8;
+const MAX_NORM_AT: usize = ELEMENT_SCALE_AT + 4;
+const MAP_PAGES_AT: usize = MAX_NORM_AT + 4;
+const FREE_SLOTS_AT: usize = MAP_PAGES_AT + 8;
+const VACUUMED_AT: usize = FREE_SLOTS_AT + 8;
+const VACUUM_FREED_AT: usize = VACUUMED_AT + 8;
+const VACUUM_REPRUNED_AT: usize = VACUUM_FREED_AT + 8;
+const VACUUM_MS_AT: usize = VACUUM_REPRUNED_AT + 8;
+// Format 1.x: the sorted rowid array after the blocks.
+const V1_MAP_OFFSET_AT: usize = MAP_ROOT_AT;
+const V1_MAP_ENTRIES_AT: usize = MAP_ENTRIES_AT;
+const V1_MAP_ENTRY_LEN: u64 = 16;
 const CRC_AT: usize = 252;
 /// Bytes of fixed fields; the centroid follows.
 pub const FIXED_LEN: usize = CRC_AT + 4;
@@ -104,13 +131,28 @@ pub struct Header {
     pub tombstoned: u64,
     pub entry_slot: u64,
     pub free_head: u64,
-    pub rowid_map_offset: u64,
-    pub rowid_map_entries: u64,
-    pub rowid_map_crc: u32,
+    pub free_slots: u64,
+    pub map_root: u64,
+    pub map_entries: u64,
+    pub map_height: u32,
+    pub map_pages: u64,
     pub generation: u64,
     pub created_ms: u64,
     pub modified_ms: u64,
+    /// Inner product only: the largest squared norm the build saw (0 otherwise).
+    pub max_norm_squared: f32,
+    pub last_vacuum: VacuumRecord,
     pub centroid: Vec<f32>,
+}
+
+/// What the last vacuum did, for `stats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VacuumRecord {
+    /// When it ran, ms since the Unix epoch; 0 = never.
+    pub at_ms: u64,
+    pub freed: u64,
+    pub repruned: u64,
+    pub took_ms: u64,
 }
 
 /// Why a header could not be decoded. `Foreign` and `TooNew` mean "not ours to read";
@@ -126,6 +168,25 @@ impl Header {
     /// Bytes the header needs in block 0: the planner makes blocks at least this large.
     pub fn len_for(dims: usize) -> usize {
         FIXED_LEN + 4 * dims
+    }
+
+    /// The rowid map's root and shape.
+    pub fn rowid_map(&self) -> super::rowid_map::RowidMap {
+        super::rowid_map::RowidMap {
+            root: self.map_root,
+            height: self.map_height,
+            entries: self.map_entries,
+            pages: self.map_pages,
+            block_size: self.block_size as usize,
+        }
+    }
+
+    /// Records a changed rowid map.
+    pub fn set_rowid_map(&mut self, map: &super::rowid_map::RowidMap) {
+        self.map_root = map.root;
+        self.map_height = map.height;
+        self.map_entries = map.entries;
+        self.map_pages = map.pages;
     }
 
     /// How node blocks store vectors.
@@ -154,13 +215,20 @@ impl Header {
         put_u64(block, TOMBSTONED_AT, self.tombstoned);
         put_u64(block, ENTRY_AT, self.entry_slot);
         put_u64(block, FREE_HEAD_AT, self.free_head);
-        put_u64(block, MAP_OFFSET_AT, self.rowid_map_offset);
-        put_u64(block, MAP_ENTRIES_AT, self.rowid_map_entries);
-        put_u32(block, MAP_CRC_AT, self.rowid_map_crc);
+        put_u64(block, MAP_ROOT_AT, self.map_root);
+        put_u64(block, MAP_ENTRIES_AT, self.map_entries);
+        put_u32(block, MAP_HEIGHT_AT, self.map_height);
         put_u64(block, GENERATION_AT, self.generation);
         put_u64(block, CREATED_AT, self.created_ms);
         put_u64(block, MODIFIED_AT, self.modified_ms);
         put_f32(block, ELEMENT_SCALE_AT, self.element_scale);
+        put_f32(block, MAX_NORM_AT, self.max_norm_squared);
+        put_u64(block, MAP_PAGES_AT, self.map_pages);
+        put_u64(block, FREE_SLOTS_AT, self.free_slots);
+        put_u64(block, VACUUMED_AT, self.last_vacuum.at_ms);
+        put_u64(block, VACUUM_FREED_AT, self.last_vacuum.freed);
+        put_u64(block, VACUUM_REPRUNED_AT, self.last_vacuum.repruned);
+        put_u64(block, VACUUM_MS_AT, self.last_vacuum.took_ms);
         super::write_f32s(&mut block[FIXED_LEN..FIXED_LEN + 4 * self.centroid.len()], &self.centroid);
         let crc = header_crc(block, self.centroid.len());
         put_u32(block, CRC_AT, crc);
@@ -206,6 +274,7 @@ impl Header {
             .ok_or_else(|| HeaderError::TooNew(format!("unknown metric {}; upgrade lmdiskann", bytes[METRIC_AT])))?;
         let code_kind = CodeKind::from_code(bytes[CODE_KIND_AT])
             .ok_or_else(|| HeaderError::TooNew(format!("unknown neighbour-code kind {}; upgrade lmdiskann", bytes[CODE_KIND_AT])))?;
+        let v1 = major == 1;
         let header = Header {
             version_major: major,
             version_minor: minor,
@@ -225,18 +294,34 @@ impl Header {
             tombstoned: get_u64(bytes, TOMBSTONED_AT),
             entry_slot: get_u64(bytes, ENTRY_AT),
             free_head: get_u64(bytes, FREE_HEAD_AT),
-            rowid_map_offset: get_u64(bytes, MAP_OFFSET_AT),
-            rowid_map_entries: get_u64(bytes, MAP_ENTRIES_AT),
-            rowid_map_crc: get_u32(bytes, MAP_CRC_AT),
+            free_slots: if v1 { 0 } else { get_u64(bytes, FREE_SLOTS_AT) },
+            map_root: if v1 { NO_SLOT } else { get_u64(bytes, MAP_ROOT_AT) },
+            map_entries: get_u64(bytes, MAP_ENTRIES_AT),
+            map_height: if v1 { 0 } else { get_u32(bytes, MAP_HEIGHT_AT) },
+            map_pages: if v1 { 0 } else { get_u64(bytes, MAP_PAGES_AT) },
             generation: get_u64(bytes, GENERATION_AT),
             created_ms: get_u64(bytes, CREATED_AT),
             modified_ms: get_u64(bytes, MODIFIED_AT),
+            max_norm_squared: if v1 { 0.0 } else { get_f32(bytes, MAX_NORM_AT) },
+            last_vacuum: if v1 {
+                VacuumRecord::default()
+            } else {
+                VacuumRecord {
+                    at_ms: get_u64(bytes, VACUUMED_AT),
+                    freed: get_u64(bytes, VACUUM_FREED_AT),
+                    repruned: get_u64(bytes, VACUUM_REPRUNED_AT),
+                    took_ms: get_u64(bytes, VACUUM_MS_AT),
+                }
+            },
             centroid: {
                 let mut c = vec![0.0; dims as usize];
                 super::read_f32s(&bytes[FIXED_LEN..], &mut c);
                 c
             },
         };
+        if v1 {
+            header.check_v1_map(bytes, file_len).map_err(corrupt)?;
+        }
         header.check_geometry(file_len).map_err(corrupt)?;
         Ok(header)
     }
@@ -252,7 +337,7 @@ impl Header {
         if self.live.checked_add(self.tombstoned).is_none_or(|n| n > self.slots) {
             return Err(format!("{} live + {} tombstoned nodes exceed {} slots", self.live, self.tombstoned, self.slots));
         }
-        if self.live > 0 && self.entry_slot >= self.slots {
+        if self.live + self.tombstoned > 0 && self.entry_slot >= self.slots {
             return Err(format!("entry slot {} is outside {} slots", self.entry_slot, self.slots));
         }
         if self.element_type.is_integer() && !(self.element_scale.is_finite() && self.element_scale > 0.0) {
@@ -261,15 +346,43 @@ impl Header {
         if self.max_degree == 0 || self.max_degree > u16::MAX as u32 {
             return Err(format!("max degree {} is out of range", self.max_degree));
         }
-        let map_end = self
-            .rowid_map_entries
-            .checked_mul(super::rowid_map::ENTRY_LEN as u64)
-            .and_then(|n| n.checked_add(self.rowid_map_offset))
-            .ok_or("rowid map size overflows")?;
-        if self.rowid_map_offset < nodes_end || map_end > file_len {
+        if self.version_major == 1 {
+            return Ok(());
+        }
+        if nodes_end != file_len {
+            return Err(format!("the file is {file_len} bytes but {} slots of {bs} bytes make {nodes_end}; it was truncated or extended", self.slots));
+        }
+        let kinds = [self.live, self.tombstoned, self.free_slots, self.map_pages];
+        if kinds.iter().try_fold(0u64, |sum, n| sum.checked_add(*n)) != Some(self.slots) {
             return Err(format!(
-                "rowid map at bytes {}..{} does not lie between the node blocks (end {nodes_end}) and the file end ({file_len}); the file may be truncated",
-                self.rowid_map_offset, map_end
+                "{} live + {} tombstoned + {} free + {} map pages do not add up to {} slots",
+                self.live, self.tombstoned, self.free_slots, self.map_pages, self.slots
+            ));
+        }
+        if (self.free_head == NO_SLOT) != (self.free_slots == 0) || (self.free_head != NO_SLOT && self.free_head >= self.slots) {
+            return Err(format!("free-list head {} does not fit {} free slots of {}", self.free_head, self.free_slots, self.slots));
+        }
+        let empty_map = self.map_root == NO_SLOT;
+        if empty_map != (self.map_height == 0) || (!empty_map && self.map_root >= self.slots) || self.map_entries != self.live {
+            return Err(format!(
+                "rowid map (root {}, height {}, {} entries) does not fit {} slots and {} live nodes",
+                self.map_root, self.map_height, self.map_entries, self.slots, self.live
+            ));
+        }
+        Ok(())
+    }
+
+    /// Format 1.x: the sorted rowid array must lie between the node blocks and the end.
+    fn check_v1_map(&self, bytes: &[u8], file_len: u64) -> Result<(), String> {
+        let offset = get_u64(bytes, V1_MAP_OFFSET_AT);
+        let nodes_end = (self.slots + 1).saturating_mul(self.block_size as u64);
+        let map_end = get_u64(bytes, V1_MAP_ENTRIES_AT)
+            .checked_mul(V1_MAP_ENTRY_LEN)
+            .and_then(|n| n.checked_add(offset))
+            .ok_or("rowid map size overflows")?;
+        if offset < nodes_end || map_end > file_len {
+            return Err(format!(
+                "rowid map at bytes {offset}..{map_end} does not lie between the node blocks (end {nodes_end}) and the file end ({file_len}); the file may be truncated"
             ));
         }
         Ok(())
@@ -295,17 +408,21 @@ mod tests {
             alpha: 1.2,
             default_search_list: 0,
             seed: 7,
-            slots: 2,
+            slots: 3,
             live: 2,
             tombstoned: 0,
             entry_slot: 1,
             free_head: NO_SLOT,
-            rowid_map_offset: 3 * 4096,
-            rowid_map_entries: 2,
-            rowid_map_crc: 99,
+            free_slots: 0,
+            map_root: 0,
+            map_entries: 2,
+            map_height: 1,
+            map_pages: 1,
             generation: 1,
             created_ms: 5,
             modified_ms: 6,
+            max_norm_squared: 0.0,
+            last_vacuum: VacuumRecord { at_ms: 9, freed: 1, repruned: 2, took_ms: 3 },
             centroid: vec![0.5, -1.0, 2.0],
         }
     }
@@ -315,7 +432,7 @@ mod tests {
         let h = sample();
         let mut block = vec![0u8; 4096];
         h.encode(&mut block);
-        assert_eq!(Header::decode(&block, 3 * 4096 + 32).unwrap(), h);
+        assert_eq!(Header::decode(&block, 4 * 4096).unwrap(), h);
     }
 
     #[test]
@@ -327,7 +444,7 @@ mod tests {
             for bit in 0..8 {
                 let mut bad = block.clone();
                 bad[byte] ^= 1 << bit;
-                assert!(Header::decode(&bad, 3 * 4096 + 32).is_err(), "flip at byte {byte} bit {bit} accepted");
+                assert!(Header::decode(&bad, 4 * 4096).is_err(), "flip at byte {byte} bit {bit} accepted");
             }
         }
     }
@@ -338,7 +455,7 @@ mod tests {
         h.version_major = FORMAT_MAJOR + 1;
         let mut block = vec![0u8; 4096];
         h.encode(&mut block);
-        match Header::decode(&block, 3 * 4096 + 32) {
+        match Header::decode(&block, 4 * 4096) {
             Err(HeaderError::TooNew(m)) => assert!(m.contains("upgrade"), "{m}"),
             other => panic!("expected TooNew, got {other:?}"),
         }
@@ -349,6 +466,6 @@ mod tests {
         let h = sample();
         let mut block = vec![0u8; 4096];
         h.encode(&mut block);
-        assert!(matches!(Header::decode(&block, 3 * 4096), Err(HeaderError::Corrupted(_))));
+        assert!(matches!(Header::decode(&block, 3 * 4096 + 512), Err(HeaderError::Corrupted(_))));
     }
 }

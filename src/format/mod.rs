@@ -2,9 +2,10 @@
 //!
 //! ```text
 //! block 0                header (fixed fields, CRC32C) + the code centroid
-//! blocks 1 ..= slots     one node per block (see `node`)
-//! after the last node    the rowid map: sorted (rowid u64, slot u64) pairs, CRC in header
+//! blocks 1 ..= slots     slot s in block s + 1: a node (see `node`), a free slot, or a
+//!                        page of the rowid map's B+tree (see `rowid_map`)
 //! ```
+//! The file ends with the last slot.
 //! All integers are little-endian and fixed-width; nothing host-sized reaches the disk.
 
 pub mod header;
@@ -12,7 +13,7 @@ pub mod node;
 pub mod planner;
 pub mod rowid_map;
 
-pub use header::{Header, FORMAT_MAJOR, FORMAT_MINOR, MAGIC};
+pub use header::{Header, VacuumRecord, FORMAT_MAJOR, FORMAT_MINOR, MAGIC, NO_SLOT};
 pub use node::{NodeLayout, NodeState};
 pub use planner::{plan, Plan, PlanRequest, MIN_EDGES};
 

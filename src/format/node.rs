@@ -3,7 +3,8 @@
 //! ```text
 //! offset            size          field
 //!      0               8          rowid
-//!      8               1          state: 0 free, 1 live, 2 tombstoned
+//!      8               1          state: 0 free, 1 live, 2 tombstoned (3 is a rowid-map
+//!                                 page, see `rowid_map`)
 //!      9               1          reserved (0)
 //!     10               2          degree (edges in use)
 //!     12               4          CRC32C of the block with these 4 bytes left out
@@ -12,30 +13,36 @@
 //!  codes_at   R*code_len          neighbour codes, in the order of the ids
 //!  ...                            zero padding to the block size
 //! ```
+//!
+//! A free slot is all zero but for its state, its CRC and, in the rowid field, the next
+//! free slot (u64::MAX ends the list).
 
 use super::{get_u16, get_u32, get_u64, put_u16, put_u32, put_u64};
 
 const ROWID_AT: usize = 0;
-const STATE_AT: usize = ROWID_AT + 8;
+pub(super) const STATE_AT: usize = ROWID_AT + 8;
 const DEGREE_AT: usize = STATE_AT + 2;
-const CRC_AT: usize = DEGREE_AT + 2;
+pub(super) const CRC_AT: usize = DEGREE_AT + 2;
 /// Where the vector starts.
 pub const VECTOR_AT: usize = CRC_AT + 4;
 
-/// A node's life cycle.
+/// What a slot holds: a node in its life cycle (free, live, tombstoned) or a page of the
+/// rowid map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeState {
     Free,
     Live,
     Tombstoned,
+    MapPage,
 }
 
 impl NodeState {
-    fn code(self) -> u8 {
+    pub(super) fn code(self) -> u8 {
         match self {
             NodeState::Free => 0,
             NodeState::Live => 1,
             NodeState::Tombstoned => 2,
+            NodeState::MapPage => 3,
         }
     }
 
@@ -44,8 +51,14 @@ impl NodeState {
             0 => Some(NodeState::Free),
             1 => Some(NodeState::Live),
             2 => Some(NodeState::Tombstoned),
+            3 => Some(NodeState::MapPage),
             _ => None,
         }
+    }
+
+    /// A graph node: it has a vector and edges, and searches may pass through it.
+    pub fn is_node(self) -> bool {
+        matches!(self, NodeState::Live | NodeState::Tombstoned)
     }
 }
 
@@ -83,6 +96,27 @@ impl NodeLayout {
 
     pub fn state(&self, block: &[u8]) -> Option<NodeState> {
         NodeState::from_code(block[STATE_AT])
+    }
+
+    /// A free slot's link to the next free slot.
+    pub fn next_free(&self, block: &[u8]) -> u64 {
+        get_u64(block, ROWID_AT)
+    }
+
+    /// Fills `block` with a free slot linking to `next`.
+    pub fn encode_free(&self, block: &mut [u8], next: u64) {
+        block.fill(0);
+        put_u64(block, ROWID_AT, next);
+        block[STATE_AT] = NodeState::Free.code();
+        let crc = block_crc(block);
+        put_u32(block, CRC_AT, crc);
+    }
+
+    /// Rewrites a node's state in place (tombstoning), keeping its checksum right.
+    pub fn set_state(&self, block: &mut [u8], state: NodeState) {
+        block[STATE_AT] = state.code();
+        let crc = block_crc(block);
+        put_u32(block, CRC_AT, crc);
     }
 
     pub fn degree(&self, block: &[u8]) -> usize {
@@ -134,7 +168,7 @@ impl NodeLayout {
     }
 }
 
-fn block_crc(block: &[u8]) -> u32 {
+pub(super) fn block_crc(block: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c(&block[..CRC_AT]), &block[VECTOR_AT..])
 }
 

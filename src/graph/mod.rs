@@ -5,7 +5,9 @@ mod build;
 mod candidates;
 mod prune;
 mod search;
+mod update;
 mod visited;
 
 pub use build::{build, BuildParams, Graph, PointSet};
-pub use search::{search, SearchParams, SearchStats};
+pub use search::{beam_search, search, Beam, Expanded, SearchParams, SearchStats};
+pub use update::{back_edges, consolidate, edges_of, link_new, Consolidation, Edges, UpdateSpace};

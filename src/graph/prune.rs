@@ -3,6 +3,17 @@
 //! slots pruning left empty are filled with the nearest dropped candidates: a node's block
 //! has room for R edges whatever its degree, so on disk those edges are free.
 
+/// The order among candidates at the same distance from `p`: a hash of both ids, not the
+/// ids themselves, so that the copies of a repeated vector do not all choose the same
+/// few copies (with smaller ids) as neighbours and leave the rest without in-edges.
+fn tie(p: u32, id: u32) -> u64 {
+    // The splitmix64 finaliser: every input bit moves every output bit.
+    let mut x = u64::from(p) << 32 | u64::from(id);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
 /// `pool` holds (distance to p, id), any order, may hold duplicates and p itself.
 /// `dist(a, b)` is the build distance between two points.
 pub fn robust_prune(
@@ -13,7 +24,7 @@ pub fn robust_prune(
     saturate: bool,
     dist: impl Fn(u32, u32) -> f32,
 ) -> Vec<u32> {
-    pool.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    pool.sort_by(|a, b| a.0.total_cmp(&b.0).then(tie(p, a.1).cmp(&tie(p, b.1))));
     pool.dedup_by_key(|c| c.1);
     pool.retain(|c| c.1 != p);
     let mut kept: Vec<u32> = Vec::with_capacity(max_degree);
@@ -47,9 +58,9 @@ mod tests {
 
     #[test]
     fn prune_keeps_nearest_and_drops_covered_points() {
-        // Points on a line: p at 0; candidates at 1, 2, 3 and -1. From p, 2 and 3 lie
-        // behind 1, so they are covered; -1 lies the other way and is kept.
-        let pos = [0.0f32, 1.0, 2.0, 3.0, -1.0];
+        // Points on a line: p at 0; candidates at 1, 2, 3 and -1.5. From p, 2 and 3 lie
+        // behind 1, so they are covered; -1.5 lies the other way and is kept.
+        let pos = [0.0f32, 1.0, 2.0, 3.0, -1.5];
         let d = |a: u32, b: u32| (pos[a as usize] - pos[b as usize]).powi(2);
         let mut pool: Vec<(f32, u32)> = (0..5).map(|i| (d(0, i), i)).chain([(1.0, 1)]).collect();
         let kept = robust_prune(0, &mut pool.clone(), 1.2, 10, false, d);
@@ -57,6 +68,23 @@ mod tests {
         // Saturated, the dropped candidates fill the free slots, nearest first.
         assert_eq!(robust_prune(0, &mut pool.clone(), 1.2, 3, true, d), vec![1, 4, 2]);
         assert_eq!(robust_prune(0, &mut pool, 1.2, 10, true, d), vec![1, 4, 2, 3]);
+    }
+
+    #[test]
+    fn copies_of_one_vector_spread_their_edges() {
+        // 100 identical points: each keeps one copy and saturates with others. With ties
+        // broken by id every point would pick the same few; hashed ties spread in-edges.
+        let d = |_: u32, _: u32| 0.0f32;
+        let mut in_edges = vec![0; 100];
+        for p in 0..100u32 {
+            let mut pool: Vec<(f32, u32)> = (0..100).map(|i| (0.0, i)).collect();
+            let kept = robust_prune(p, &mut pool, 1.2, 8, true, d);
+            assert_eq!(kept.len(), 8);
+            assert!(!kept.contains(&p));
+            kept.iter().for_each(|&k| in_edges[k as usize] += 1);
+        }
+        let without = in_edges.iter().filter(|n| **n == 0).count();
+        assert!(without < 5, "{without} of 100 copies have no in-edge");
     }
 
     #[test]

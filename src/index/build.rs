@@ -7,7 +7,8 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::format::header::NO_SLOT;
-use crate::format::{plan, rowid_map, Header, NodeState, Plan, PlanRequest, FORMAT_MAJOR, FORMAT_MINOR};
+use crate::format::rowid_map::{NewPages, RowidMap};
+use crate::format::{plan, Header, NodeState, Plan, PlanRequest, VacuumRecord, FORMAT_MAJOR, FORMAT_MINOR};
 use crate::graph::{self, BuildParams, PointSet};
 use crate::io::{InputType, VectorSet};
 use crate::quant::CodeKind;
@@ -142,7 +143,7 @@ pub fn build_index(
     let element_type = opts.element_type(set.source);
     let plan = opts.plan(dims, element_type)?;
     check_unique_rowids(&set.rowids)?;
-    let (codec, stored_ints, loss) = store_vectors(&mut set, element_type, opts.metric)?;
+    let (codec, stored_ints, loss) = store_vectors(&mut set, element_type, opts.metric, None)?;
 
     let params = BuildParams {
         max_degree: plan.max_degree,
@@ -152,11 +153,13 @@ pub fn build_index(
         saturate: opts.saturate,
     };
     let graph_progress = |done, total| progress(Stage::Graph, done, total);
+    let mut max_norm_squared = 0.0;
     let graph = match opts.metric {
         // Maximum inner product search reduces to l2 search once every vector gets an
         // extra coordinate sqrt(M^2 - |x|^2) (all then have norm M): build in that space.
         Metric::InnerProduct => {
-            let augmented = augment_for_inner_product(&set);
+            max_norm_squared = set.data.par_chunks(dims).map(norm_squared).reduce(|| 0.0, f32::max);
+            let augmented = augment_for_inner_product(&set, max_norm_squared);
             graph::build(&PointSet { dims: dims + 1, data: &augmented }, &params, &graph_progress)
         }
         Metric::L2 | Metric::Cosine => graph::build(&PointSet { dims, data: &set.data }, &params, &graph_progress),
@@ -170,9 +173,11 @@ pub fn build_index(
     all_codes.par_chunks_mut(code_len).enumerate().for_each(|(i, c)| codes.encode(set.vector(i), c));
 
     let bs = plan.block_size;
-    let mut map: Vec<(u64, u64)> = set.rowids.iter().enumerate().map(|(slot, &r)| (r, slot as u64)).collect();
-    map.sort_unstable();
-    let map_bytes = rowid_map::encode(&map);
+    let mut map: Vec<(u64, u32)> = set.rowids.iter().enumerate().map(|(slot, &r)| (r, slot as u32)).collect();
+    map.par_sort_unstable();
+    let mut pages = NewPages { first: n as u64, block_size: bs, blocks: Vec::new() };
+    let rowid_map = RowidMap::bulk_load(&mut pages, &map, bs).map_err(Error::InvalidData)?;
+    drop(map);
     let header = Header {
         version_major: FORMAT_MAJOR,
         version_minor: FORMAT_MINOR,
@@ -187,17 +192,21 @@ pub fn build_index(
         alpha: opts.alpha,
         default_search_list: 0,
         seed: opts.seed,
-        slots: n as u64,
+        slots: n as u64 + rowid_map.pages,
         live: n as u64,
         tombstoned: 0,
         entry_slot: graph.entry as u64,
         free_head: NO_SLOT,
-        rowid_map_offset: (n as u64 + 1) * bs as u64,
-        rowid_map_entries: n as u64,
-        rowid_map_crc: crc32c::crc32c(&map_bytes),
+        free_slots: 0,
+        map_root: rowid_map.root,
+        map_entries: rowid_map.entries,
+        map_height: rowid_map.height,
+        map_pages: rowid_map.pages,
         generation: 1,
         created_ms: opts.created_ms,
         modified_ms: opts.created_ms,
+        max_norm_squared,
+        last_vacuum: VacuumRecord::default(),
         centroid,
     };
 
@@ -231,21 +240,21 @@ pub fn build_index(
             write(w, &chunk[..(end - start) * bs])?;
             progress(Stage::Write, end as u64, n as u64);
         }
-        write(w, &map_bytes)
+        pages.blocks.iter().try_for_each(|page| write(w, page))
     })?;
     Ok(BuildReport {
         vectors: n as u64,
         dims,
         block_size: bs,
         max_degree: plan.max_degree,
-        file_bytes: header.rowid_map_offset + map_bytes.len() as u64,
+        file_bytes: (header.slots + 1) * bs as u64,
         element_type,
         code_kind,
         loss,
     })
 }
 
-fn check_unique_rowids(rowids: &[u64]) -> Result<()> {
+pub(super) fn check_unique_rowids(rowids: &[u64]) -> Result<()> {
     let mut sorted = rowids.to_vec();
     sorted.par_sort_unstable();
     match sorted.windows(2).find(|w| w[0] == w[1]) {
@@ -258,19 +267,51 @@ fn check_unique_rowids(rowids: &[u64]) -> Result<()> {
 /// them: prepared for the metric, then stored and read back (so a lossy type's rounding
 /// is in the graph, not only in the file). Integer types keep their stored bytes, because
 /// under cosine their vectors are normalised after decoding and could not be re-encoded.
-fn store_vectors(set: &mut VectorSet, element: ElementType, metric: Metric) -> Result<(ElementCodec, Option<Vec<u8>>, Option<Loss>)> {
+/// `fixed` is the codec of an existing index (an insert), whose scale cannot change.
+pub(super) fn store_vectors(
+    set: &mut VectorSet,
+    element: ElementType,
+    metric: Metric,
+    fixed: Option<ElementCodec>,
+) -> Result<(ElementCodec, Option<Vec<u8>>, Option<Loss>)> {
     let dims = set.dims;
     // Float types store the prepared vector; integer types the input's values.
     if !element.is_integer() {
         prepare_vectors(set, metric)?;
     }
-    let codec = ElementCodec::for_data(element, &set.data, dims, &set.rowids)?;
+    let wanted = ElementCodec::for_data(element, &set.data, dims, &set.rowids)?;
+    let codec = match fixed {
+        Some(fixed) => {
+            check_fits(set, fixed)?;
+            fixed
+        }
+        None => wanted,
+    };
     let mut stored = element.is_integer().then(|| vec![0u8; set.data.len()]);
     let loss = codec.round_trip(&mut set.data, dims, stored.as_deref_mut());
     if element.is_integer() {
         prepare_vectors(set, metric)?;
     }
     Ok((codec, stored, loss))
+}
+
+/// Refuses values beyond what an integer codec with a fixed scale can hold.
+fn check_fits(set: &VectorSet, codec: ElementCodec) -> Result<()> {
+    let Some((lo, hi)) = codec.element.int_range() else { return Ok(()) };
+    let (lo, hi) = ((lo - 0.5) * codec.scale, (hi + 0.5) * codec.scale);
+    match set.data.iter().position(|x| !(lo..hi).contains(x)) {
+        Some(i) => {
+            let row = i / set.dims;
+            Err(Error::InvalidData(format!(
+                "row {row} (rowid {}) element {} is {}, outside the {lo}..{hi} this index's {} storage holds; rebuild the index with all rows",
+                set.rowids[row],
+                i % set.dims,
+                set.data[i],
+                codec.element.name()
+            )))
+        }
+        None => Ok(()),
+    }
 }
 
 fn prepare_vectors(set: &mut VectorSet, metric: Metric) -> Result<()> {
@@ -280,16 +321,20 @@ fn prepare_vectors(set: &mut VectorSet, metric: Metric) -> Result<()> {
     }
 }
 
-fn augment_for_inner_product(set: &VectorSet) -> Vec<f32> {
+fn augment_for_inner_product(set: &VectorSet, max_norm_squared: f32) -> Vec<f32> {
     let dims = set.dims;
-    let norms: Vec<f32> = set.data.par_chunks(dims).map(norm_squared).collect();
-    let max = norms.iter().fold(0.0f32, |m, x| m.max(*x));
     let mut out = vec![0.0f32; set.len() * (dims + 1)];
-    out.par_chunks_mut(dims + 1).zip(set.data.par_chunks(dims)).zip(&norms).for_each(|((o, v), norm)| {
+    out.par_chunks_mut(dims + 1).zip(set.data.par_chunks(dims)).for_each(|(o, v)| {
         o[..dims].copy_from_slice(v);
-        o[dims] = (max - norm).max(0.0).sqrt();
+        o[dims] = lift(max_norm_squared, v);
     });
     out
+}
+
+/// The coordinate that lifts `v` to squared norm `max_norm_squared` (0 for a vector
+/// already at or beyond it, as an insert's may be).
+pub(crate) fn lift(max_norm_squared: f32, v: &[f32]) -> f32 {
+    (max_norm_squared - norm_squared(v)).max(0.0).sqrt()
 }
 
 /// Mean of the (prepared) vectors, summed in f64 in row order for a fixed result.

@@ -43,7 +43,7 @@ pub fn estimate_build(opts: &BuildOptions, request: &PlanRequest, plan: &Plan, r
     let (n, d, r) = (rows as f64, request.dims as f64, plan.max_degree as f64);
     let bs = plan.block_size as f64;
     let code_len = plan.layout.code_len as f64;
-    let file_bytes = (rows + 1) * plan.block_size as u64 + rows * rowid_map::ENTRY_LEN as u64;
+    let file_bytes = (rows + 1 + rowid_map::pages_for(rows, plan.block_size)) * plan.block_size as u64;
 
     // Under ip the graph is built over an augmented copy with one more coordinate.
     let ip = opts.metric == Metric::InnerProduct;

@@ -2,12 +2,17 @@
 //! report what is in it.
 
 mod build;
+mod check;
 mod estimate;
 mod stats;
+mod update;
 
 pub use build::{build_index, default_element_type, BuildOptions, BuildReport, Stage};
+pub(crate) use build::lift;
+pub use check::{check_index, CheckReport};
 pub use estimate::{estimate_build, BuildEstimate};
 pub use stats::{IndexStats, collect_stats};
+pub use update::{delete, insert, vacuum, UpdateOptions, UpdateReport, DEFAULT_AUTO_VACUUM};
 
 use std::path::Path;
 
@@ -16,24 +21,20 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::graph::{self, SearchParams, SearchStats};
 use crate::quant::CodeSpace;
-use crate::format::Header;
-use crate::storage::{write_in_place, IndexFile};
+use crate::storage::{Faults, IndexFile, IndexWriter};
 use crate::vector::Metric;
 
 /// Records `search_list` as the index's default search list (0 clears it), rewriting the
 /// header in place under the rollback journal. Returns the previous value (0 = none
 /// recorded).
 pub fn save_default_search_list(path: &Path, search_list: u32, modified_ms: u64) -> Result<u32> {
-    let index = IndexFile::open(path)?;
-    let mut header = index.header().clone();
+    let mut writer = IndexWriter::open(path, false)?;
+    writer.require_current_format()?;
+    let header = writer.header_mut();
     let previous = header.default_search_list;
     header.default_search_list = search_list;
     header.modified_ms = modified_ms;
-    header.generation += 1;
-    let mut bytes = vec![0u8; Header::len_for(header.dims as usize)];
-    header.encode(&mut bytes);
-    drop(index);
-    write_in_place(path, &[(0, &bytes)])?;
+    writer.commit(&Faults::none())?;
     Ok(previous)
 }
 

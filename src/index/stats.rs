@@ -12,6 +12,9 @@ pub struct IndexStats {
     pub live: u64,
     pub tombstoned: u64,
     pub free: u64,
+    pub map_pages: u64,
+    /// Opening rolled back a change that a writer did not finish.
+    pub rolled_back: bool,
     /// `degree_histogram[d]` = live or tombstoned nodes with d edges.
     pub degree_histogram: Vec<u64>,
 }
@@ -43,6 +46,8 @@ pub fn collect_stats(file: &IndexFile) -> Result<IndexStats> {
         live: 0,
         tombstoned: 0,
         free: 0,
+        map_pages: 0,
+        rolled_back: file.rolled_back(),
         degree_histogram: vec![0; layout.max_degree + 1],
         header,
     };
@@ -51,7 +56,11 @@ pub fn collect_stats(file: &IndexFile) -> Result<IndexStats> {
         match layout.state(block) {
             Some(NodeState::Live) => stats.live += 1,
             Some(NodeState::Tombstoned) => stats.tombstoned += 1,
-            _ => {
+            Some(NodeState::MapPage) => {
+                stats.map_pages += 1;
+                continue;
+            }
+            Some(NodeState::Free) | None => {
                 stats.free += 1;
                 continue;
             }

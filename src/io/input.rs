@@ -104,6 +104,13 @@ pub enum InputError {
     )]
     UnknownFormat { path: PathBuf, ext: String },
 
+    #[error(
+        "{}: unrecognised rowid list format (extension {ext:?}, no Parquet magic): \
+         supported formats are .parquet/.pq, .csv, .tsv and .txt (one rowid per line)",
+        .path.display()
+    )]
+    UnknownRowidFormat { path: PathBuf, ext: String },
+
     #[error("{}: empty input (no vectors): the file must hold at least one vector", .path.display())]
     Empty { path: PathBuf },
 

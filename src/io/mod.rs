@@ -11,6 +11,7 @@ pub mod input;
 pub mod output;
 mod parquet_input;
 mod probe;
+mod rowid_list;
 #[cfg(test)]
 mod test_util;
 
@@ -20,3 +21,4 @@ pub use input::{read_vectors, read_vectors_chunked, InputError, InputOptions, In
 pub use output::{write_hits, Hit, OutputError, OutputFormat};
 pub use parquet_input::write_vectors_parquet;
 pub use probe::{probe, Probe};
+pub use rowid_list::read_rowids;

@@ -14,6 +14,7 @@
 //!           | CRC32C of everything before it (u32)
 //! ```
 
+use std::cell::Cell;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
@@ -32,15 +33,44 @@ pub fn journal_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Writes every `(offset, bytes)` into `path` in place, all or nothing: after a crash at
-/// any point, the next open finds the old file or the new one. Writes past the end
-/// extend the file; a rollback truncates it back. A second writer is refused.
-pub fn write_in_place(path: &Path, writes: &[(u64, &[u8])]) -> Result<()> {
-    let file = open_exclusive(path)?;
-    roll_back_locked(path, &file)?;
-    begin(path, &file, writes)?;
-    apply(path, &file, writes)?;
-    commit(path)
+/// With the exclusive lock held on `file`: journals, writes and commits `writes`.
+pub(super) fn write_locked(path: &Path, file: &File, writes: &[(u64, &[u8])], faults: &Faults) -> Result<()> {
+    begin(path, file, writes, faults)?;
+    apply(path, file, writes, faults)?;
+    commit(path, faults)
+}
+
+/// Injected I/O failures, for tests that prove a failed command changes nothing: the
+/// `n`th I/O step of a commit (journal write, syncs, each block write, journal removal)
+/// fails as if the disk had refused it, and the steps after it never run.
+#[derive(Debug, Default)]
+pub struct Faults {
+    fail_at: Option<u64>,
+    steps: Cell<u64>,
+}
+
+impl Faults {
+    pub fn none() -> Self {
+        Faults::default()
+    }
+
+    pub fn fail_at(step: u64) -> Self {
+        Faults { fail_at: Some(step), steps: Cell::new(0) }
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps.get()
+    }
+
+    fn step(&self, path: &Path, what: &'static str) -> Result<()> {
+        let step = self.steps.get();
+        self.steps.set(step + 1);
+        match self.fail_at == Some(step) {
+            true => Err(Error::io(path, what, std::io::Error::other("injected fault"))),
+            false => Ok(()),
+        }
+    }
 }
 
 /// Rolls back a hot journal of `path`, if there is one; true when it did. Called before
@@ -49,24 +79,44 @@ pub fn recover(path: &Path) -> Result<bool> {
     if !journal_path(path).exists() {
         return Ok(false);
     }
-    let file = open_exclusive(path)?;
+    let file = open_exclusive(path, false)?;
     roll_back_locked(path, &file)
 }
 
-fn open_exclusive(path: &Path) -> Result<File> {
-    let file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| Error::io(path, "cannot open index for writing", e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(Error::Locked {
-            path: path.into(),
-            what: "another lmdiskann process is using this index; try again when it finishes".into(),
-        }),
-        Err(TryLockError::Error(e)) => Err(Error::io(path, "cannot lock index", e)),
+/// Opens `path` for writing under an exclusive lock; with `wait`, blocks until other
+/// processes let go of it instead of failing.
+pub(super) fn open_exclusive(path: &Path, wait: bool) -> Result<File> {
+    loop {
+        let file =
+            OpenOptions::new().read(true).write(true).open(path).map_err(|e| Error::io(path, "cannot open index for writing", e))?;
+        match (wait, file.try_lock()) {
+            (_, Ok(())) => {}
+            (false, Err(TryLockError::WouldBlock)) => {
+                return Err(Error::Locked {
+                    path: path.into(),
+                    what: "another lmdiskann process is using this index; try again when it finishes, or pass --wait".into(),
+                })
+            }
+            (true, Err(TryLockError::WouldBlock)) => file.lock().map_err(|e| Error::io(path, "cannot lock index", e))?,
+            (_, Err(TryLockError::Error(e))) => return Err(Error::io(path, "cannot lock index", e)),
+        }
+        // While we waited, a compaction may have renamed a new file over `path`: the lock
+        // we hold is then on the old inode, and the new file is the one to lock.
+        if same_file(&file, path)? {
+            return Ok(file);
+        }
     }
 }
 
+fn same_file(file: &File, path: &Path) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let held = file.metadata().map_err(|e| Error::io(path, "cannot stat index", e))?;
+    let named = std::fs::metadata(path).map_err(|e| Error::io(path, "cannot stat index", e))?;
+    Ok(held.dev() == named.dev() && held.ino() == named.ino())
+}
+
 /// Journals the old bytes of every range `writes` will change, durably.
-fn begin(path: &Path, file: &File, writes: &[(u64, &[u8])]) -> Result<()> {
+fn begin(path: &Path, file: &File, writes: &[(u64, &[u8])], faults: &Faults) -> Result<()> {
     let len = file.metadata().map_err(|e| Error::io(path, "cannot stat index", e))?.len();
     let mut journal = Vec::with_capacity(HEADER_LEN + writes.iter().map(|w| 12 + w.1.len()).sum::<usize>() + 4);
     journal.extend_from_slice(MAGIC);
@@ -85,30 +135,36 @@ fn begin(path: &Path, file: &File, writes: &[(u64, &[u8])]) -> Result<()> {
     journal.extend_from_slice(&crc.to_le_bytes());
     let jpath = journal_path(path);
     let jfile = File::create(&jpath).map_err(|e| Error::io(&jpath, "cannot create journal", e))?;
+    faults.step(&jpath, "cannot write journal")?;
     let mut w = BufWriter::new(&jfile);
     w.write_all(&journal).and_then(|()| w.flush()).map_err(|e| Error::io(&jpath, "cannot write journal", e))?;
     drop(w);
+    faults.step(&jpath, "cannot sync journal")?;
     jfile.sync_all().map_err(|e| Error::io(&jpath, "cannot sync journal", e))?;
     // The journal's name must be durable before the index changes.
+    faults.step(path, "cannot sync directory")?;
     sync_dir(path)
 }
 
-fn apply(path: &Path, file: &File, writes: &[(u64, &[u8])]) -> Result<()> {
+fn apply(path: &Path, file: &File, writes: &[(u64, &[u8])], faults: &Faults) -> Result<()> {
     for &(offset, bytes) in writes {
+        faults.step(path, "cannot write index")?;
         file.write_all_at(bytes, offset).map_err(|e| Error::io(path, "cannot write index", e))?;
     }
+    faults.step(path, "cannot sync index")?;
     file.sync_all().map_err(|e| Error::io(path, "cannot sync index", e))
 }
 
 /// Removing the journal commits the change.
-fn commit(path: &Path) -> Result<()> {
+fn commit(path: &Path, faults: &Faults) -> Result<()> {
     let jpath = journal_path(path);
+    faults.step(&jpath, "cannot remove journal")?;
     std::fs::remove_file(&jpath).map_err(|e| Error::io(&jpath, "cannot remove journal", e))?;
     sync_dir(path)
 }
 
 /// With the exclusive lock held: restores what a hot journal recorded and removes it.
-fn roll_back_locked(path: &Path, file: &File) -> Result<bool> {
+pub(super) fn roll_back_locked(path: &Path, file: &File) -> Result<bool> {
     let jpath = journal_path(path);
     let journal = match std::fs::read(&jpath) {
         Ok(bytes) => bytes,
@@ -123,7 +179,7 @@ fn roll_back_locked(path: &Path, file: &File) -> Result<bool> {
         file.sync_all().map_err(|e| Error::io(path, "cannot sync index", e))?;
     }
     // A journal that does not parse was torn before the index was touched.
-    commit(path)?;
+    commit(path, &Faults::none())?;
     Ok(true)
 }
 
@@ -157,6 +213,13 @@ mod tests {
     use super::*;
     use crate::rng::Rng;
 
+    /// Writes every `(offset, bytes)` into `path` in place, all or nothing.
+    fn write_in_place(path: &Path, writes: &[(u64, &[u8])]) -> Result<()> {
+        let file = open_exclusive(path, false)?;
+        roll_back_locked(path, &file)?;
+        write_locked(path, &file, writes, &Faults::none())
+    }
+
     fn setup(content: &[u8]) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.lmd");
@@ -184,11 +247,11 @@ mod tests {
         let mut rng = Rng::new(3);
         for _ in 0..50 {
             let (_dir, path) = setup(OLD);
-            let file = open_exclusive(&path).unwrap();
-            begin(&path, &file, &WRITES).unwrap();
+            let file = open_exclusive(&path, false).unwrap();
+            begin(&path, &file, &WRITES, &Faults::none()).unwrap();
             // Some of the writes reached the file, one of them torn: garbage in its range.
             let done = rng.below(WRITES.len() as u64 + 1) as usize;
-            apply(&path, &file, &WRITES[..done]).unwrap();
+            apply(&path, &file, &WRITES[..done], &Faults::none()).unwrap();
             if let Some(&(offset, bytes)) = WRITES.get(done) {
                 let torn: Vec<u8> = bytes.iter().map(|_| rng.below(256) as u8).collect();
                 file.write_all_at(&torn[..rng.below(bytes.len() as u64 + 1) as usize], offset).unwrap();
@@ -203,8 +266,8 @@ mod tests {
     #[test]
     fn a_torn_journal_means_the_index_was_never_touched() {
         let (_dir, path) = setup(OLD);
-        let file = open_exclusive(&path).unwrap();
-        begin(&path, &file, &WRITES).unwrap();
+        let file = open_exclusive(&path, false).unwrap();
+        begin(&path, &file, &WRITES, &Faults::none()).unwrap();
         drop(file);
         let whole = std::fs::read(journal_path(&path)).unwrap();
         for cut in 0..whole.len() {
@@ -229,12 +292,12 @@ mod tests {
         let before = std::fs::read(&path).unwrap();
         // A writer journals a header change, scribbles over the header, and dies.
         let garbage = [0xAAu8; 300];
-        let file = open_exclusive(&path).unwrap();
-        begin(&path, &file, &[(0, &garbage)]).unwrap();
-        apply(&path, &file, &[(0, &garbage)]).unwrap();
+        let file = open_exclusive(&path, false).unwrap();
+        begin(&path, &file, &[(0, &garbage)], &Faults::none()).unwrap();
+        apply(&path, &file, &[(0, &garbage)], &Faults::none()).unwrap();
         drop(file);
         let index = super::super::IndexFile::open(&path).unwrap();
-        assert_eq!(index.header().slots, 50);
+        assert_eq!(index.header().live, 50);
         drop(index);
         assert_eq!(std::fs::read(&path).unwrap(), before);
         assert!(!journal_path(&path).exists());
@@ -243,7 +306,7 @@ mod tests {
     #[test]
     fn a_second_writer_is_refused() {
         let (_dir, path) = setup(OLD);
-        let first = open_exclusive(&path).unwrap();
+        let first = open_exclusive(&path, false).unwrap();
         let e = write_in_place(&path, &WRITES).unwrap_err().to_string();
         assert!(e.contains("x.lmd") && e.contains("another lmdiskann process"), "{e}");
         drop(first);

@@ -7,7 +7,8 @@ use memmap2::{Advice, Mmap};
 
 use crate::error::{Error, Result};
 use crate::format::header::HeaderError;
-use crate::format::{rowid_map, Header, NodeLayout};
+use crate::format::rowid_map::{Page, PageRead};
+use crate::format::{Header, NodeLayout};
 
 /// An open index: the header, decoded and checked, and the mapped file.
 ///
@@ -18,6 +19,7 @@ pub struct IndexFile {
     header: Header,
     layout: NodeLayout,
     map: Mmap,
+    rolled_back: bool,
     _file: File,
 }
 
@@ -25,7 +27,7 @@ impl IndexFile {
     /// Opens and checks the header (O(1): no node block is read). A hot journal left by a
     /// writer that did not finish is rolled back first.
     pub fn open(path: &Path) -> Result<IndexFile> {
-        super::journal::recover(path)?;
+        let rolled_back = super::journal::recover(path)?;
         let file = File::open(path).map_err(|e| Error::io(path, "cannot open index", e))?;
         let meta = file.metadata().map_err(|e| Error::io(path, "cannot stat index", e))?;
         if !meta.is_file() {
@@ -53,21 +55,13 @@ impl IndexFile {
             HeaderError::Foreign(reason) | HeaderError::TooNew(reason) => Error::NotAnIndex { path: path.into(), reason },
             HeaderError::Corrupted(reason) => Error::Corrupted { path: path.into(), reason },
         })?;
-        let code_len = header.code_kind.code_len(header.dims as usize);
-        let layout = NodeLayout::new(
-            header.block_size as usize,
-            header.dims as usize,
-            header.element_type.size(),
-            header.max_degree as usize,
-            code_len,
-        );
-        if layout.used_len() > layout.block_size {
-            return Err(Error::Corrupted {
-                path: path.into(),
-                reason: format!("max degree {} does not fit a {}-byte block", header.max_degree, header.block_size),
-            });
-        }
-        Ok(IndexFile { path: path.into(), header, layout, map, _file: file })
+        let layout = layout_of(path, &header)?;
+        Ok(IndexFile { path: path.into(), header, layout, map, rolled_back, _file: file })
+    }
+
+    /// True when opening rolled back a change that a writer did not finish.
+    pub fn rolled_back(&self) -> bool {
+        self.rolled_back
     }
 
     pub fn path(&self) -> &Path {
@@ -96,16 +90,9 @@ impl IndexFile {
         Error::Corrupted { path: self.path.clone(), reason }
     }
 
-    /// The node block of `slot`, its checksum and fields checked.
+    /// The block of `slot`, its checksum and fields checked.
     pub fn block(&self, slot: u64) -> Result<&[u8]> {
-        if slot >= self.header.slots {
-            return Err(self.corrupted(format!("slot {slot} is beyond the {} slots", self.header.slots)));
-        }
-        let bs = self.layout.block_size;
-        let at = (slot as usize + 1) * bs;
-        let block = &self.map[at..at + bs];
-        self.layout.check(block).map_err(|why| self.corrupted(format!("slot {slot}: {why}")))?;
-        Ok(block)
+        checked_block(&self.map, &self.header, &self.layout, slot).map_err(|why| self.corrupted(why))
     }
 
     /// Asks the kernel to start reading `slot`'s block, so the reads of one beam overlap.
@@ -116,14 +103,58 @@ impl IndexFile {
             let _ = self.map.advise_range(Advice::WillNeed, (slot as usize + 1) * bs, bs);
         }
     }
+}
 
-    /// The rowid map, its checksum verified (reads the whole map: call only when needed).
-    pub fn rowid_map(&self) -> Result<&[u8]> {
-        let at = self.header.rowid_map_offset as usize;
-        let map = &self.map[at..at + self.header.rowid_map_entries as usize * rowid_map::ENTRY_LEN];
-        if crc32c::crc32c(map) != self.header.rowid_map_crc {
-            return Err(self.corrupted("rowid map checksum mismatch".into()));
-        }
-        Ok(map)
+/// The node layout `header` describes, refused when its edges do not fit its blocks.
+pub(super) fn layout_of(path: &Path, header: &Header) -> Result<NodeLayout> {
+    let code_len = header.code_kind.code_len(header.dims as usize);
+    let layout =
+        NodeLayout::new(header.block_size as usize, header.dims as usize, header.element_type.size(), header.max_degree as usize, code_len);
+    if layout.used_len() > layout.block_size {
+        return Err(Error::Corrupted {
+            path: path.into(),
+            reason: format!("max degree {} does not fit a {}-byte block", header.max_degree, header.block_size),
+        });
+    }
+    Ok(layout)
+}
+
+/// Slot `slot`'s block in the mapped file `map`, checked.
+pub(super) fn checked_block<'a>(map: &'a [u8], header: &Header, layout: &NodeLayout, slot: u64) -> Result<&'a [u8], String> {
+    if slot >= header.slots {
+        return Err(format!("slot {slot} is beyond the {} slots", header.slots));
+    }
+    let bs = layout.block_size;
+    let at = (slot as usize + 1) * bs;
+    let block = map.get(at..at + bs).ok_or_else(|| format!("slot {slot} lies beyond the end of the file"))?;
+    layout.check(block).map_err(|why| format!("slot {slot}: {why}"))?;
+    Ok(block)
+}
+
+impl super::Blocks for IndexFile {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn layout(&self) -> NodeLayout {
+        self.layout
+    }
+
+    fn block(&self, slot: u64) -> Result<&[u8]> {
+        IndexFile::block(self, slot)
+    }
+
+    fn prefetch(&self, slot: u64) {
+        IndexFile::prefetch(self, slot)
+    }
+
+    fn corrupted(&self, reason: String) -> Error {
+        IndexFile::corrupted(self, reason)
+    }
+}
+
+impl PageRead for IndexFile {
+    fn read_page(&self, slot: u64) -> Result<Page, String> {
+        Page::decode(checked_block(&self.map, &self.header, &self.layout, slot)?)
     }
 }

@@ -8,7 +8,25 @@
 mod atomic;
 mod journal;
 mod mmap;
+mod writer;
 
 pub use atomic::write_atomically;
-pub use journal::{journal_path, recover, write_in_place};
+pub use journal::{journal_path, recover, Faults};
 pub use mmap::IndexFile;
+pub use writer::IndexWriter;
+
+use crate::error::{Error, Result};
+use crate::format::{Header, NodeLayout};
+
+/// Blocks of an index as a search reads them: the file as it is, or as a writer's
+/// uncommitted changes make it.
+pub trait Blocks: Sync {
+    fn header(&self) -> &Header;
+    fn layout(&self) -> NodeLayout;
+    /// The block of `slot`, checked.
+    fn block(&self, slot: u64) -> Result<&[u8]>;
+    /// A hint that `slot` will be read soon.
+    fn prefetch(&self, _slot: u64) {}
+    /// A "corrupted" error naming the file.
+    fn corrupted(&self, reason: String) -> Error;
+}

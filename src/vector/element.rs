@@ -69,7 +69,7 @@ impl ElementType {
     }
 
     /// The integer range, for integer types.
-    fn int_range(self) -> Option<(f32, f32)> {
+    pub fn int_range(self) -> Option<(f32, f32)> {
         match self {
             ElementType::I8 => Some((-128.0, 127.0)),
             ElementType::U8 => Some((0.0, 255.0)),

@@ -119,14 +119,14 @@ fn files_that_are_not_indexes_are_refused() {
     // A file from a newer major version: refused with an upgrade hint, not misread.
     w.ok(&["build", "--input", "vectors.parquet"]);
     let mut bytes = std::fs::read(w.path("index.lmd")).unwrap();
-    bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+    bytes[8..10].copy_from_slice(&3u16.to_le_bytes());
     bytes[10..12].copy_from_slice(&0u16.to_le_bytes());
     let dims = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
     let crc = crc32c::crc32c_append(crc32c::crc32c(&bytes[..252]), &bytes[256..256 + 4 * dims]);
     bytes[252..256].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(w.path("newer.lmd"), &bytes).unwrap();
     let err = w.fails(&["stats", "--index", "newer.lmd"]);
-    assert!(err.contains("newer.lmd") && err.contains("2.0") && err.contains("upgrade"), "{err}");
+    assert!(err.contains("newer.lmd") && err.contains("3.0") && err.contains("upgrade"), "{err}");
 
     // A truncated index.
     let good = std::fs::read(w.path("index.lmd")).unwrap();

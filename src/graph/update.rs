@@ -1,0 +1,272 @@
+//! Changing a graph on disk: linking new nodes in (insert) and routing around deleted
+//! ones (FreshDiskANN consolidation). Both read blocks through `Blocks`, in parallel, and
+//! return new edge lists; the caller writes them. Every function is a pure function of
+//! the blocks it reads, so results do not depend on the number of threads.
+
+use rayon::prelude::*;
+
+use super::prune::robust_prune;
+use super::search::{beam_search, Beam, SearchStats};
+use crate::error::Result;
+use crate::format::{Header, NodeLayout, NodeState};
+use crate::quant::CodeSpace;
+use crate::storage::Blocks;
+use crate::vector::{l2_squared, ElementCodec, Metric};
+
+/// What changing a graph needs to know about its index.
+pub struct UpdateSpace<'a> {
+    pub metric: Metric,
+    pub codec: ElementCodec,
+    pub codes: &'a CodeSpace,
+    /// Inner product: vectors are lifted to this squared norm for graph distances.
+    pub max_norm_squared: f32,
+    pub alpha: f32,
+    pub max_degree: usize,
+    /// Search list of the searches that find an insert's neighbours.
+    pub list: usize,
+}
+
+/// A node's edge list: neighbour slots and their codes, back to back in the same order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Edges {
+    pub ids: Vec<u32>,
+    pub codes: Vec<u8>,
+}
+
+impl<'a> UpdateSpace<'a> {
+    pub fn new(header: &Header, codes: &'a CodeSpace) -> Self {
+        UpdateSpace {
+            metric: header.metric,
+            codec: header.element_codec(),
+            codes,
+            max_norm_squared: header.max_norm_squared,
+            alpha: header.alpha,
+            max_degree: header.max_degree as usize,
+            list: (header.build_list as usize).max(header.max_degree as usize),
+        }
+    }
+
+    /// The graph distance between two prepared vectors (l2, in the lifted space under
+    /// inner product, as the build measured it).
+    pub fn distance(&self, a: &[f32], b: &[f32]) -> f32 {
+        let d = l2_squared(a, b);
+        match self.metric {
+            Metric::InnerProduct => {
+                let lift = |v: &[f32]| crate::index::lift(self.max_norm_squared, v);
+                d + (lift(a) - lift(b)).powi(2)
+            }
+            Metric::L2 | Metric::Cosine => d,
+        }
+    }
+
+    /// The prepared vector of a node block.
+    pub fn vector<B: Blocks>(&self, blocks: &B, slot: u32, block: &[u8]) -> Result<Vec<f32>> {
+        let layout = blocks.layout();
+        let mut v = vec![0.0; layout.dims];
+        if !self.codec.decode_prepared(self.metric, layout.vector_bytes(block), &mut v) {
+            return Err(blocks.corrupted(format!("slot {slot} holds a zero vector, which cosine cannot rank")));
+        }
+        Ok(v)
+    }
+
+    /// The block of `slot`, refused unless it is a graph node.
+    fn node<'b, B: Blocks>(&self, blocks: &'b B, slot: u32) -> Result<&'b [u8]> {
+        let block = blocks.block(slot as u64)?;
+        match blocks.layout().state(block) {
+            Some(s) if s.is_node() => Ok(block),
+            other => Err(blocks.corrupted(format!("an edge leads to slot {slot}, which is not a node ({other:?})"))),
+        }
+    }
+
+    fn code(&self, v: &[f32]) -> Vec<u8> {
+        let mut c = vec![0u8; self.codes.code_len()];
+        self.codes.encode(v, &mut c);
+        c
+    }
+
+    /// Robust-prunes `pool` (slot, vector, code) for the node at `p_slot` with vector `p`.
+    fn prune(&self, p_slot: u32, p: &[f32], pool: &[(u32, &[f32], &[u8])]) -> Edges {
+        // The prune works on slots (its tie order hashes them with `p_slot`).
+        let at: std::collections::HashMap<u32, usize> = pool.iter().enumerate().map(|(i, c)| (c.0, i)).collect();
+        let mut ranked: Vec<(f32, u32)> = pool.iter().map(|c| (self.distance(p, c.1), c.0)).collect();
+        let kept = robust_prune(p_slot, &mut ranked, self.alpha, self.max_degree, true, |a, b| {
+            self.distance(pool[at[&a]].1, pool[at[&b]].1)
+        });
+        let mut edges = Edges::default();
+        for slot in kept {
+            edges.ids.push(slot);
+            edges.codes.extend_from_slice(pool[at[&slot]].2);
+        }
+        edges
+    }
+}
+
+/// Out-edges for each new vector (prepared, `dims` wide, to live at `slots[i]`), chosen
+/// from the live nodes a search of `blocks` expands plus the other new vectors (so that
+/// a batch of copies of one vector links its copies together).
+pub fn link_new<B: Blocks>(blocks: &B, space: &UpdateSpace, vectors: &[f32], slots: &[u32]) -> Result<Vec<Edges>> {
+    let dims = blocks.layout().dims;
+    let new_codes: Vec<Vec<u8>> = vectors.par_chunks(dims).map(|v| space.code(v)).collect();
+    vectors
+        .par_chunks(dims)
+        .enumerate()
+        .map(|(i, p)| {
+            // (slot, vector, code) of every candidate.
+            let mut found: Vec<(u32, Vec<f32>, Vec<u8>)> = Vec::new();
+            let mut stats = SearchStats::default();
+            beam_search(blocks, space.codes, space.metric, p, Beam { list: space.list, width: 1 }, &mut stats, &mut |node| {
+                if node.state == NodeState::Live {
+                    found.push((node.slot, node.vector.to_vec(), space.code(node.vector)));
+                }
+            })?;
+            // The nearest other new vectors, as many as a search list.
+            let mut siblings: Vec<(f32, usize)> = vectors
+                .chunks_exact(dims)
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(j, v)| (space.distance(p, v), j))
+                .collect();
+            if siblings.len() > space.list {
+                siblings.select_nth_unstable_by(space.list, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                siblings.truncate(space.list);
+            }
+            let mut pool: Vec<(u32, &[f32], &[u8])> = found.iter().map(|(s, v, c)| (*s, &v[..], &c[..])).collect();
+            pool.extend(siblings.iter().map(|&(_, j)| (slots[j], &vectors[j * dims..(j + 1) * dims], &new_codes[j][..])));
+            Ok(space.prune(slots[i], p, &pool))
+        })
+        .collect()
+}
+
+/// The back-edges of newly linked nodes: for each node that a new node's out-edges reach,
+/// its edge list with all its new in-neighbours merged in at once, pruned if it
+/// overflows. `vectors[i]` is the prepared vector of the node at `slots[i]`, whose
+/// out-edges are `out[i]`; those nodes' blocks must already be readable.
+pub fn back_edges<B: Blocks>(blocks: &B, space: &UpdateSpace, vectors: &[f32], slots: &[u32], out: &[Edges]) -> Result<Vec<(u32, Edges)>> {
+    let dims = blocks.layout().dims;
+    let layout = blocks.layout();
+    let mut back: Vec<(u32, usize)> = out.iter().enumerate().flat_map(|(i, e)| e.ids.iter().map(move |&q| (q, i))).collect();
+    back.par_sort_unstable();
+    back.dedup();
+    let groups: Vec<&[(u32, usize)]> = back.chunk_by(|a, b| a.0 == b.0).collect();
+    let updates: Vec<Option<(u32, Edges)>> = groups
+        .par_iter()
+        .map(|group| {
+            let q = group[0].0;
+            let block = space.node(blocks, q)?;
+            let mut current = edges_of(&layout, block);
+            let incoming: Vec<usize> = group.iter().map(|g| g.1).filter(|&i| !current.ids.contains(&slots[i])).collect();
+            if incoming.is_empty() {
+                return Ok(None);
+            }
+            let new_codes: Vec<Vec<u8>> = incoming.iter().map(|&i| space.code(&vectors[i * dims..(i + 1) * dims])).collect();
+            if current.ids.len() + incoming.len() <= space.max_degree {
+                for (&i, code) in incoming.iter().zip(&new_codes) {
+                    current.ids.push(slots[i]);
+                    current.codes.extend_from_slice(code);
+                }
+                return Ok(Some((q, current)));
+            }
+            let q_vector = space.vector(blocks, q, block)?;
+            let old_vectors: Vec<Vec<f32>> =
+                current.ids.iter().map(|&n| space.vector(blocks, n, space.node(blocks, n)?)).collect::<Result<_>>()?;
+            let code_len = space.codes.code_len();
+            let mut pool: Vec<(u32, &[f32], &[u8])> = current
+                .ids
+                .iter()
+                .zip(&old_vectors)
+                .enumerate()
+                .map(|(k, (&n, v))| (n, &v[..], &current.codes[k * code_len..(k + 1) * code_len]))
+                .collect();
+            pool.extend(incoming.iter().zip(&new_codes).map(|(&i, c)| (slots[i], &vectors[i * dims..(i + 1) * dims], &c[..])));
+            Ok(Some((q, space.prune(q, &q_vector, &pool))))
+        })
+        .collect::<Result<_>>()?;
+    Ok(updates.into_iter().flatten().collect())
+}
+
+/// A node block's edges.
+pub fn edges_of(layout: &NodeLayout, block: &[u8]) -> Edges {
+    let degree = layout.degree(block);
+    let ids = (0..degree).map(|i| layout.neighbour(block, i)).collect();
+    let codes = block[layout.codes_at()..layout.codes_at() + degree * layout.code_len].to_vec();
+    Edges { ids, codes }
+}
+
+/// What consolidation decided.
+pub struct Consolidation {
+    /// New edge lists of live nodes that had edges to tombstones.
+    pub updates: Vec<(u32, Edges)>,
+    /// Every tombstoned slot (to be freed).
+    pub tombstones: Vec<u32>,
+    /// A live node to enter by when the entry point is a tombstone: the one nearest the
+    /// centroid.
+    pub entry: Option<u32>,
+}
+
+/// Tombstones visited per live node while gathering candidates: bounds the work when
+/// deletes cluster (a chain of deleted nodes is followed this far).
+const MAX_TOMBSTONES_FOLLOWED: usize = 64;
+
+/// FreshDiskANN consolidation: each live node with an edge to a tombstone re-prunes over
+/// its live neighbours plus the live neighbours of its tombstoned ones (followed through
+/// further tombstones), so no live node is cut off when the tombstones are freed.
+pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace) -> Result<Consolidation> {
+    let header = blocks.header();
+    let layout = blocks.layout();
+    let states: Vec<NodeState> = (0..header.slots)
+        .into_par_iter()
+        .map(|s| blocks.block(s).map(|b| layout.state(b).unwrap_or(NodeState::Free)))
+        .collect::<Result<_>>()?;
+    let tombstones: Vec<u32> = (0..states.len() as u32).filter(|&s| states[s as usize] == NodeState::Tombstoned).collect();
+    let is = |s: u32, state: NodeState| states.get(s as usize) == Some(&state);
+    let entry_gone = !is(header.entry_slot as u32, NodeState::Live);
+    let live_count = states.iter().filter(|s| **s == NodeState::Live).count();
+    let entry = if entry_gone && live_count > 0 {
+        // Nearest live node to the centroid (ties: smaller slot).
+        let nearest = (0..states.len() as u32)
+            .into_par_iter()
+            .filter(|&s| is(s, NodeState::Live))
+            .map(|s| Ok((space.distance(&space.vector(blocks, s, blocks.block(s as u64)?)?, &header.centroid), s)))
+            .collect::<Result<Vec<_>>>()?;
+        nearest.into_iter().min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))).map(|(_, s)| s)
+    } else {
+        None
+    };
+    if tombstones.is_empty() {
+        return Ok(Consolidation { updates: Vec::new(), tombstones, entry });
+    }
+    let code_len = layout.code_len;
+    let updates: Vec<Option<(u32, Edges)>> = (0..states.len() as u32)
+        .into_par_iter()
+        .filter(|&s| is(s, NodeState::Live))
+        .map(|p| {
+            let block = blocks.block(p as u64)?;
+            let current = edges_of(&layout, block);
+            if !current.ids.iter().any(|&n| is(n, NodeState::Tombstoned)) {
+                return Ok(None);
+            }
+            // (slot, code) of candidates, codes copied from the block that held the edge.
+            let mut candidates: Vec<(u32, Vec<u8>)> = Vec::new();
+            let mut followed: Vec<u32> = Vec::new();
+            let mut queue: Vec<(u32, Edges)> = vec![(p, current)];
+            while let Some((_, edges)) = queue.pop() {
+                for (k, &n) in edges.ids.iter().enumerate() {
+                    if is(n, NodeState::Live) && n != p {
+                        candidates.push((n, edges.codes[k * code_len..(k + 1) * code_len].to_vec()));
+                    } else if is(n, NodeState::Tombstoned) && !followed.contains(&n) && followed.len() < MAX_TOMBSTONES_FOLLOWED {
+                        followed.push(n);
+                        queue.push((n, edges_of(&layout, blocks.block(n as u64)?)));
+                    }
+                }
+            }
+            candidates.sort_unstable_by_key(|c| c.0);
+            candidates.dedup_by_key(|c| c.0);
+            let p_vector = space.vector(blocks, p, block)?;
+            let vectors: Vec<Vec<f32>> =
+                candidates.iter().map(|c| space.vector(blocks, c.0, space.node(blocks, c.0)?)).collect::<Result<_>>()?;
+            let pool: Vec<(u32, &[f32], &[u8])> = candidates.iter().zip(&vectors).map(|(c, v)| (c.0, &v[..], &c.1[..])).collect();
+            Ok(Some((p, space.prune(p, &p_vector, &pool))))
+        })
+        .collect::<Result<_>>()?;
+    Ok(Consolidation { updates: updates.into_iter().flatten().collect(), tombstones, entry })
+}

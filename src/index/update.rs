@@ -1,0 +1,599 @@
+//! Changing an index in place: insert, delete, vacuum. Each command runs in one
+//! `IndexWriter` (exclusive lock, changes held in memory) and commits once under the
+//! rollback journal, so it lands whole or not at all. `vacuum --compact` instead writes a
+//! dense copy and renames it over the index.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::build::{check_unique_rowids, store_vectors};
+use crate::error::{Error, Result};
+use crate::format::rowid_map::{NewPages, RowidMap};
+use crate::format::{Header, NodeLayout, NodeState, VacuumRecord, FORMAT_MAJOR, FORMAT_MINOR, NO_SLOT};
+use crate::graph::{self, Edges, UpdateSpace};
+use crate::io::VectorSet;
+use crate::quant::CodeSpace;
+use crate::storage::{write_atomically, Blocks, Faults, IndexWriter};
+use crate::vector::{norm_squared, Loss};
+
+/// Knobs shared by every changing command.
+#[derive(Clone, Debug)]
+pub struct UpdateOptions {
+    /// Wait for other processes to let go of the index instead of failing.
+    pub wait: bool,
+    /// After an insert or delete, vacuum when tombstones exceed this percentage of the
+    /// nodes; `None` never does.
+    pub auto_vacuum: Option<f64>,
+    /// Time recorded as the modification (ms since the Unix epoch).
+    pub now_ms: u64,
+}
+
+/// The auto-vacuum threshold when none is given, in percent of nodes tombstoned (see the
+/// README for the measurement behind it).
+pub const DEFAULT_AUTO_VACUUM: f64 = 10.0;
+
+/// What a command did.
+#[derive(Clone, Debug, Default)]
+pub struct UpdateReport {
+    pub inserted: u64,
+    /// Rows an upsert replaced (their old nodes are tombstones now).
+    pub replaced: u64,
+    pub deleted: u64,
+    /// Rowids to delete that were not in the index.
+    pub missing: u64,
+    pub vacuum: Option<VacuumRecord>,
+    /// File size before and after, when the command compacted.
+    pub compacted: Option<(u64, u64)>,
+    /// Opening rolled back a change an earlier writer did not finish.
+    pub rolled_back: bool,
+    /// The largest change storing made to an inserted value, when it was lossy.
+    pub loss: Option<Loss>,
+    pub header: Option<Header>,
+}
+
+fn open(path: &Path, opts: &UpdateOptions) -> Result<IndexWriter> {
+    let writer = IndexWriter::open(path, opts.wait)?;
+    writer.require_current_format()?;
+    Ok(writer)
+}
+
+fn codes_of(header: &Header) -> CodeSpace {
+    header.code_kind.space(header.metric, header.centroid.clone(), header.seed)
+}
+
+/// Adds `set`'s rows. A rowid already live is an error unless `upsert`, which replaces
+/// that row. `progress(done, total)` follows the rows.
+pub fn insert(
+    path: &Path,
+    mut set: VectorSet,
+    upsert: bool,
+    opts: &UpdateOptions,
+    faults: &Faults,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<UpdateReport> {
+    let mut writer = open(path, opts)?;
+    let header = writer.header().clone();
+    if set.dims != header.dims as usize {
+        return Err(Error::InvalidData(format!("the rows have {} dims but the index has {}", set.dims, header.dims)));
+    }
+    check_unique_rowids(&set.rowids)?;
+    let (codec, stored_ints, loss) = store_vectors(&mut set, header.element_type, header.metric, Some(header.element_codec()))?;
+    let mut report = UpdateReport { rolled_back: writer.rolled_back(), loss, ..UpdateReport::default() };
+
+    let mut map = header.rowid_map();
+    let mut replaced = Vec::new();
+    for &rowid in &set.rowids {
+        if let Some(slot) = map.lookup(&writer, rowid).map_err(|e| writer.corrupted(e))? {
+            if !upsert {
+                return Err(Error::InvalidData(format!(
+                    "rowid {rowid} is already in the index; pass --upsert to replace it (rows without a rowid column are numbered from 0 by their position in the file)"
+                )));
+            }
+            replaced.push((rowid, slot));
+        }
+    }
+    for &(rowid, slot) in &replaced {
+        map.remove(&mut writer, rowid).map_err(|e| writer.corrupted(e))?;
+        tombstone(&mut writer, slot)?;
+    }
+    report.replaced = replaced.len() as u64;
+
+    let layout = writer.layout();
+    let codes = codes_of(&header);
+    let space = UpdateSpace::new(&header, &codes);
+    let dims = set.dims;
+    let n = set.len();
+    let mut vector_bytes = vec![0u8; layout.vector_len];
+    let mut start = 0;
+    while start < n {
+        let h = writer.header();
+        let nodes = h.live + h.tombstoned;
+        // Batches grow with the graph (prefix doubling from an empty index): each searches
+        // the graph as the batch before it left it.
+        let size = if nodes == 0 { 1 } else { batch_size(nodes).min(n - start) };
+        let rows = start..start + size;
+        let mut slots = Vec::with_capacity(size);
+        for _ in rows.clone() {
+            slots.push(writer.allocate()? as u32);
+        }
+        let vectors = &set.data[rows.start * dims..rows.end * dims];
+        let out = if nodes == 0 { vec![Edges::default()] } else { graph::link_new(&writer, &space, vectors, &slots)? };
+        for ((row, &slot), edges) in rows.clone().zip(&slots).zip(&out) {
+            match &stored_ints {
+                Some(bytes) => vector_bytes.copy_from_slice(&bytes[row * dims..(row + 1) * dims]),
+                None => codec.encode(set.vector(row), &mut vector_bytes),
+            }
+            let mut block = vec![0u8; layout.block_size].into_boxed_slice();
+            layout.encode(&mut block, set.rowids[row], NodeState::Live, &vector_bytes, &edges.ids, &edges.codes);
+            writer.put(slot as u64, block);
+            map.insert(&mut writer, set.rowids[row], slot).map_err(|e| writer.corrupted(e))?;
+            writer.header_mut().live += 1;
+        }
+        if nodes == 0 {
+            writer.header_mut().entry_slot = slots[0] as u64;
+        }
+        for (q, edges) in graph::back_edges(&writer, &space, vectors, &slots, &out)? {
+            set_edges(&mut writer, &layout, q, &edges)?;
+        }
+        writer.header_mut().set_rowid_map(&map);
+        start = rows.end;
+        progress(start as u64, n as u64);
+    }
+    report.inserted = n as u64;
+    finish(writer, report, opts, faults)
+}
+
+/// Largest insert batch: big batches search in parallel; small ones see more of each
+/// other's edges. 2% of the graph, as the build uses.
+fn batch_size(nodes: u64) -> usize {
+    ((nodes / 50) as usize).clamp(1, 1024)
+}
+
+/// Tombstones `rowids`. Rowids not in the index are counted, and are an error unless
+/// `ignore_missing`.
+pub fn delete(path: &Path, rowids: &[u64], ignore_missing: bool, opts: &UpdateOptions, faults: &Faults) -> Result<UpdateReport> {
+    let mut writer = open(path, opts)?;
+    let mut report = UpdateReport { rolled_back: writer.rolled_back(), ..UpdateReport::default() };
+    let mut rowids = rowids.to_vec();
+    rowids.sort_unstable();
+    rowids.dedup();
+    let mut map = writer.header().rowid_map();
+    let mut first_missing = None;
+    for &rowid in &rowids {
+        match map.remove(&mut writer, rowid).map_err(|e| writer.corrupted(e))? {
+            Some(slot) => {
+                tombstone(&mut writer, slot)?;
+                report.deleted += 1;
+            }
+            None => {
+                first_missing.get_or_insert(rowid);
+                report.missing += 1;
+            }
+        }
+    }
+    if let (Some(first), false) = (first_missing, ignore_missing) {
+        return Err(Error::InvalidData(format!(
+            "{} of the {} rowids to delete are not in the index (the first is {first}); nothing was deleted; pass --ignore-missing to delete the others",
+            report.missing,
+            rowids.len()
+        )));
+    }
+    writer.header_mut().set_rowid_map(&map);
+    finish(writer, report, opts, faults)
+}
+
+/// Marks a live node deleted; it still routes searches until a vacuum.
+fn tombstone(writer: &mut IndexWriter, slot: u32) -> Result<()> {
+    let layout = writer.layout();
+    let mut block = writer.block_copy(slot as u64)?;
+    if layout.state(&block) != Some(NodeState::Live) {
+        return Err(writer.corrupted(format!("the rowid map points at slot {slot}, which is not a live node")));
+    }
+    layout.set_state(&mut block, NodeState::Tombstoned);
+    writer.put(slot as u64, block);
+    let h = writer.header_mut();
+    h.live -= 1;
+    h.tombstoned += 1;
+    Ok(())
+}
+
+/// Replaces the edges of node `slot`, keeping everything else in its block.
+fn set_edges(writer: &mut IndexWriter, layout: &NodeLayout, slot: u32, edges: &Edges) -> Result<()> {
+    let old = writer.block_copy(slot as u64)?;
+    let state = layout.state(&old).filter(|s| s.is_node()).ok_or_else(|| writer.corrupted(format!("slot {slot} is not a node")))?;
+    let mut block = vec![0u8; layout.block_size].into_boxed_slice();
+    layout.encode(&mut block, layout.rowid(&old), state, layout.vector_bytes(&old), &edges.ids, &edges.codes);
+    writer.put(slot as u64, block);
+    Ok(())
+}
+
+/// Auto-vacuums if tombstones passed the threshold, then commits.
+fn finish(mut writer: IndexWriter, mut report: UpdateReport, opts: &UpdateOptions, faults: &Faults) -> Result<UpdateReport> {
+    let h = writer.header();
+    let nodes = h.live + h.tombstoned;
+    if let Some(pct) = opts.auto_vacuum {
+        if h.tombstoned > 0 && h.tombstoned as f64 * 100.0 > pct * nodes as f64 {
+            report.vacuum = Some(consolidate(&mut writer, opts.now_ms)?);
+        }
+    }
+    writer.header_mut().modified_ms = opts.now_ms;
+    let header = writer.header().clone();
+    writer.commit(faults)?;
+    report.header = Some(header);
+    Ok(report)
+}
+
+/// Consolidates in the writer: live nodes route around tombstones, which become free.
+fn consolidate(writer: &mut IndexWriter, now_ms: u64) -> Result<VacuumRecord> {
+    let started = Instant::now();
+    let header = writer.header().clone();
+    let layout = writer.layout();
+    let codes = codes_of(&header);
+    let space = UpdateSpace::new(&header, &codes);
+    let plan = graph::consolidate(&*writer, &space)?;
+    for (slot, edges) in &plan.updates {
+        set_edges(writer, &layout, *slot, edges)?;
+    }
+    for &slot in &plan.tombstones {
+        writer.release(slot as u64);
+    }
+    let h = writer.header_mut();
+    h.tombstoned -= plan.tombstones.len() as u64;
+    if let Some(entry) = plan.entry {
+        h.entry_slot = entry as u64;
+    }
+    if h.live == 0 {
+        h.entry_slot = NO_SLOT;
+    }
+    let record = VacuumRecord {
+        at_ms: now_ms,
+        freed: plan.tombstones.len() as u64,
+        repruned: plan.updates.len() as u64,
+        took_ms: started.elapsed().as_millis() as u64,
+    };
+    h.last_vacuum = record;
+    Ok(record)
+}
+
+/// Frees every tombstone (their slots go to the free list that inserts reuse); with
+/// `compact`, rewrites the index densely instead, which shrinks the file and also turns
+/// an older-format index into the current format.
+pub fn vacuum(path: &Path, compact: bool, opts: &UpdateOptions, faults: &Faults) -> Result<UpdateReport> {
+    let mut writer = if compact { IndexWriter::open(path, opts.wait)? } else { open(path, opts)? };
+    let mut report = UpdateReport { rolled_back: writer.rolled_back(), ..UpdateReport::default() };
+    report.vacuum = Some(consolidate(&mut writer, opts.now_ms)?);
+    if !compact {
+        writer.header_mut().modified_ms = opts.now_ms;
+        let header = writer.header().clone();
+        writer.commit(faults)?;
+        report.header = Some(header);
+        return Ok(report);
+    }
+    let before = std::fs::metadata(path).map_err(|e| Error::io(path, "cannot stat index", e))?.len();
+    let header = write_compact(&writer, path, opts.now_ms)?;
+    report.compacted = Some((before, (header.slots + 1) * header.block_size as u64));
+    report.header = Some(header);
+    drop(writer);
+    Ok(report)
+}
+
+/// Writes the live nodes of `writer`'s view densely (slot order kept) with a fresh rowid
+/// map to a temporary file, and renames it over `path`. Returns the new header.
+fn write_compact(writer: &IndexWriter, path: &Path, now_ms: u64) -> Result<Header> {
+    let old = writer.header();
+    let layout = writer.layout();
+    let bs = layout.block_size;
+    // New slot of every old slot that holds a live node.
+    let mut renumber = vec![u32::MAX; old.slots as usize];
+    let mut live_slots = Vec::with_capacity(old.live as usize);
+    let mut entries = Vec::with_capacity(old.live as usize);
+    for slot in 0..old.slots {
+        let block = writer.block(slot)?;
+        if layout.state(block) == Some(NodeState::Live) {
+            renumber[slot as usize] = live_slots.len() as u32;
+            entries.push((layout.rowid(block), live_slots.len() as u32));
+            live_slots.push(slot);
+        }
+    }
+    let live = live_slots.len() as u64;
+    entries.sort_unstable();
+    if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(writer.corrupted(format!("rowid {} is live in two slots", w[0].0)));
+    }
+    let mut pages = NewPages { first: live, block_size: bs, blocks: Vec::new() };
+    let map = RowidMap::bulk_load(&mut pages, &entries, bs).map_err(|e| writer.corrupted(e))?;
+    drop(entries);
+    let codec = old.element_codec();
+    let mut max_norm_squared = old.max_norm_squared;
+    if old.version_major < 2 && old.metric == crate::vector::Metric::InnerProduct {
+        // Format 1 did not record the lift norm: it is the largest the live rows have.
+        let mut v = vec![0.0; layout.dims];
+        for &slot in &live_slots {
+            codec.decode_prepared(old.metric, layout.vector_bytes(writer.block(slot)?), &mut v);
+            max_norm_squared = max_norm_squared.max(norm_squared(&v));
+        }
+    }
+    let entry = match old.entry_slot {
+        NO_SLOT => NO_SLOT,
+        e => match renumber.get(e as usize) {
+            Some(&n) if n != u32::MAX => n as u64,
+            _ if live == 0 => NO_SLOT,
+            _ => return Err(writer.corrupted(format!("entry slot {e} is not a live node"))),
+        },
+    };
+    let header = Header {
+        version_major: FORMAT_MAJOR,
+        version_minor: FORMAT_MINOR,
+        slots: live + map.pages,
+        live,
+        tombstoned: 0,
+        entry_slot: entry,
+        free_head: NO_SLOT,
+        free_slots: 0,
+        map_root: map.root,
+        map_entries: map.entries,
+        map_height: map.height,
+        map_pages: map.pages,
+        generation: old.generation + 1,
+        modified_ms: now_ms,
+        max_norm_squared,
+        ..old.clone()
+    };
+    write_atomically(path, |w| {
+        use std::io::Write;
+        let write = |w: &mut dyn Write, bytes: &[u8]| w.write_all(bytes).map_err(|e| Error::io(path, "cannot write", e));
+        let mut block = vec![0u8; bs];
+        header.encode(&mut block);
+        write(w, &block)?;
+        for &slot in &live_slots {
+            let src = writer.block(slot)?;
+            let mut edges = graph::edges_of(&layout, src);
+            for id in edges.ids.iter_mut() {
+                *id = match renumber.get(*id as usize) {
+                    Some(&n) if n != u32::MAX => n,
+                    _ => return Err(writer.corrupted(format!("slot {slot} keeps an edge to slot {id}, which is not live"))),
+                };
+            }
+            layout.encode(&mut block, layout.rowid(src), NodeState::Live, layout.vector_bytes(src), &edges.ids, &edges.codes);
+            write(w, &block)?;
+        }
+        pages.blocks.iter().try_for_each(|page| write(w, page))
+    })?;
+    Ok(header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exact::{exact_rowids, recall_at_k};
+    use crate::graph::SearchParams;
+    use crate::index::{build_index, check_index, BuildOptions, Index};
+    use crate::rng::Rng;
+    use crate::storage::IndexFile;
+    use crate::synthetic::Clustered;
+    use std::collections::HashSet;
+
+    const OPTS: UpdateOptions = UpdateOptions { wait: false, auto_vacuum: None, now_ms: 7 };
+
+    fn build(dir: &Path, set: VectorSet) -> std::path::PathBuf {
+        let path = dir.join("x.lmd");
+        let opts = BuildOptions { max_degree: Some(24), ..BuildOptions::default() };
+        build_index(set, &opts, &path, &|_, _, _| {}).unwrap();
+        path
+    }
+
+    fn assert_sound(path: &Path) -> Header {
+        let file = IndexFile::open(path).unwrap();
+        let report = check_index(&file);
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        file.header().clone()
+    }
+
+    fn rows(set: &VectorSet, keep: impl Fn(u64) -> bool) -> VectorSet {
+        let mut out = VectorSet { dims: set.dims, rowids: Vec::new(), data: Vec::new(), source: set.source };
+        for (i, &r) in set.rowids.iter().enumerate() {
+            if keep(r) {
+                out.rowids.push(r);
+                out.data.extend_from_slice(set.vector(i));
+            }
+        }
+        out
+    }
+
+    fn search_all(path: &Path, queries: &VectorSet, k: usize, list: usize) -> Vec<Vec<u64>> {
+        let index = Index::open(path).unwrap();
+        let params = SearchParams { k, search_list: list, beam_width: 1 };
+        let hits = index.search_many(&queries.data, &params).unwrap();
+        hits.into_iter().map(|(h, _)| h.into_iter().map(|n| n.rowid).collect()).collect()
+    }
+
+    #[test]
+    fn delete_vacuum_insert_keep_recall_and_never_return_deleted_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = Clustered::standard(16, 1);
+        let all = data.sample(2400, 0);
+        let queries = data.sample(100, 9);
+        let path = build(dir.path(), rows(&all, |r| r < 2000));
+        let mut rng = Rng::new(11);
+        let mut gone: HashSet<u64> = HashSet::new();
+        while gone.len() < 300 {
+            gone.insert(rng.below(2000));
+        }
+        let gone_list: Vec<u64> = gone.iter().copied().collect();
+        let report = delete(&path, &gone_list, false, &OPTS, &Faults::none()).unwrap();
+        assert_eq!((report.deleted, report.missing), (300, 0));
+        let h = assert_sound(&path);
+        assert_eq!((h.live, h.tombstoned), (1700, 300));
+
+        let check = |live: &VectorSet, floor: f64| {
+            let truth = exact_rowids(live, &queries, crate::vector::Metric::L2, 10).unwrap();
+            let found = search_all(&path, &queries, 10, 64);
+            assert!(found.iter().all(|hits| hits.len() == 10), "a search returned fewer than 10 hits");
+            assert!(found.iter().flatten().all(|r| !gone.contains(r)), "a deleted rowid was returned");
+            let recall = recall_at_k(&found, &truth, 10);
+            assert!(recall >= floor, "recall {recall}");
+        };
+        let live = rows(&all, |r| r < 2000 && !gone.contains(&r));
+        check(&live, 0.9);
+
+        let report = vacuum(&path, false, &OPTS, &Faults::none()).unwrap();
+        assert_eq!(report.vacuum.unwrap().freed, 300);
+        let h = assert_sound(&path);
+        assert_eq!((h.live, h.tombstoned, h.free_slots), (1700, 0, 300));
+        assert_eq!(h.last_vacuum.at_ms, 7);
+        check(&live, 0.9);
+
+        // New rows reuse the freed slots first.
+        let (slots_before, pages_before) = (h.slots, h.map_pages);
+        let new = rows(&all, |r| r >= 2000);
+        let report = insert(&path, new.clone(), false, &OPTS, &Faults::none(), &|_, _| {}).unwrap();
+        assert_eq!(report.inserted, 400);
+        let h = assert_sound(&path);
+        assert_eq!((h.live, h.free_slots), (2100, 0));
+        // 300 rows went to freed slots: only 100 rows and the map's new pages were added.
+        assert_eq!(h.slots, slots_before + 100 + (h.map_pages - pages_before));
+        let found = search_all(&path, &new, 1, 64);
+        let top1 = found.iter().zip(&new.rowids).filter(|(hits, r)| hits.first() == Some(r)).count();
+        assert!(top1 >= 396, "{top1} of 400 inserted rows find themselves first");
+        check(&rows(&all, |r| !gone.contains(&r)), 0.9);
+
+        // Compacting leaves the same answers in a dense file of the current format.
+        let before = search_all(&path, &queries, 10, 64);
+        let report = vacuum(&path, true, &OPTS, &Faults::none()).unwrap();
+        let (old_len, new_len) = report.compacted.unwrap();
+        assert!(new_len < old_len);
+        let h = assert_sound(&path);
+        assert_eq!((h.live, h.free_slots, h.slots), (2100, 0, 2100 + h.map_pages));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), new_len);
+        assert_eq!(search_all(&path, &queries, 10, 64), before);
+    }
+
+    #[test]
+    fn live_rowids_are_refused_unless_upsert_replaces_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = Clustered::standard(8, 2).sample(300, 0);
+        let path = build(dir.path(), set.clone());
+        let before = std::fs::read(&path).unwrap();
+        let mut again = rows(&set, |r| r == 5 || r == 6);
+        let e = insert(&path, again.clone(), false, &OPTS, &Faults::none(), &|_, _| {}).unwrap_err().to_string();
+        assert!(e.contains("rowid 5 is already in the index") && e.contains("--upsert"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        // Upserting moves rowid 5 to a new vector: it is found there, not at the old one.
+        again.data[..8].iter_mut().for_each(|x| *x += 50.0);
+        let report = insert(&path, again.clone(), true, &OPTS, &Faults::none(), &|_, _| {}).unwrap();
+        assert_eq!((report.inserted, report.replaced), (2, 2));
+        let h = assert_sound(&path);
+        assert_eq!((h.live, h.tombstoned), (300, 2));
+        let found = search_all(&path, &again, 1, 32);
+        assert_eq!(found, vec![vec![5], vec![6]]);
+        let old_5 = rows(&set, |r| r == 5);
+        assert!(!search_all(&path, &old_5, 3, 32)[0].contains(&5));
+    }
+
+    #[test]
+    fn unknown_rowids_are_an_error_unless_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = build(dir.path(), Clustered::standard(8, 3).sample(200, 0));
+        let before = std::fs::read(&path).unwrap();
+        let e = delete(&path, &[3, 999, 1000], false, &OPTS, &Faults::none()).unwrap_err().to_string();
+        assert!(e.contains("2 of the 3") && e.contains("999") && e.contains("--ignore-missing"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        let report = delete(&path, &[3, 999, 1000, 3], true, &OPTS, &Faults::none()).unwrap();
+        assert_eq!((report.deleted, report.missing), (1, 2));
+        assert_eq!(assert_sound(&path).live, 199);
+    }
+
+    #[test]
+    fn copies_of_one_vector_stay_reachable_and_delete_one_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = Clustered::standard(8, 4).sample(500, 0);
+        let path = build(dir.path(), base.clone());
+        // 80 copies of one vector (more than R = 24), in one insert.
+        let copy = base.vector(0).to_vec();
+        let copies = VectorSet { dims: 8, rowids: (10_000..10_080).collect(), data: copy.repeat(80), source: base.source };
+        insert(&path, copies, false, &OPTS, &Faults::none(), &|_, _| {}).unwrap();
+        let report = assert_sound_report(&path);
+        assert_eq!(report.unreachable, 0);
+        let query = VectorSet { dims: 8, rowids: vec![0], data: copy.clone(), source: base.source };
+        let mut found = search_all(&path, &query, 81, 160).remove(0);
+        found.sort_unstable();
+        let mut want: Vec<u64> = (10_000..10_080).collect();
+        want.insert(0, 0);
+        assert_eq!(found, want, "every copy is found");
+        delete(&path, &[10_007], false, &OPTS, &Faults::none()).unwrap();
+        vacuum(&path, false, &OPTS, &Faults::none()).unwrap();
+        want.retain(|r| *r != 10_007);
+        let mut found = search_all(&path, &query, 80, 160).remove(0);
+        found.sort_unstable();
+        assert_eq!(found, want, "only the deleted copy is gone");
+        assert_eq!(assert_sound_report(&path).unreachable, 0);
+    }
+
+    fn assert_sound_report(path: &Path) -> crate::index::CheckReport {
+        let report = check_index(&IndexFile::open(path).unwrap());
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        report
+    }
+
+    #[test]
+    fn a_failure_at_any_io_step_leaves_the_index_exactly_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = Clustered::standard(8, 5);
+        let path = build(dir.path(), data.sample(300, 0));
+        delete(&path, &[1, 2, 3], false, &OPTS, &Faults::none()).unwrap();
+        let extra = VectorSet { rowids: (1000..1040).collect(), ..data.sample(40, 1) };
+        type Command<'a> = Box<dyn Fn(&Faults) -> Result<UpdateReport> + 'a>;
+        let commands: Vec<(&str, Command)> = vec![
+            ("insert", Box::new(|f| insert(&path, extra.clone(), false, &OPTS, f, &|_, _| {}))),
+            ("delete", Box::new(|f| delete(&path, &[10, 11, 12], false, &OPTS, f))),
+            ("vacuum", Box::new(|f| vacuum(&path, false, &OPTS, f))),
+        ];
+        for (name, command) in commands {
+            let before = std::fs::read(&path).unwrap();
+            let mut step = 0;
+            loop {
+                let faults = Faults::fail_at(step);
+                match command(&faults) {
+                    Ok(_) => break,
+                    Err(e) => assert!(e.to_string().contains("injected fault"), "{name}: {e}"),
+                }
+                // The next open rolls back whatever the failed commit left.
+                drop(IndexFile::open(&path).unwrap());
+                assert_eq!(std::fs::read(&path).unwrap(), before, "{name} failing at step {step} changed the index");
+                step += 1;
+            }
+            assert!(step >= 5, "{name} took only {step} I/O steps");
+            assert_ne!(std::fs::read(&path).unwrap(), before, "{name} changed nothing");
+            assert_sound(&path);
+        }
+    }
+
+    #[test]
+    fn a_second_writer_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = build(dir.path(), Clustered::standard(8, 6).sample(100, 0));
+        let first = IndexWriter::open(&path, false).unwrap();
+        let e = delete(&path, &[1], false, &OPTS, &Faults::none()).unwrap_err().to_string();
+        assert!(e.contains("another lmdiskann process") && e.contains("--wait"), "{e}");
+        // A reader is refused too while the writer holds the file.
+        assert!(IndexFile::open(&path).is_err());
+        drop(first);
+        delete(&path, &[1], false, &OPTS, &Faults::none()).unwrap();
+    }
+
+    #[test]
+    fn deleting_everything_then_inserting_starts_a_new_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = Clustered::standard(8, 7).sample(50, 0);
+        let path = build(dir.path(), set.clone());
+        delete(&path, &set.rowids, false, &OPTS, &Faults::none()).unwrap();
+        assert!(search_all(&path, &set, 5, 16).iter().all(|h| h.is_empty()));
+        vacuum(&path, false, &OPTS, &Faults::none()).unwrap();
+        assert_eq!(assert_sound(&path).free_slots, 50);
+        insert(&path, set.clone(), false, &OPTS, &Faults::none(), &|_, _| {}).unwrap();
+        let h = assert_sound(&path);
+        assert_eq!((h.live, h.free_slots), (50, 0));
+        let found = search_all(&path, &set, 1, 32);
+        assert!(found.iter().zip(&set.rowids).all(|(h, r)| h == &vec![*r]));
+    }
+}

@@ -1,0 +1,184 @@
+//! A writer's view of an index: the file as it was opened plus the blocks this command has
+//! changed, held in memory until `commit` writes them all under the rollback journal.
+//!
+//! The writer holds an exclusive lock from open to commit, so no reader sees a half-made
+//! change and no second writer interleaves; its reads see its own changes.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use super::journal::{open_exclusive, roll_back_locked, write_locked, Faults};
+use super::mmap::{checked_block, layout_of};
+use crate::error::{Error, Result};
+use crate::format::header::HeaderError;
+use crate::format::rowid_map::{Page, PageRead, PageStore};
+use crate::format::{Header, NodeLayout, NodeState, FORMAT_MAJOR, NO_SLOT};
+
+pub struct IndexWriter {
+    path: PathBuf,
+    file: File,
+    map: Mmap,
+    header: Header,
+    layout: NodeLayout,
+    /// Blocks changed or added by this command, by slot.
+    dirty: HashMap<u64, Box<[u8]>>,
+    rolled_back: bool,
+}
+
+impl IndexWriter {
+    /// Opens `path` for changing under an exclusive lock (waiting for it with `wait`),
+    /// rolling back a hot journal first.
+    pub fn open(path: &Path, wait: bool) -> Result<IndexWriter> {
+        let file = open_exclusive(path, wait)?;
+        let rolled_back = roll_back_locked(path, &file)?;
+        let len = file.metadata().map_err(|e| Error::io(path, "cannot stat index", e))?.len();
+        if len == 0 {
+            return Err(Error::NotAnIndex { path: path.into(), reason: "empty file, not an lmdiskann index".into() });
+        }
+        // SAFETY: read-only map of a file we hold the exclusive lock on; we change it only
+        // in `commit`, after the last read through the map, and never truncate it.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, "cannot map index", e))?;
+        let header = Header::decode(&map, len).map_err(|e| match e {
+            HeaderError::Foreign(reason) | HeaderError::TooNew(reason) => Error::NotAnIndex { path: path.into(), reason },
+            HeaderError::Corrupted(reason) => Error::Corrupted { path: path.into(), reason },
+        })?;
+        let layout = layout_of(path, &header)?;
+        Ok(IndexWriter { path: path.into(), file, map, header, layout, dirty: HashMap::new(), rolled_back })
+    }
+
+    /// Refuses files of an older format, whose rowid map cannot be changed in place.
+    pub fn require_current_format(&self) -> Result<()> {
+        if self.header.version_major < FORMAT_MAJOR {
+            return Err(Error::InvalidParameter(format!(
+                "{}: format {}.{} cannot be changed in place; `lmdiskann vacuum --compact` rewrites it as format {FORMAT_MAJOR}.0",
+                self.path.display(),
+                self.header.version_major,
+                self.header.version_minor
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True when opening rolled back a change that an earlier writer did not finish.
+    pub fn rolled_back(&self) -> bool {
+        self.rolled_back
+    }
+
+    pub fn header_mut(&mut self) -> &mut Header {
+        &mut self.header
+    }
+
+    /// A copy of `slot`'s block to change; `put` it back.
+    pub fn block_copy(&self, slot: u64) -> Result<Box<[u8]>> {
+        Ok(super::Blocks::block(self, slot)?.into())
+    }
+
+    /// Replaces `slot`'s block.
+    pub fn put(&mut self, slot: u64, block: Box<[u8]>) {
+        debug_assert!(slot < self.header.slots && block.len() == self.layout.block_size);
+        self.dirty.insert(slot, block);
+    }
+
+    /// A slot for a new node or page: the head of the free list, else a new one at the end.
+    /// The caller fills it and counts it.
+    pub fn allocate(&mut self) -> Result<u64> {
+        let head = self.header.free_head;
+        if head != NO_SLOT {
+            let block = super::Blocks::block(self, head)?;
+            if self.layout.state(block) != Some(NodeState::Free) {
+                return Err(super::Blocks::corrupted(self, format!("free-list slot {head} is not free")));
+            }
+            let next = self.layout.next_free(block);
+            self.header.free_head = next;
+            self.header.free_slots -= 1;
+            return Ok(head);
+        }
+        let slot = self.header.slots;
+        if slot >= u32::MAX as u64 {
+            return Err(Error::InvalidData(format!("the index is full: {} slots is the most edges can address", u32::MAX)));
+        }
+        self.header.slots += 1;
+        self.dirty.insert(slot, vec![0u8; self.layout.block_size].into());
+        Ok(slot)
+    }
+
+    /// Turns `slot` into a free slot at the head of the free list; the caller uncounts
+    /// what it held.
+    pub fn release(&mut self, slot: u64) {
+        let mut block = vec![0u8; self.layout.block_size].into_boxed_slice();
+        self.layout.encode_free(&mut block, self.header.free_head);
+        self.put(slot, block);
+        self.header.free_head = slot;
+        self.header.free_slots += 1;
+    }
+
+    /// Slots changed so far.
+    pub fn changed_blocks(&self) -> usize {
+        self.dirty.len()
+    }
+
+    /// Writes every change and the header (generation bumped) all or nothing. On error
+    /// the file may hold a hot journal, which the next open rolls back: either way the
+    /// index is as it was.
+    pub fn commit(mut self, faults: &Faults) -> Result<()> {
+        self.header.generation += 1;
+        let bs = self.layout.block_size as u64;
+        let mut header_block = vec![0u8; bs as usize];
+        self.header.encode(&mut header_block);
+        let mut slots: Vec<u64> = self.dirty.keys().copied().collect();
+        slots.sort_unstable();
+        let mut writes: Vec<(u64, &[u8])> = vec![(0, &header_block)];
+        writes.extend(slots.iter().map(|s| ((s + 1) * bs, &self.dirty[s][..])));
+        write_locked(&self.path, &self.file, &writes, faults)
+    }
+}
+
+impl super::Blocks for IndexWriter {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn layout(&self) -> NodeLayout {
+        self.layout
+    }
+
+    fn block(&self, slot: u64) -> Result<&[u8]> {
+        match self.dirty.get(&slot) {
+            Some(block) => Ok(block),
+            None => checked_block(&self.map, &self.header, &self.layout, slot).map_err(|why| self.corrupted(why)),
+        }
+    }
+
+    fn corrupted(&self, reason: String) -> Error {
+        Error::Corrupted { path: self.path.clone(), reason }
+    }
+}
+
+impl PageRead for IndexWriter {
+    fn read_page(&self, slot: u64) -> Result<Page, String> {
+        match self.dirty.get(&slot) {
+            Some(block) => Page::decode(block),
+            None => Page::decode(checked_block(&self.map, &self.header, &self.layout, slot)?),
+        }
+    }
+}
+
+impl PageStore for IndexWriter {
+    fn write_page(&mut self, slot: u64, page: &Page) {
+        let mut block = vec![0u8; self.layout.block_size].into_boxed_slice();
+        page.encode(&mut block);
+        self.put(slot, block);
+    }
+
+    /// The tree counts its pages; the caller records them with `Header::set_rowid_map`.
+    fn allocate_page(&mut self) -> Result<u64, String> {
+        self.allocate().map_err(|e| e.to_string())
+    }
+}
