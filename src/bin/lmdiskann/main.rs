@@ -4,15 +4,19 @@
 #![forbid(unsafe_code)]
 
 mod build;
+mod delete;
 mod demo;
 mod generate;
 mod groundtruth;
+mod insert;
 mod measure;
 mod progress;
 mod report;
 mod search;
 mod stats;
 mod tune;
+mod vacuum;
+mod writing;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +42,13 @@ enum Command {
     Build(build::Args),
     /// Find the k nearest rows for each query vector.
     Search(search::Args),
+    /// Add rows to an index in place (all or nothing); rowids as for `build`.
+    Insert(insert::Args),
+    /// Delete rows by rowid (they stop appearing in results at once).
+    Delete(delete::Args),
+    /// Free deleted rows' slots for reuse, re-linking the graph around them; --compact
+    /// also shrinks the file.
+    Vacuum(vacuum::Args),
     /// Show what is in an index: header, counts, sizes, degrees.
     Stats(stats::Args),
     /// Generate a seeded dataset, write it as Parquet, build, search and print recall.
@@ -55,6 +66,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build(args) => build::run(args, &cli.index),
         Command::Search(args) => search::run(args, &cli.index),
+        Command::Insert(args) => insert::run(args, &cli.index),
+        Command::Delete(args) => delete::run(args, &cli.index),
+        Command::Vacuum(args) => vacuum::run(args, &cli.index),
         Command::Stats(args) => stats::run(args, &cli.index),
         Command::Demo(args) => demo::run(args),
         Command::Generate(args) => generate::run(args),

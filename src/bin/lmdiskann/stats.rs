@@ -46,6 +46,15 @@ fn to_json(path: &Path, s: &IndexStats, search_list: usize) -> serde_json::Value
         "live": s.live,
         "tombstoned": s.tombstoned,
         "free": s.free,
+        "map_pages": s.map_pages,
+        "tombstoned_percent": tombstoned_percent(s),
+        "last_vacuum": (h.last_vacuum.at_ms > 0).then(|| json!({
+            "at_ms": h.last_vacuum.at_ms,
+            "freed": h.last_vacuum.freed,
+            "repruned": h.last_vacuum.repruned,
+            "took_ms": h.last_vacuum.took_ms,
+        })),
+        "rolled_back": s.rolled_back,
         "entry_slot": h.entry_slot,
         "generation": h.generation,
         "created_ms": h.created_ms,
@@ -64,7 +73,30 @@ fn print_text(path: &Path, s: &IndexStats, search_list: usize) {
     println!("format           {}.{}", h.version_major, h.version_minor);
     let scale = if h.element_type.is_integer() && h.element_scale != 1.0 { format!(" (x {})", h.element_scale) } else { String::new() };
     println!("vectors          {} x {} dims, {}{scale}, metric {}", s.live, h.dims, h.element_type.name(), h.metric.name());
-    println!("nodes            {} live, {} tombstoned, {} free ({} slots)", s.live, s.tombstoned, s.free, h.slots);
+    println!(
+        "slots            {} live, {} tombstoned ({:.1}% of nodes), {} free, {} rowid-map pages ({} slots)",
+        s.live,
+        s.tombstoned,
+        tombstoned_percent(s),
+        s.free,
+        s.map_pages,
+        h.slots
+    );
+    let v = h.last_vacuum;
+    if v.at_ms == 0 {
+        println!("last vacuum      never");
+    } else {
+        println!(
+            "last vacuum      {}: freed {} tombstones, re-pruned {} nodes, took {:.2} s",
+            utc(v.at_ms),
+            v.freed,
+            v.repruned,
+            v.took_ms as f64 / 1000.0
+        );
+    }
+    if s.rolled_back {
+        println!("journal          rolled back a change that an earlier command did not finish");
+    }
     println!("codes            {} ({} B per neighbour)", h.code_kind.name(), h.code_kind.code_len(h.dims as usize));
     println!("block            {} B, max degree {}, entry slot {}", h.block_size, h.max_degree, h.entry_slot);
     println!("build            L {}, alpha {}, seed {}", h.build_list, h.alpha, h.seed);
@@ -82,5 +114,36 @@ fn print_text(path: &Path, s: &IndexStats, search_list: usize) {
     for (degree, &count) in s.degree_histogram.iter().enumerate().filter(|(_, c)| **c > 0) {
         let bar = "#".repeat((count * 40).div_ceil(max) as usize);
         println!("  {degree:>4}: {count:>9} {bar}");
+    }
+}
+
+fn tombstoned_percent(s: &IndexStats) -> f64 {
+    let nodes = s.live + s.tombstoned;
+    if nodes == 0 { 0.0 } else { 100.0 * s.tombstoned as f64 / nodes as f64 }
+}
+
+/// `ms` since the Unix epoch as "YYYY-MM-DD hh:mm:ss UTC" (civil-from-days, Howard Hinnant).
+fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_formats_known_instants() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(super::utc(1_795_219_200_000 + 3_723_000), "2026-11-21 01:02:03 UTC");
     }
 }

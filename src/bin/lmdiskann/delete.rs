@@ -1,0 +1,55 @@
+//! `lmdiskann delete`
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use lmdiskann::index::delete;
+use lmdiskann::io::read_rowids;
+use lmdiskann::storage::Faults;
+
+use crate::report::write_json;
+use crate::writing::{print_outcome, to_json, WriteArgs};
+
+#[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["rowids", "input"]))]
+pub struct Args {
+    /// Rowids to delete, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "ROWID,...")]
+    rowids: Vec<u64>,
+    /// A file of rowids to delete: .parquet or .csv (the `rowid` column, or the only
+    /// column), or .txt (one per line), e.g. what
+    /// `COPY (SELECT rowid FROM items WHERE ...) TO 'gone.parquet'` writes.
+    #[arg(long, value_name = "PATH")]
+    input: Option<PathBuf>,
+    /// Column of --input holding the rowids (default: `rowid`, or the only column).
+    #[arg(long, value_name = "NAME")]
+    id_column: Option<String>,
+    /// Skip rowids that are not in the index instead of failing.
+    #[arg(long)]
+    ignore_missing: bool,
+    #[command(flatten)]
+    write: WriteArgs,
+    /// Also write a JSON summary (counts, timings, vacuum) to this file.
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
+}
+
+pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
+    let rowids = match &args.input {
+        Some(input) => read_rowids(input, args.id_column.as_deref())?,
+        None => args.rowids.clone(),
+    };
+    let started = Instant::now();
+    let report = delete(index, &rowids, args.ignore_missing, &args.write.options(), &Faults::none())
+        .with_context(|| format!("{}: delete failed, the index is unchanged", index.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let skipped = if report.missing > 0 { format!(" ({} not in the index, skipped)", report.missing) } else { String::new() };
+    eprintln!("deleted {} rows from {}{skipped} in {:.2} s", report.deleted, index.display(), seconds);
+    print_outcome(index, &report);
+    if let Some(path) = &args.report {
+        write_json(path, &to_json(index, &report, seconds))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

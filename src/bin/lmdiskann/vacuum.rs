@@ -1,0 +1,44 @@
+//! `lmdiskann vacuum`
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use lmdiskann::index::vacuum;
+use lmdiskann::storage::Faults;
+
+use crate::report::write_json;
+use crate::writing::{print_outcome, to_json, wait_only};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Rewrite the index densely (a new file renamed over it) so it shrinks; also turns
+    /// an index of an older format into the current one.
+    #[arg(long)]
+    compact: bool,
+    /// Wait while another process uses the index, instead of failing at once.
+    #[arg(long)]
+    wait: bool,
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Also write a JSON summary (counts, timings) to this file.
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
+}
+
+pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let pool = crate::thread_pool(args.threads)?;
+    let report = pool
+        .install(|| vacuum(index, args.compact, &wait_only(args.wait), &Faults::none()))
+        .with_context(|| format!("{}: vacuum failed, the index is unchanged", index.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!("vacuumed {} in {:.2} s", index.display(), seconds);
+    print_outcome(index, &report);
+    if let Some(path) = &args.report {
+        write_json(path, &to_json(index, &report, seconds))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
