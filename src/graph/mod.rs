@@ -10,4 +10,4 @@ mod visited;
 
 pub use build::{build, BuildParams, Graph, PointSet};
 pub use search::{beam_search, search, Beam, Expanded, SearchParams, SearchStats};
-pub use update::{back_edges, consolidate, edges_of, link_new, Consolidation, Edges, UpdateSpace};
+pub use update::{back_edges, consolidate, edges_of, link_new, Consolidation, Edges, NewNodes, UpdateSpace};

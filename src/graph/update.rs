@@ -84,8 +84,9 @@ impl<'a> UpdateSpace<'a> {
         c
     }
 
-    /// Robust-prunes `pool` (slot, vector, code) for the node at `p_slot` with vector `p`.
-    fn prune(&self, p_slot: u32, p: &[f32], pool: &[(u32, &[f32], &[u8])]) -> Edges {
+    /// Robust-prunes `pool` (slot, vector, code if known) for the node at `p_slot` with
+    /// vector `p`; codes not known are encoded for the kept candidates only.
+    fn prune(&self, p_slot: u32, p: &[f32], pool: &[(u32, &[f32], Option<&[u8]>)]) -> Edges {
         // The prune works on slots (its tie order hashes them with `p_slot`).
         let at: std::collections::HashMap<u32, usize> = pool.iter().enumerate().map(|(i, c)| (c.0, i)).collect();
         let mut ranked: Vec<(f32, u32)> = pool.iter().map(|c| (self.distance(p, c.1), c.0)).collect();
@@ -94,29 +95,47 @@ impl<'a> UpdateSpace<'a> {
         });
         let mut edges = Edges::default();
         for slot in kept {
+            let (_, vector, code) = pool[at[&slot]];
             edges.ids.push(slot);
-            edges.codes.extend_from_slice(pool[at[&slot]].2);
+            match code {
+                Some(code) => edges.codes.extend_from_slice(code),
+                None => edges.codes.extend_from_slice(&self.code(vector)),
+            }
         }
         edges
     }
 }
 
-/// Out-edges for each new vector (prepared, `dims` wide, to live at `slots[i]`), chosen
-/// from the live nodes a search of `blocks` expands plus the other new vectors (so that
-/// a batch of copies of one vector links its copies together).
-pub fn link_new<B: Blocks>(blocks: &B, space: &UpdateSpace, vectors: &[f32], slots: &[u32]) -> Result<Vec<Edges>> {
+/// New nodes being linked in: prepared vectors (`dims` wide), their codes, and the slots
+/// they go to.
+pub struct NewNodes<'a> {
+    pub vectors: &'a [f32],
+    pub codes: Vec<Vec<u8>>,
+    pub slots: Vec<u32>,
+}
+
+impl<'a> NewNodes<'a> {
+    pub fn new(space: &UpdateSpace, dims: usize, vectors: &'a [f32], slots: Vec<u32>) -> Self {
+        NewNodes { vectors, codes: vectors.par_chunks(dims).map(|v| space.code(v)).collect(), slots }
+    }
+}
+
+/// Out-edges for each new node, chosen from the live nodes a search of `blocks` expands
+/// plus the other new nodes (so that a batch of copies of one vector links its copies
+/// together).
+pub fn link_new<B: Blocks>(blocks: &B, space: &UpdateSpace, new: &NewNodes) -> Result<Vec<Edges>> {
     let dims = blocks.layout().dims;
-    let new_codes: Vec<Vec<u8>> = vectors.par_chunks(dims).map(|v| space.code(v)).collect();
+    let (vectors, slots, new_codes) = (new.vectors, &new.slots, &new.codes);
     vectors
         .par_chunks(dims)
         .enumerate()
         .map(|(i, p)| {
-            // (slot, vector, code) of every candidate.
-            let mut found: Vec<(u32, Vec<f32>, Vec<u8>)> = Vec::new();
+            // (slot, vector) of every live node the search expands.
+            let mut found: Vec<(u32, Vec<f32>)> = Vec::new();
             let mut stats = SearchStats::default();
             beam_search(blocks, space.codes, space.metric, p, Beam { list: space.list, width: 1 }, &mut stats, &mut |node| {
                 if node.state == NodeState::Live {
-                    found.push((node.slot, node.vector.to_vec(), space.code(node.vector)));
+                    found.push((node.slot, node.vector.to_vec()));
                 }
             })?;
             // The nearest other new vectors, as many as a search list.
@@ -130,8 +149,8 @@ pub fn link_new<B: Blocks>(blocks: &B, space: &UpdateSpace, vectors: &[f32], slo
                 siblings.select_nth_unstable_by(space.list, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
                 siblings.truncate(space.list);
             }
-            let mut pool: Vec<(u32, &[f32], &[u8])> = found.iter().map(|(s, v, c)| (*s, &v[..], &c[..])).collect();
-            pool.extend(siblings.iter().map(|&(_, j)| (slots[j], &vectors[j * dims..(j + 1) * dims], &new_codes[j][..])));
+            let mut pool: Vec<(u32, &[f32], Option<&[u8]>)> = found.iter().map(|(s, v)| (*s, &v[..], None)).collect();
+            pool.extend(siblings.iter().map(|&(_, j)| (slots[j], &vectors[j * dims..(j + 1) * dims], Some(&new_codes[j][..]))));
             Ok(space.prune(slots[i], p, &pool))
         })
         .collect()
@@ -139,10 +158,11 @@ pub fn link_new<B: Blocks>(blocks: &B, space: &UpdateSpace, vectors: &[f32], slo
 
 /// The back-edges of newly linked nodes: for each node that a new node's out-edges reach,
 /// its edge list with all its new in-neighbours merged in at once, pruned if it
-/// overflows. `vectors[i]` is the prepared vector of the node at `slots[i]`, whose
-/// out-edges are `out[i]`; those nodes' blocks must already be readable.
-pub fn back_edges<B: Blocks>(blocks: &B, space: &UpdateSpace, vectors: &[f32], slots: &[u32], out: &[Edges]) -> Result<Vec<(u32, Edges)>> {
+/// overflows. `out[i]` are the out-edges of new node `i`, whose block must already be
+/// readable.
+pub fn back_edges<B: Blocks>(blocks: &B, space: &UpdateSpace, new: &NewNodes, out: &[Edges]) -> Result<Vec<(u32, Edges)>> {
     let dims = blocks.layout().dims;
+    let (vectors, slots) = (new.vectors, &new.slots);
     let layout = blocks.layout();
     let mut back: Vec<(u32, usize)> = out.iter().enumerate().flat_map(|(i, e)| e.ids.iter().map(move |&q| (q, i))).collect();
     back.par_sort_unstable();
@@ -158,11 +178,10 @@ pub fn back_edges<B: Blocks>(blocks: &B, space: &UpdateSpace, vectors: &[f32], s
             if incoming.is_empty() {
                 return Ok(None);
             }
-            let new_codes: Vec<Vec<u8>> = incoming.iter().map(|&i| space.code(&vectors[i * dims..(i + 1) * dims])).collect();
             if current.ids.len() + incoming.len() <= space.max_degree {
-                for (&i, code) in incoming.iter().zip(&new_codes) {
+                for &i in &incoming {
                     current.ids.push(slots[i]);
-                    current.codes.extend_from_slice(code);
+                    current.codes.extend_from_slice(&new.codes[i]);
                 }
                 return Ok(Some((q, current)));
             }
@@ -170,14 +189,14 @@ pub fn back_edges<B: Blocks>(blocks: &B, space: &UpdateSpace, vectors: &[f32], s
             let old_vectors: Vec<Vec<f32>> =
                 current.ids.iter().map(|&n| space.vector(blocks, n, space.node(blocks, n)?)).collect::<Result<_>>()?;
             let code_len = space.codes.code_len();
-            let mut pool: Vec<(u32, &[f32], &[u8])> = current
+            let mut pool: Vec<(u32, &[f32], Option<&[u8]>)> = current
                 .ids
                 .iter()
                 .zip(&old_vectors)
                 .enumerate()
-                .map(|(k, (&n, v))| (n, &v[..], &current.codes[k * code_len..(k + 1) * code_len]))
+                .map(|(k, (&n, v))| (n, &v[..], Some(&current.codes[k * code_len..(k + 1) * code_len])))
                 .collect();
-            pool.extend(incoming.iter().zip(&new_codes).map(|(&i, c)| (slots[i], &vectors[i * dims..(i + 1) * dims], &c[..])));
+            pool.extend(incoming.iter().map(|&i| (slots[i], &vectors[i * dims..(i + 1) * dims], Some(&new.codes[i][..]))));
             Ok(Some((q, space.prune(q, &q_vector, &pool))))
         })
         .collect::<Result<_>>()?;
@@ -264,7 +283,7 @@ pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace) -> Result<Consoli
             let p_vector = space.vector(blocks, p, block)?;
             let vectors: Vec<Vec<f32>> =
                 candidates.iter().map(|c| space.vector(blocks, c.0, space.node(blocks, c.0)?)).collect::<Result<_>>()?;
-            let pool: Vec<(u32, &[f32], &[u8])> = candidates.iter().zip(&vectors).map(|(c, v)| (c.0, &v[..], &c.1[..])).collect();
+            let pool: Vec<(u32, &[f32], Option<&[u8]>)> = candidates.iter().zip(&vectors).map(|(c, v)| (c.0, &v[..], Some(&c.1[..]))).collect();
             Ok(Some((p, space.prune(p, &p_vector, &pool))))
         })
         .collect::<Result<_>>()?;

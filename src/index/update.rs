@@ -10,7 +10,7 @@ use super::build::{check_unique_rowids, store_vectors};
 use crate::error::{Error, Result};
 use crate::format::rowid_map::{NewPages, RowidMap};
 use crate::format::{Header, NodeLayout, NodeState, VacuumRecord, FORMAT_MAJOR, FORMAT_MINOR, NO_SLOT};
-use crate::graph::{self, Edges, UpdateSpace};
+use crate::graph::{self, Edges, NewNodes, UpdateSpace};
 use crate::io::VectorSet;
 use crate::quant::CodeSpace;
 use crate::storage::{write_atomically, Blocks, Faults, IndexWriter};
@@ -116,9 +116,9 @@ pub fn insert(
         for _ in rows.clone() {
             slots.push(writer.allocate()? as u32);
         }
-        let vectors = &set.data[rows.start * dims..rows.end * dims];
-        let out = if nodes == 0 { vec![Edges::default()] } else { graph::link_new(&writer, &space, vectors, &slots)? };
-        for ((row, &slot), edges) in rows.clone().zip(&slots).zip(&out) {
+        let new = NewNodes::new(&space, dims, &set.data[rows.start * dims..rows.end * dims], slots);
+        let out = if nodes == 0 { vec![Edges::default()] } else { graph::link_new(&writer, &space, &new)? };
+        for ((row, &slot), edges) in rows.clone().zip(&new.slots).zip(&out) {
             match &stored_ints {
                 Some(bytes) => vector_bytes.copy_from_slice(&bytes[row * dims..(row + 1) * dims]),
                 None => codec.encode(set.vector(row), &mut vector_bytes),
@@ -130,9 +130,9 @@ pub fn insert(
             writer.header_mut().live += 1;
         }
         if nodes == 0 {
-            writer.header_mut().entry_slot = slots[0] as u64;
+            writer.header_mut().entry_slot = new.slots[0] as u64;
         }
-        for (q, edges) in graph::back_edges(&writer, &space, vectors, &slots, &out)? {
+        for (q, edges) in graph::back_edges(&writer, &space, &new, &out)? {
             set_edges(&mut writer, &layout, q, &edges)?;
         }
         writer.header_mut().set_rowid_map(&map);
