@@ -55,7 +55,7 @@ def emit(obj):
 "#;
 
 /// Runs a DuckDB Python script in the work folder and parses the JSON it prints.
-fn duckdb(work: &Workdir, name: &str, script: &str) -> Value {
+pub(crate) fn duckdb(work: &Workdir, name: &str, script: &str) -> Value {
     let path = work.path(&format!("{name}.py"));
     std::fs::write(&path, format!("{PRELUDE}\n{script}")).expect("write python script");
     let out = Command::new(duckdb_python())
@@ -95,7 +95,7 @@ fn rows(v: &Value) -> &Vec<Value> {
     v.as_array().unwrap_or_else(|| panic!("expected a JSON array, got {v}"))
 }
 
-fn ids(v: &Value) -> Vec<u64> {
+pub(crate) fn ids(v: &Value) -> Vec<u64> {
     rows(v).iter().map(|x| x.as_u64().unwrap_or_else(|| panic!("not a rowid: {x}"))).collect()
 }
 

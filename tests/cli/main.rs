@@ -6,4 +6,5 @@ mod errors;
 mod golden;
 mod recall_gate;
 mod types;
+mod update;
 mod util;
