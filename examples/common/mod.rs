@@ -24,6 +24,7 @@ pub fn binary() -> PathBuf {
 
 /// The real sets under `dir`: (name, base, queries) for every `NAME/NAME_base.fvecs` with
 /// its `NAME/NAME_query.fvecs`, by name.
+#[allow(dead_code)] // not every example reads real sets
 pub fn real_sets(dir: &Path) -> Vec<(String, PathBuf, PathBuf)> {
     let mut names: Vec<String> =
         std::fs::read_dir(dir).expect("--real DIR").flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
