@@ -24,6 +24,19 @@ pub fn robust_prune(
     saturate: bool,
     dist: impl Fn(u32, u32) -> f32,
 ) -> Vec<u32> {
+    robust_prune_split(p, pool, alpha, max_degree, saturate, dist).0
+}
+
+/// [`robust_prune`], also returning how many of the edges the alpha rule chose (they come
+/// first; the saturating ones follow, nearest first).
+pub fn robust_prune_split(
+    p: u32,
+    pool: &mut Vec<(f32, u32)>,
+    alpha: f32,
+    max_degree: usize,
+    saturate: bool,
+    dist: impl Fn(u32, u32) -> f32,
+) -> (Vec<u32>, usize) {
     pool.sort_by(|a, b| a.0.total_cmp(&b.0).then(tie(p, a.1).cmp(&tie(p, b.1))));
     pool.dedup_by_key(|c| c.1);
     pool.retain(|c| c.1 != p);
@@ -44,12 +57,13 @@ pub fn robust_prune(
             }
         }
     }
+    let chosen = kept.len();
     if saturate {
         let room = max_degree - kept.len();
         let dropped = pool.iter().zip(&alive).filter(|(_, kept)| !**kept).map(|(c, _)| c.1);
         kept.extend(dropped.take(room));
     }
-    kept
+    (kept, chosen)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use super::prune::robust_prune;
+use super::prune::robust_prune_split;
 use super::search::{beam_search, Beam, SearchStats};
 use crate::error::Result;
 use crate::format::{Header, NodeLayout, NodeState};
@@ -87,12 +87,28 @@ impl<'a> UpdateSpace<'a> {
     /// Robust-prunes `pool` (slot, vector, code if known) for the node at `p_slot` with
     /// vector `p`; codes not known are encoded for the kept candidates only.
     fn prune(&self, p_slot: u32, p: &[f32], pool: &[(u32, &[f32], Option<&[u8]>)]) -> Edges {
+        self.prune_keeping(p_slot, p, pool, &[])
+    }
+
+    /// [`Self::prune`], and then every slot of `keep` that the prune dropped takes the
+    /// place of a saturating edge (the farthest first), while there are such edges.
+    fn prune_keeping(&self, p_slot: u32, p: &[f32], pool: &[(u32, &[f32], Option<&[u8]>)], keep: &[u32]) -> Edges {
         // The prune works on slots (its tie order hashes them with `p_slot`).
         let at: std::collections::HashMap<u32, usize> = pool.iter().enumerate().map(|(i, c)| (c.0, i)).collect();
         let mut ranked: Vec<(f32, u32)> = pool.iter().map(|c| (self.distance(p, c.1), c.0)).collect();
-        let kept = robust_prune(p_slot, &mut ranked, self.alpha, self.max_degree, true, |a, b| {
+        let (mut kept, chosen) = robust_prune_split(p_slot, &mut ranked, self.alpha, self.max_degree, true, |a, b| {
             self.distance(pool[at[&a]].1, pool[at[&b]].1)
         });
+        let mut replaceable = kept.len() - chosen;
+        for &slot in keep {
+            if replaceable == 0 {
+                break;
+            }
+            if !kept.contains(&slot) {
+                kept[chosen + replaceable - 1] = slot;
+                replaceable -= 1;
+            }
+        }
         let mut edges = Edges::default();
         for slot in kept {
             let (_, vector, code) = pool[at[&slot]];
@@ -197,7 +213,10 @@ pub fn back_edges<B: Blocks>(blocks: &B, space: &UpdateSpace, new: &NewNodes, ou
                 .map(|(k, (&n, v))| (n, &v[..], Some(&current.codes[k * code_len..(k + 1) * code_len])))
                 .collect();
             pool.extend(incoming.iter().map(|&i| (slots[i], &vectors[i * dims..(i + 1) * dims], Some(&new.codes[i][..]))));
-            Ok(Some((q, space.prune(q, &q_vector, &pool))))
+            // A new node that q's prune drops may have no other way in; the edges that
+            // saturation added are extra, so the new node takes one of their places.
+            let keep: Vec<u32> = incoming.iter().map(|&i| slots[i]).collect();
+            Ok(Some((q, space.prune_keeping(q, &q_vector, &pool, &keep))))
         })
         .collect::<Result<_>>()?;
     Ok(updates.into_iter().flatten().collect())
@@ -287,5 +306,56 @@ pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace) -> Result<Consoli
             Ok(Some((p, space.prune(p, &p_vector, &pool))))
         })
         .collect::<Result<_>>()?;
-    Ok(Consolidation { updates: updates.into_iter().flatten().collect(), tombstones, entry })
+    let mut updates: Vec<(u32, Edges)> = updates.into_iter().flatten().collect();
+    relink_orphans(blocks, space, &states, &mut updates, entry.unwrap_or(header.entry_slot as u32))?;
+    Ok(Consolidation { updates, tombstones, entry })
+}
+
+/// Re-pruning can drop the last edge into a live node whose in-edges came through
+/// tombstones. Each such orphan gets an edge from its nearest out-neighbour: appended
+/// when that node has room, else in place of its last edge (the farthest saturating one).
+fn relink_orphans<B: Blocks>(
+    blocks: &B,
+    space: &UpdateSpace,
+    states: &[NodeState],
+    updates: &mut Vec<(u32, Edges)>,
+    entry: u32,
+) -> Result<()> {
+    let layout = blocks.layout();
+    let mut changed: std::collections::HashMap<u32, Edges> = updates.drain(..).collect();
+    let live = |s: u32| states.get(s as usize) == Some(&NodeState::Live);
+    let mut in_degree = vec![0u32; states.len()];
+    for slot in (0..states.len() as u32).filter(|&s| live(s)) {
+        let ids = match changed.get(&slot) {
+            Some(e) => e.ids.clone(),
+            None => edges_of(&layout, blocks.block(slot as u64)?).ids,
+        };
+        ids.iter().filter(|&&n| live(n)).for_each(|&n| in_degree[n as usize] += 1);
+    }
+    let orphans: Vec<u32> = (0..states.len() as u32).filter(|&s| live(s) && in_degree[s as usize] == 0 && s != entry).collect();
+    for p in orphans {
+        let block = blocks.block(p as u64)?;
+        let p_edges = changed.get(&p).cloned().unwrap_or_else(|| edges_of(&layout, block));
+        let Some(&u) = p_edges.ids.iter().find(|&&u| live(u)) else { continue };
+        let mut edges = match changed.get(&u) {
+            Some(e) => e.clone(),
+            None => edges_of(&layout, blocks.block(u as u64)?),
+        };
+        let code = space.code(&space.vector(blocks, p, block)?);
+        if edges.ids.len() == space.max_degree {
+            let last = edges.ids.len() - 1;
+            let dropped = edges.ids[last];
+            edges.ids[last] = p;
+            edges.codes.truncate(last * code.len());
+            in_degree[dropped as usize] = in_degree[dropped as usize].saturating_sub(1);
+        } else {
+            edges.ids.push(p);
+        }
+        edges.codes.extend_from_slice(&code);
+        in_degree[p as usize] += 1;
+        changed.insert(u, edges);
+    }
+    updates.extend(changed);
+    updates.sort_unstable_by_key(|u| u.0);
+    Ok(())
 }
