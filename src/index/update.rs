@@ -30,7 +30,7 @@ pub struct UpdateOptions {
 
 /// The auto-vacuum threshold when none is given, in percent of nodes tombstoned (see the
 /// README for the measurement behind it).
-pub const DEFAULT_AUTO_VACUUM: f64 = 10.0;
+pub const DEFAULT_AUTO_VACUUM: f64 = 20.0;
 
 /// What a command did.
 #[derive(Clone, Debug, Default)]

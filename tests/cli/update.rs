@@ -314,7 +314,7 @@ fn auto_vacuum_runs_past_its_threshold_and_off_leaves_tombstones() {
     w.ok(&["build", "--input", "vectors.parquet"]);
     std::fs::copy(w.path("index.lmd"), w.path("off.lmd")).unwrap();
     std::fs::copy(w.path("index.lmd"), w.path("default.lmd")).unwrap();
-    // 63 rows, 6.3%: past 5%, short of the default 10%.
+    // 63 rows, 6.3%: past 5%, short of the default 20%.
     let gone: Vec<u64> = (0..n as u64).filter(|r| r % 16 == 5).collect();
     let deleted = gone.len() as u64;
     assert!(deleted * 100 > 5 * n as u64 && deleted * 100 < 10 * n as u64);
@@ -341,7 +341,7 @@ fn auto_vacuum_runs_past_its_threshold_and_off_leaves_tombstones() {
     check_never_found(&search(&w, "off.lmd", "q.fvecs", 10), queries.len(), 10, &gone_set, "auto-vacuum off");
     assert_sound(&w.path("off.lmd"));
 
-    // The default threshold (10%) is not reached by 6.3%.
+    // The default threshold (20%) is not reached by 6.3%.
     w.ok(&["delete", "--index", "default.lmd", "--input", "gone.txt"]);
     let s = stats(&w, "default.lmd");
     assert_eq!((count(&s, "tombstoned"), count(&s, "free")), (deleted, 0), "{s}");
