@@ -3,6 +3,8 @@
 //! return new edge lists; the caller writes them. Every function is a pure function of
 //! the blocks it reads, so results do not depend on the number of threads.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use rayon::prelude::*;
 
 use super::prune::robust_prune_split;
@@ -11,7 +13,7 @@ use crate::error::Result;
 use crate::format::{Header, NodeLayout, NodeState};
 use crate::quant::CodeSpace;
 use crate::storage::Blocks;
-use crate::vector::{l2_squared, ElementCodec, Metric};
+use crate::vector::{l2_squared, lift, ElementCodec, Metric};
 
 /// What changing a graph needs to know about its index.
 pub struct UpdateSpace<'a> {
@@ -25,6 +27,9 @@ pub struct UpdateSpace<'a> {
     /// Search list of the searches that find an insert's neighbours.
     pub list: usize,
 }
+
+/// A prune candidate: its slot, its prepared vector, and its code when already known.
+type Candidate<'a> = (u32, &'a [f32], Option<&'a [u8]>);
 
 /// A node's edge list: neighbour slots and their codes, back to back in the same order.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -52,7 +57,7 @@ impl<'a> UpdateSpace<'a> {
         let d = l2_squared(a, b);
         match self.metric {
             Metric::InnerProduct => {
-                let lift = |v: &[f32]| crate::index::lift(self.max_norm_squared, v);
+                let lift = |v: &[f32]| lift(self.max_norm_squared, v);
                 d + (lift(a) - lift(b)).powi(2)
             }
             Metric::L2 | Metric::Cosine => d,
@@ -86,13 +91,13 @@ impl<'a> UpdateSpace<'a> {
 
     /// Robust-prunes `pool` (slot, vector, code if known) for the node at `p_slot` with
     /// vector `p`; codes not known are encoded for the kept candidates only.
-    fn prune(&self, p_slot: u32, p: &[f32], pool: &[(u32, &[f32], Option<&[u8]>)]) -> Edges {
+    fn prune(&self, p_slot: u32, p: &[f32], pool: &[Candidate]) -> Edges {
         self.prune_keeping(p_slot, p, pool, &[])
     }
 
     /// [`Self::prune`], and then every slot of `keep` that the prune dropped takes the
     /// place of a saturating edge (the farthest first), while there are such edges.
-    fn prune_keeping(&self, p_slot: u32, p: &[f32], pool: &[(u32, &[f32], Option<&[u8]>)], keep: &[u32]) -> Edges {
+    fn prune_keeping(&self, p_slot: u32, p: &[f32], pool: &[Candidate], keep: &[u32]) -> Edges {
         // The prune works on slots (its tie order hashes them with `p_slot`).
         let at: std::collections::HashMap<u32, usize> = pool.iter().enumerate().map(|(i, c)| (c.0, i)).collect();
         let mut ranked: Vec<(f32, u32)> = pool.iter().map(|c| (self.distance(p, c.1), c.0)).collect();
@@ -165,7 +170,7 @@ pub fn link_new<B: Blocks>(blocks: &B, space: &UpdateSpace, new: &NewNodes) -> R
                 siblings.select_nth_unstable_by(space.list, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
                 siblings.truncate(space.list);
             }
-            let mut pool: Vec<(u32, &[f32], Option<&[u8]>)> = found.iter().map(|(s, v)| (*s, &v[..], None)).collect();
+            let mut pool: Vec<Candidate> = found.iter().map(|(s, v)| (*s, &v[..], None)).collect();
             pool.extend(siblings.iter().map(|&(_, j)| (slots[j], &vectors[j * dims..(j + 1) * dims], Some(&new_codes[j][..]))));
             Ok(space.prune(slots[i], p, &pool))
         })
@@ -205,7 +210,7 @@ pub fn back_edges<B: Blocks>(blocks: &B, space: &UpdateSpace, new: &NewNodes, ou
             let old_vectors: Vec<Vec<f32>> =
                 current.ids.iter().map(|&n| space.vector(blocks, n, space.node(blocks, n)?)).collect::<Result<_>>()?;
             let code_len = space.codes.code_len();
-            let mut pool: Vec<(u32, &[f32], Option<&[u8]>)> = current
+            let mut pool: Vec<Candidate> = current
                 .ids
                 .iter()
                 .zip(&old_vectors)
@@ -274,6 +279,13 @@ pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace) -> Result<Consoli
         return Ok(Consolidation { updates: Vec::new(), tombstones, entry });
     }
     let code_len = layout.code_len;
+    // Live in-edges of every node in the graph after the change, counted on the way.
+    let in_degree: Vec<AtomicU32> = states.iter().map(|_| AtomicU32::new(0)).collect();
+    let count_in_edges = |ids: &[u32]| {
+        ids.iter().filter(|&&n| is(n, NodeState::Live)).for_each(|&n| {
+            in_degree[n as usize].fetch_add(1, Ordering::Relaxed);
+        })
+    };
     let updates: Vec<Option<(u32, Edges)>> = (0..states.len() as u32)
         .into_par_iter()
         .filter(|&s| is(s, NodeState::Live))
@@ -281,6 +293,7 @@ pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace) -> Result<Consoli
             let block = blocks.block(p as u64)?;
             let current = edges_of(&layout, block);
             if !current.ids.iter().any(|&n| is(n, NodeState::Tombstoned)) {
+                count_in_edges(&current.ids);
                 return Ok(None);
             }
             // (slot, code) of candidates, codes copied from the block that held the edge.
@@ -302,12 +315,15 @@ pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace) -> Result<Consoli
             let p_vector = space.vector(blocks, p, block)?;
             let vectors: Vec<Vec<f32>> =
                 candidates.iter().map(|c| space.vector(blocks, c.0, space.node(blocks, c.0)?)).collect::<Result<_>>()?;
-            let pool: Vec<(u32, &[f32], Option<&[u8]>)> = candidates.iter().zip(&vectors).map(|(c, v)| (c.0, &v[..], Some(&c.1[..]))).collect();
-            Ok(Some((p, space.prune(p, &p_vector, &pool))))
+            let pool: Vec<Candidate> = candidates.iter().zip(&vectors).map(|(c, v)| (c.0, &v[..], Some(&c.1[..]))).collect();
+            let edges = space.prune(p, &p_vector, &pool);
+            count_in_edges(&edges.ids);
+            Ok(Some((p, edges)))
         })
         .collect::<Result<_>>()?;
     let mut updates: Vec<(u32, Edges)> = updates.into_iter().flatten().collect();
-    relink_orphans(blocks, space, &states, &mut updates, entry.unwrap_or(header.entry_slot as u32))?;
+    let in_degree: Vec<u32> = in_degree.into_iter().map(AtomicU32::into_inner).collect();
+    relink_orphans(blocks, space, &states, in_degree, &mut updates, entry.unwrap_or(header.entry_slot as u32))?;
     Ok(Consolidation { updates, tombstones, entry })
 }
 
@@ -318,29 +334,28 @@ fn relink_orphans<B: Blocks>(
     blocks: &B,
     space: &UpdateSpace,
     states: &[NodeState],
+    mut in_degree: Vec<u32>,
     updates: &mut Vec<(u32, Edges)>,
     entry: u32,
 ) -> Result<()> {
     let layout = blocks.layout();
-    let mut changed: std::collections::HashMap<u32, Edges> = updates.drain(..).collect();
     let live = |s: u32| states.get(s as usize) == Some(&NodeState::Live);
-    let mut in_degree = vec![0u32; states.len()];
-    for slot in (0..states.len() as u32).filter(|&s| live(s)) {
-        let ids = match changed.get(&slot) {
-            Some(e) => e.ids.clone(),
-            None => edges_of(&layout, blocks.block(slot as u64)?).ids,
-        };
-        ids.iter().filter(|&&n| live(n)).for_each(|&n| in_degree[n as usize] += 1);
-    }
     let orphans: Vec<u32> = (0..states.len() as u32).filter(|&s| live(s) && in_degree[s as usize] == 0 && s != entry).collect();
+    if orphans.is_empty() {
+        return Ok(());
+    }
+    let mut changed: std::collections::HashMap<u32, Edges> = updates.drain(..).collect();
+    // Edges as consolidation left them.
+    let edges_now = |changed: &std::collections::HashMap<u32, Edges>, slot: u32| -> Result<Edges> {
+        Ok(match changed.get(&slot) {
+            Some(e) => e.clone(),
+            None => edges_of(&layout, blocks.block(slot as u64)?),
+        })
+    };
     for p in orphans {
         let block = blocks.block(p as u64)?;
-        let p_edges = changed.get(&p).cloned().unwrap_or_else(|| edges_of(&layout, block));
-        let Some(&u) = p_edges.ids.iter().find(|&&u| live(u)) else { continue };
-        let mut edges = match changed.get(&u) {
-            Some(e) => e.clone(),
-            None => edges_of(&layout, blocks.block(u as u64)?),
-        };
+        let Some(&u) = edges_now(&changed, p)?.ids.iter().find(|&&u| live(u)) else { continue };
+        let mut edges = edges_now(&changed, u)?;
         let code = space.code(&space.vector(blocks, p, block)?);
         if edges.ids.len() == space.max_degree {
             let last = edges.ids.len() - 1;

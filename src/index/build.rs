@@ -13,7 +13,7 @@ use crate::graph::{self, BuildParams, PointSet};
 use crate::io::{InputType, VectorSet};
 use crate::quant::CodeKind;
 use crate::storage::write_atomically;
-use crate::vector::{norm_squared, ElementCodec, ElementType, Loss, Metric};
+use crate::vector::{lift, norm_squared, ElementCodec, ElementType, Loss, Metric};
 
 /// What to build.
 #[derive(Clone, Debug)]
@@ -331,11 +331,6 @@ fn augment_for_inner_product(set: &VectorSet, max_norm_squared: f32) -> Vec<f32>
     out
 }
 
-/// The coordinate that lifts `v` to squared norm `max_norm_squared` (0 for a vector
-/// already at or beyond it, as an insert's may be).
-pub(crate) fn lift(max_norm_squared: f32, v: &[f32]) -> f32 {
-    (max_norm_squared - norm_squared(v)).max(0.0).sqrt()
-}
 
 /// Mean of the (prepared) vectors, summed in f64 in row order for a fixed result.
 fn centroid(set: &VectorSet) -> Vec<f32> {

@@ -8,7 +8,6 @@ mod stats;
 mod update;
 
 pub use build::{build_index, default_element_type, BuildOptions, BuildReport, Stage};
-pub(crate) use build::lift;
 pub use check::{check_index, CheckReport};
 pub use estimate::{estimate_build, BuildEstimate};
 pub use stats::{IndexStats, collect_stats};

@@ -100,3 +100,10 @@ impl Metric {
         data.par_chunks_mut(dims).enumerate().filter_map(|(i, v)| (!self.prepare(v)).then_some(i)).min()
     }
 }
+
+/// Maximum inner product search is l2 search once every vector gets one more coordinate
+/// that lifts it to the same squared norm `max_norm_squared`; this is that coordinate (0
+/// for a vector already at or beyond it, as an insert's may be).
+pub fn lift(max_norm_squared: f32, v: &[f32]) -> f32 {
+    (max_norm_squared - norm_squared(v)).max(0.0).sqrt()
+}
