@@ -80,23 +80,19 @@ pub fn insert(
     let (codec, stored_ints, loss) = store_vectors(&mut set, header.element_type, header.metric, Some(header.element_codec()))?;
     let mut report = UpdateReport { rolled_back: writer.rolled_back(), loss, ..UpdateReport::default() };
 
+    // Changes stay in memory until the commit, so a refusal part-way changes nothing.
     let mut map = header.rowid_map();
-    let mut replaced = Vec::new();
     for &rowid in &set.rowids {
-        if let Some(slot) = map.lookup(&writer, rowid).map_err(|e| writer.corrupted(e))? {
+        if let Some(slot) = map.remove(&mut writer, rowid).map_err(|e| writer.corrupted(e))? {
             if !upsert {
                 return Err(Error::InvalidData(format!(
                     "rowid {rowid} is already in the index; pass --upsert to replace it (rows without a rowid column are numbered from 0 by their position in the file)"
                 )));
             }
-            replaced.push((rowid, slot));
+            tombstone(&mut writer, slot)?;
+            report.replaced += 1;
         }
     }
-    for &(rowid, slot) in &replaced {
-        map.remove(&mut writer, rowid).map_err(|e| writer.corrupted(e))?;
-        tombstone(&mut writer, slot)?;
-    }
-    report.replaced = replaced.len() as u64;
 
     let layout = writer.layout();
     let codes = codes_of(&header);
@@ -317,7 +313,6 @@ fn write_compact(writer: &IndexWriter, path: &Path, now_ms: u64) -> Result<Heade
         NO_SLOT => NO_SLOT,
         e => match renumber.get(e as usize) {
             Some(&n) if n != u32::MAX => n as u64,
-            _ if live == 0 => NO_SLOT,
             _ => return Err(writer.corrupted(format!("entry slot {e} is not a live node"))),
         },
     };
