@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 
 use crate::format::{NodeState, NO_SLOT};
+use crate::graph::edges_of;
 use crate::storage::IndexFile;
 
 /// Problems reported per kind before the rest are only counted.
@@ -29,10 +30,17 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
     let mut report = CheckReport::default();
     let mut problems: Vec<String> = Vec::new();
     let mut note = |p: String| problems.push(p);
+    // One read of every block: its state and, for a node, its edges.
     let mut states = vec![None; h.slots as usize];
+    let mut edges: Vec<Vec<u32>> = vec![Vec::new(); h.slots as usize];
     for slot in 0..h.slots {
         match file.block(slot) {
-            Ok(block) => states[slot as usize] = layout.state(block),
+            Ok(block) => {
+                states[slot as usize] = layout.state(block);
+                if layout.state(block).is_some_and(|s| s.is_node()) {
+                    edges[slot as usize] = edges_of(&layout, block).ids;
+                }
+            }
             Err(e) => note(e.to_string()),
         }
     }
@@ -53,16 +61,10 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
         }
     }
     let is_node = |s: u32| states.get(s as usize).copied().flatten().is_some_and(|s| s.is_node());
-    let mut edges: Vec<Vec<u32>> = vec![Vec::new(); h.slots as usize];
-    for slot in 0..h.slots as u32 {
-        if !is_node(slot) {
-            continue;
-        }
-        let Ok(block) = file.block(slot as u64) else { continue };
-        let ids: Vec<u32> = (0..layout.degree(block)).map(|i| layout.neighbour(block, i)).collect();
+    for (slot, ids) in edges.iter().enumerate() {
         let mut seen = HashSet::new();
-        for &n in &ids {
-            if n == slot {
+        for &n in ids {
+            if n as usize == slot {
                 note(format!("slot {slot} has an edge to itself"));
             } else if !seen.insert(n) {
                 note(format!("slot {slot} has two edges to slot {n}"));
@@ -70,7 +72,6 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
                 note(format!("slot {slot} has an edge to slot {n}, which is not a node"));
             }
         }
-        edges[slot as usize] = ids;
     }
     // Free list: a chain through every free slot, once.
     if !v1 {
