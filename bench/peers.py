@@ -737,6 +737,16 @@ def top10_agreement(ids, truth):
     return float(np.mean(np.all(a == b, axis=1)))
 
 
+def run_phase(row, ds, system, phase, spec, run_dir, timeout):
+    """Runs one phase's worker and records its result (and any error) in `row`."""
+    result, wall = run_worker(f"{system}:{phase}", spec, run_dir, timeout)
+    row[phase], row[f"{phase}_wall"] = result, wall
+    if "error" in result:
+        row["error"] = f"{phase} {result['error']}"
+        log(f"[{ds['name']}] {system}: {phase} failed: {result['error']}")
+    return result, wall
+
+
 def run_system(system, ds, args, work):
     """Build then search one system on one set, each in its own worker; never raises."""
     run_dir = work / "runs" / ds["name"] / system
@@ -752,21 +762,14 @@ def run_system(system, ds, args, work):
     }
     row = {"system": system}
     log(f"[{ds['name']}] {system}: build")
-    build, wall = run_worker(f"{system}:build", spec, run_dir, args.timeout)
-    row["build"], row["build_wall"] = build, wall
+    build, _ = run_phase(row, ds, system, "build", spec, run_dir, args.timeout)
     if "error" in build:
-        row["error"] = f"build {build['error']}"
-        log(f"[{ds['name']}] {system}: build failed: {build['error']}")
         return row
     if system == "diskann-disk":
         build["pq_bytes_actual"] = diskann_pq_bytes(run_dir / "diskann-disk-build.log")
     log(f"[{ds['name']}] {system}: build {build['seconds']:.1f} s; search sweep")
-    search, wall = run_worker(f"{system}:search", spec, run_dir, args.timeout)
-    row["search"], row["search_wall"] = search, wall
-    if "error" in search:
-        row["error"] = f"search {search['error']}"
-        log(f"[{ds['name']}] {system}: search failed: {search['error']}")
-    else:
+    search, wall = run_phase(row, ds, system, "search", spec, run_dir, args.timeout)
+    if "error" not in search:
         log(f"[{ds['name']}] {system}: search sweep done in {wall:.1f} s")
     if not args.keep_indexes:
         shutil.rmtree(index_dir, ignore_errors=True)
