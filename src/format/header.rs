@@ -170,6 +170,11 @@ impl Header {
         FIXED_LEN + 4 * dims
     }
 
+    /// The file's length: the header block and one block per slot (format 2).
+    pub fn file_len(&self) -> u64 {
+        (self.slots + 1) * self.block_size as u64
+    }
+
     /// The rowid map's root and shape.
     pub fn rowid_map(&self) -> super::rowid_map::RowidMap {
         super::rowid_map::RowidMap {

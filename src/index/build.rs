@@ -247,7 +247,7 @@ pub fn build_index(
         dims,
         block_size: bs,
         max_degree: plan.max_degree,
-        file_bytes: (header.slots + 1) * bs as u64,
+        file_bytes: header.file_len(),
         element_type,
         code_kind,
         loss,

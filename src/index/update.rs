@@ -267,7 +267,7 @@ pub fn vacuum(path: &Path, compact: bool, opts: &UpdateOptions, faults: &Faults)
     }
     let before = std::fs::metadata(path).map_err(|e| Error::io(path, "cannot stat index", e))?.len();
     let header = write_compact(&writer, path, opts.now_ms)?;
-    report.compacted = Some((before, (header.slots + 1) * header.block_size as u64));
+    report.compacted = Some((before, header.file_len()));
     report.header = Some(header);
     drop(writer);
     Ok(report)

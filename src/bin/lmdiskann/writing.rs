@@ -75,7 +75,7 @@ pub fn print_outcome(path: &Path, report: &UpdateReport) {
             h.live,
             h.tombstoned,
             h.free_slots,
-            human_bytes((h.slots + 1) * h.block_size as u64)
+            human_bytes(h.file_len())
         );
     }
 }
@@ -97,7 +97,7 @@ pub fn to_json(path: &Path, report: &UpdateReport, seconds: f64) -> serde_json::
         "live": h.map(|h| h.live),
         "tombstoned": h.map(|h| h.tombstoned),
         "free": h.map(|h| h.free_slots),
-        "file_bytes": h.map(|h| (h.slots + 1) * h.block_size as u64),
+        "file_bytes": h.map(|h| h.file_len()),
         "peak_rss_bytes": crate::report::peak_rss_bytes(),
     })
 }
