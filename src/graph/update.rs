@@ -252,7 +252,8 @@ const MAX_TOMBSTONES_FOLLOWED: usize = 64;
 
 /// FreshDiskANN consolidation: each live node with an edge to a tombstone re-prunes over
 /// its live neighbours plus the live neighbours of its tombstoned ones (followed through
-/// further tombstones), so no live node is cut off when the tombstones are freed.
+/// further tombstones), so no live node is cut off when the tombstones are freed. Edges
+/// the alpha rule does not choose are filled from the node's own live edges first.
 pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace) -> Result<Consolidation> {
     let header = blocks.header();
     let layout = blocks.layout();
@@ -296,6 +297,9 @@ pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace) -> Result<Consoli
                 count_in_edges(&current.ids);
                 return Ok(None);
             }
+            // Live edges p already has are kept where the prune would only saturate: they
+            // may be the in-edges a recent insert relies on.
+            let keep: Vec<u32> = current.ids.iter().copied().filter(|&n| is(n, NodeState::Live)).collect();
             // (slot, code) of candidates, codes copied from the block that held the edge.
             let mut candidates: Vec<(u32, Vec<u8>)> = Vec::new();
             let mut followed: Vec<u32> = Vec::new();
@@ -316,7 +320,7 @@ pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace) -> Result<Consoli
             let vectors: Vec<Vec<f32>> =
                 candidates.iter().map(|c| space.vector(blocks, c.0, space.node(blocks, c.0)?)).collect::<Result<_>>()?;
             let pool: Vec<Candidate> = candidates.iter().zip(&vectors).map(|(c, v)| (c.0, &v[..], Some(&c.1[..]))).collect();
-            let edges = space.prune(p, &p_vector, &pool);
+            let edges = space.prune_keeping(p, &p_vector, &pool, &keep);
             count_in_edges(&edges.ids);
             Ok(Some((p, edges)))
         })
