@@ -4,7 +4,7 @@
 //! ```text
 //! cargo build --release && cargo run --release --example churn -- \
 //!     [--rows 100000] [--dims 128] [--rounds 10] [--percent 5] [--list 64] \
-//!     [--vacuum every|auto|never] [--fresh true|false] [--threads 2]
+//!     [--vacuum every|auto|never] [--fresh true|false] [--threads 2] [--block-size BYTES]
 //! ```
 //! Data: seeded synthetic clustered vectors (`lmdiskann::synthetic`, no download). The
 //! index is built on the first 90% of `--rows`; each round deletes `--percent` of the
@@ -15,7 +15,8 @@
 //! change and the library for searching:
 //! - recall@10 at L = `--list` against brute force over the live rows, and the same for a
 //!   fresh build of exactly those rows (`--fresh false` skips the rebuilds);
-//! - how many inserted rows find themselves as top-1;
+//! - how many of the round's inserted rows find themselves as top-1: after the vacuum,
+//!   before it, and in the fresh build; and the same for every inserted row still live;
 //! - whether any deleted rowid was ever returned.
 //!
 //! At the end it compacts the index and compares its size with the last fresh build.
@@ -44,11 +45,13 @@ struct Options {
     vacuum: String,
     fresh: bool,
     threads: usize,
+    /// Passed to every build (`--block-size`), which sets the max degree.
+    block_size: Option<String>,
 }
 
 fn parse_args() -> Options {
     let mut o =
-        Options { rows: 100_000, dims: 128, rounds: 10, percent: 5.0, list: 64, vacuum: "every".into(), fresh: true, threads: 2 };
+        Options { rows: 100_000, dims: 128, rounds: 10, percent: 5.0, list: 64, vacuum: "every".into(), fresh: true, threads: 2, block_size: None };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let value = args.next().unwrap_or_else(|| panic!("{a} needs a value"));
@@ -61,6 +64,7 @@ fn parse_args() -> Options {
             "--vacuum" => o.vacuum = value,
             "--fresh" => o.fresh = value.parse().expect("--fresh true|false"),
             "--threads" => o.threads = value.parse().expect("--threads N"),
+            "--block-size" => o.block_size = Some(value),
             _ => panic!("unknown argument {a}"),
         }
     }
@@ -88,6 +92,13 @@ fn search_counting(index: &Path, queries: &VectorSet, k: usize, list: usize) -> 
     let hits = index.search_many(&queries.data, &params).expect("search");
     let blocks = hits.iter().map(|(_, s)| s.blocks_read).sum::<u64>() as f64 / hits.len().max(1) as f64;
     (hits.into_iter().map(|(h, _)| h.into_iter().map(|n| n.rowid).collect()).collect(), blocks)
+}
+
+/// Percent of `rows` whose own vector finds them as the top-1 hit.
+fn self_top1(index: &Path, rows: &VectorSet, list: usize) -> f64 {
+    let hits = search(index, rows, 1, list);
+    let found = hits.iter().zip(&rows.rowids).filter(|(h, r)| h.first() == Some(*r)).count();
+    100.0 * found as f64 / rows.len().max(1) as f64
 }
 
 /// Live nodes the structural check cannot reach from the entry point; panics on any other
@@ -123,23 +134,36 @@ fn main() {
     );
 
     let mut live: Vec<u64> = (0..initial as u64).collect();
+    let build = |input: &str, output: &str, report: &str| {
+        let mut cmd = Command::new(&bin);
+        cmd.args(["build", "--input"]).arg(at(input)).args(["--threads", &threads, "--output"]).arg(at(output));
+        cmd.arg("--report").arg(at(report));
+        if let Some(bytes) = &o.block_size {
+            cmd.args(["--block-size", bytes]);
+        }
+        run(&mut cmd);
+        read_json(&at(report))
+    };
     write_vectors_parquet(&at("base.parquet"), &subset(&pool, &live), true).expect("write base");
-    let mut cmd = Command::new(&bin);
-    cmd.args(["build", "--input"]).arg(at("base.parquet")).args(["--threads", &threads, "--output"]).arg(at("churn.lmd"));
-    cmd.arg("--report").arg(at("build.json"));
-    run(&mut cmd);
-    let build = read_json(&at("build.json"));
-    println!("initial build: {:.1} s, {:.0} vectors/s", build["build_seconds"].as_f64().unwrap(), build["vectors_per_second"].as_f64().unwrap());
+    let initial_build = build("base.parquet", "churn.lmd", "build.json");
+    println!(
+        "initial build: {:.1} s, {:.0} vectors/s, max degree {}",
+        initial_build["build_seconds"].as_f64().unwrap(),
+        initial_build["vectors_per_second"].as_f64().unwrap(),
+        Index::open(&at("churn.lmd")).expect("open index").file().header().max_degree
+    );
 
     let auto = if o.vacuum == "auto" { lmdiskann::index::DEFAULT_AUTO_VACUUM.to_string() } else { "off".to_string() };
     let mut rng = Rng::new(7);
     let mut deleted: HashSet<u64> = HashSet::new();
     let mut next_row = initial as u64;
     let mut deleted_returned = 0usize;
+    // Inserted rows still live, for the self-search over every round's inserts.
+    let mut inserted: Vec<u64> = Vec::new();
     let mut last_fresh_bytes = None;
     println!();
-    println!("| round | live | tombstones | recall@10 | fresh build | diff | blocks/query | fresh | unreachable | inserted top-1 | deleted returned | delete s | insert vec/s | vacuum s | rebuild s | rebuild vec/s | file MiB |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| round | live | tombstones | recall@10 | fresh build | diff | blocks/query | fresh | unreachable | inserted top-1 | before vacuum | fresh build | all inserted | deleted returned | delete s | insert vec/s | vacuum s | rebuild s | rebuild vec/s | file MiB |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for round in 1..=o.rounds {
         // Delete per_round live rows at random.
         rng.shuffle(&mut live);
@@ -159,6 +183,7 @@ fn main() {
         ]);
         let insert = read_json(&at("insert.json"));
         live.extend(&new);
+        let top1_before_vacuum = self_top1(&at("churn.lmd"), &new_set, o.list);
         let tombstones = insert["tombstoned"].as_u64().unwrap();
         let mut vacuum_s = insert["vacuum"]["seconds"].as_f64();
         if o.vacuum == "every" {
@@ -174,20 +199,21 @@ fn main() {
         let recall = recall_at_k(&found, &truth, 10);
         let lost = unreachable(&at("churn.lmd"));
         let top1 = search(&at("churn.lmd"), &new_set, 1, o.list);
-        let found_self = top1.iter().zip(&new).filter(|(h, r)| h.first() == Some(r)).count();
+        let found_self = 100.0 * top1.iter().zip(&new).filter(|(h, r)| h.first() == Some(r)).count() as f64 / new.len() as f64;
         deleted_returned += found.iter().chain(&top1).flatten().filter(|r| deleted.contains(r)).count();
+        inserted.extend(&new);
+        inserted.retain(|r| !deleted.contains(r));
+        let all_top1 = self_top1(&at("churn.lmd"), &subset(&pool, &inserted), o.list);
         let file_bytes = std::fs::metadata(at("churn.lmd")).unwrap().len();
 
+        let mut fresh_top1 = None;
         let (fresh_recall, rebuild_s, rebuild_rate) = if o.fresh {
             write_vectors_parquet(&at("live.parquet"), &live_set, true).expect("write live");
-            let mut cmd = Command::new(&bin);
-            cmd.args(["build", "--input"]).arg(at("live.parquet")).args(["--threads", &threads, "--output"]).arg(at("fresh.lmd"));
-            cmd.arg("--report").arg(at("fresh.json"));
-            run(&mut cmd);
-            let fresh = read_json(&at("fresh.json"));
+            let fresh = build("live.parquet", "fresh.lmd", "fresh.json");
             last_fresh_bytes = fresh["file_bytes"].as_u64();
             let (hits, fresh_blocks) = search_counting(&at("fresh.lmd"), &queries, 10, o.list);
             let r = recall_at_k(&hits, &truth, 10);
+            fresh_top1 = Some(self_top1(&at("fresh.lmd"), &new_set, o.list));
             (Some((r, fresh_blocks)), fresh["build_seconds"].as_f64(), fresh["vectors_per_second"].as_f64())
         } else {
             (None, None, None)
@@ -196,12 +222,12 @@ fn main() {
         let fresh_recall = fresh_recall.map(|f| f.0);
         let f = |x: Option<f64>, digits: usize| x.map_or("-".to_string(), |v| format!("{v:.digits$}"));
         println!(
-            "| {round} | {} | {tombstones} | {recall:.4} | {} | {} | {blocks:.1} | {} | {lost} | {:.2}% | {deleted_returned} | {delete_s:.2} | {:.0} | {} | {} | {} | {:.1} |",
+            "| {round} | {} | {tombstones} | {recall:.4} | {} | {} | {blocks:.1} | {} | {lost} | {found_self:.2}% | {top1_before_vacuum:.2}% | {} | {all_top1:.2}% | {deleted_returned} | {delete_s:.2} | {:.0} | {} | {} | {} | {:.1} |",
             live.len(),
             f(fresh_recall, 4),
             f(fresh_recall.map(|r| recall - r), 4),
             f(fresh_blocks, 1),
-            100.0 * found_self as f64 / new.len() as f64,
+            fresh_top1.map_or("-".to_string(), |t| format!("{t:.2}%")),
             insert["vectors_per_second"].as_f64().unwrap(),
             f(vacuum_s, 2),
             f(rebuild_s, 1),
