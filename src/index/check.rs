@@ -33,6 +33,7 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
     // One read of every block: its state and, for a node, its edges.
     let mut states = vec![None; h.slots as usize];
     let mut edges: Vec<Vec<u32>> = vec![Vec::new(); h.slots as usize];
+    let mut unreadable = HashSet::new();
     for slot in 0..h.slots {
         match file.block(slot) {
             Ok(block) => {
@@ -41,7 +42,10 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
                     edges[slot as usize] = edges_of(&layout, block).ids;
                 }
             }
-            Err(e) => note(e.to_string()),
+            Err(e) => {
+                unreadable.insert(slot as u32);
+                note(e.to_string());
+            }
         }
     }
     let count = |s: NodeState| states.iter().filter(|x| **x == Some(s)).count() as u64;
@@ -50,14 +54,18 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
     report.free = count(NodeState::Free);
     report.map_pages = count(NodeState::MapPage);
     let v1 = h.version_major < 2;
-    for (what, found, said) in [
-        ("live nodes", report.live, h.live),
-        ("tombstones", report.tombstoned, h.tombstoned),
-        ("free slots", report.free, if v1 { report.free } else { h.free_slots }),
-        ("map pages", report.map_pages, h.map_pages),
-    ] {
-        if found != said {
-            note(format!("the header counts {said} {what} but the blocks hold {found}"));
+    // A damaged block's kind is unknown: the counts cannot be compared, and edges to it
+    // are not problems of their own.
+    if unreadable.is_empty() {
+        for (what, found, said) in [
+            ("live nodes", report.live, h.live),
+            ("tombstones", report.tombstoned, h.tombstoned),
+            ("free slots", report.free, if v1 { report.free } else { h.free_slots }),
+            ("map pages", report.map_pages, h.map_pages),
+        ] {
+            if found != said {
+                note(format!("the header counts {said} {what} but the blocks hold {found}"));
+            }
         }
     }
     let is_node = |s: u32| states.get(s as usize).copied().flatten().is_some_and(|s| s.is_node());
@@ -68,7 +76,7 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
                 note(format!("slot {slot} has an edge to itself"));
             } else if !seen.insert(n) {
                 note(format!("slot {slot} has two edges to slot {n}"));
-            } else if !is_node(n) {
+            } else if !is_node(n) && !unreadable.contains(&n) {
                 note(format!("slot {slot} has an edge to slot {n}, which is not a node"));
             }
         }
@@ -147,7 +155,12 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
                 .take(SHOWN)
                 .filter_map(|&s| file.block(s as u64).ok().map(|b| layout.rowid(b).to_string()))
                 .collect();
-            problems.push(format!("{} live nodes cannot be reached from the entry point (rowids {}...)", unreachable.len(), rowids.join(", ")));
+            let through = if unreadable.is_empty() { String::new() } else { " (some may be reachable through the damaged blocks)".into() };
+            problems.push(format!(
+                "{} live nodes cannot be reached from the entry point{through} (rowids {}...)",
+                unreachable.len(),
+                rowids.join(", ")
+            ));
         }
     }
     if problems.len() > 4 * SHOWN {

@@ -6,12 +6,14 @@ mod check;
 mod estimate;
 mod stats;
 mod update;
+mod validate;
 
 pub use build::{build_index, default_element_type, BuildOptions, BuildReport, Stage};
 pub use check::{check_index, CheckReport};
 pub use estimate::{estimate_build, BuildEstimate};
 pub use stats::{IndexStats, collect_stats};
 pub use update::{delete, insert, vacuum, UpdateOptions, UpdateReport, DEFAULT_AUTO_VACUUM};
+pub use validate::{check_against, sample_recall, AgainstReport, SampleRecall};
 
 use std::path::Path;
 

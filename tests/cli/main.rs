@@ -8,3 +8,4 @@ mod recall_gate;
 mod types;
 mod update;
 mod util;
+mod validate;

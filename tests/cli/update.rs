@@ -434,6 +434,11 @@ fn a_hot_journal_is_rolled_back_on_open_and_reported() {
     assert!(std::fs::read(&path).unwrap() == original, "the rollback did not restore the original bytes");
     assert!(!journal_path(&path).exists(), "the journal is still there");
     assert_eq!(stats(&w, "index.lmd")["rolled_back"], false, "a second open has nothing to roll back");
+    // validate says so too, and finds the rolled-back file sound.
+    std::fs::write(journal_path(&path), &journal).unwrap();
+    std::fs::write(&path, &damaged).unwrap();
+    let report: Value = serde_json::from_str(&w.ok(&["validate", "--json"])).unwrap();
+    assert_eq!((report["rolled_back"].as_bool(), report["sound"].as_bool()), (Some(true), Some(true)), "{report}");
     assert_eq!(w.ok(&["search", "--query", "q.fvecs", "-k", "10"]), hits_before);
     assert_sound(&path);
 }

@@ -16,6 +16,7 @@ mod search;
 mod stats;
 mod tune;
 mod vacuum;
+mod validate;
 mod writing;
 
 use std::path::PathBuf;
@@ -51,6 +52,10 @@ enum Command {
     Vacuum(vacuum::Args),
     /// Show what is in an index: header, counts, sizes, degrees.
     Stats(stats::Args),
+    /// Prove an index sound: checksums, counts, edges, free list, rowid map, reachability;
+    /// optionally its rows against a file and the recall of a sample. Exit 0 sound, 1
+    /// problems found, 2 unreadable.
+    Validate(validate::Args),
     /// Generate a seeded dataset, write it as Parquet, build, search and print recall.
     Demo(demo::Args),
     /// Write seeded clustered vectors (and queries) as Parquet or fvecs.
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
         Command::Delete(args) => delete::run(args, &cli.index),
         Command::Vacuum(args) => vacuum::run(args, &cli.index),
         Command::Stats(args) => stats::run(args, &cli.index),
+        Command::Validate(args) => validate::run(args, &cli.index),
         Command::Demo(args) => demo::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Groundtruth(args) => groundtruth::run(args, &cli.index),
