@@ -55,7 +55,6 @@ pub fn check_against(file: &IndexFile, input: &Path, opts: &InputOptions) -> Res
     let mut compare = |mut chunk: VectorSet| -> Result<()> {
         let first_row = report.rows;
         report.rows += chunk.len() as u64;
-        let rowids = chunk.rowids.clone();
         let expected = match store_vectors(&mut chunk, h.element_type, h.metric, Some(h.element_codec())) {
             Ok((_, Some(stored), _)) => stored,
             Ok((codec, None, _)) => {
@@ -66,12 +65,12 @@ pub fn check_against(file: &IndexFile, input: &Path, opts: &InputOptions) -> Res
             // A value the index's storage cannot hold (or a zero vector under cosine)
             // cannot be what the index stores.
             Err(e) => {
-                report.differing += rowids.len() as u64;
+                report.differing += chunk.len() as u64;
                 report.problems.push(format!("input rows {first_row}..{}: {e}", report.rows));
                 return Ok(());
             }
         };
-        for (rowid, want) in rowids.iter().zip(expected.chunks(layout.vector_len)) {
+        for (rowid, want) in chunk.rowids.iter().zip(expected.chunks(layout.vector_len)) {
             let Some(slot) = map.lookup(file, *rowid).map_err(|e| file.corrupted(e))? else {
                 report.missing += 1;
                 if report.missing <= SHOWN as u64 {
