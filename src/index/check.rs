@@ -33,7 +33,6 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
     // One read of every block: its state and, for a node, its edges.
     let mut states = vec![None; h.slots as usize];
     let mut edges: Vec<Vec<u32>> = vec![Vec::new(); h.slots as usize];
-    let mut unreadable = HashSet::new();
     for slot in 0..h.slots {
         match file.block(slot) {
             Ok(block) => {
@@ -42,10 +41,8 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
                     edges[slot as usize] = edges_of(&layout, block).ids;
                 }
             }
-            Err(e) => {
-                unreadable.insert(slot as u32);
-                note(e.to_string());
-            }
+            // Its state stays None: a block that passes its check always has one.
+            Err(e) => note(e.to_string()),
         }
     }
     let count = |s: NodeState| states.iter().filter(|x| **x == Some(s)).count() as u64;
@@ -56,7 +53,9 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
     let v1 = h.version_major < 2;
     // A damaged block's kind is unknown: the counts cannot be compared, and edges to it
     // are not problems of their own.
-    if unreadable.is_empty() {
+    let damaged = |s: u32| states.get(s as usize).is_some_and(Option::is_none);
+    let any_damaged = states.iter().any(Option::is_none);
+    if !any_damaged {
         for (what, found, said) in [
             ("live nodes", report.live, h.live),
             ("tombstones", report.tombstoned, h.tombstoned),
@@ -76,7 +75,7 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
                 note(format!("slot {slot} has an edge to itself"));
             } else if !seen.insert(n) {
                 note(format!("slot {slot} has two edges to slot {n}"));
-            } else if !is_node(n) && !unreadable.contains(&n) {
+            } else if !is_node(n) && !damaged(n) {
                 note(format!("slot {slot} has an edge to slot {n}, which is not a node"));
             }
         }
@@ -155,7 +154,7 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
                 .take(SHOWN)
                 .filter_map(|&s| file.block(s as u64).ok().map(|b| layout.rowid(b).to_string()))
                 .collect();
-            let through = if unreadable.is_empty() { String::new() } else { " (some may be reachable through the damaged blocks)".into() };
+            let through = if !any_damaged { String::new() } else { " (some may be reachable through the damaged blocks)".into() };
             problems.push(format!(
                 "{} live nodes cannot be reached from the entry point{through} (rowids {}...)",
                 unreachable.len(),
