@@ -49,12 +49,13 @@ pub fn search<B: Blocks>(
         return Ok((Vec::new(), stats));
     }
     let want = (params.k as u64).min(header.live) as usize;
+    let layout = file.layout();
     let mut list = params.search_list.max(params.k);
     loop {
         let mut results: Vec<(f32, u64)> = Vec::with_capacity(list * 2);
         beam_search(file, codes, metric, query, Beam { list, width: params.beam_width }, &mut stats, &mut |node| {
             if node.state == NodeState::Live {
-                results.push((node.distance, file.layout().rowid(node.block)));
+                results.push((node.distance, layout.rowid(node.block)));
             }
         })?;
         if results.len() >= want || list as u64 >= header.slots {
