@@ -94,11 +94,15 @@ fn search_counting(index: &Path, queries: &VectorSet, k: usize, list: usize) -> 
     (hits.into_iter().map(|(h, _)| h.into_iter().map(|n| n.rowid).collect()).collect(), blocks)
 }
 
+/// Percent of `rowids` whose hits start with themselves.
+fn found_first(hits: &[Vec<u64>], rowids: &[u64]) -> f64 {
+    let found = hits.iter().zip(rowids).filter(|(h, r)| h.first() == Some(*r)).count();
+    100.0 * found as f64 / rowids.len().max(1) as f64
+}
+
 /// Percent of `rows` whose own vector finds them as the top-1 hit.
 fn self_top1(index: &Path, rows: &VectorSet, list: usize) -> f64 {
-    let hits = search(index, rows, 1, list);
-    let found = hits.iter().zip(&rows.rowids).filter(|(h, r)| h.first() == Some(*r)).count();
-    100.0 * found as f64 / rows.len().max(1) as f64
+    found_first(&search(index, rows, 1, list), &rows.rowids)
 }
 
 /// Live nodes the structural check cannot reach from the entry point; panics on any other
@@ -199,7 +203,7 @@ fn main() {
         let recall = recall_at_k(&found, &truth, 10);
         let lost = unreachable(&at("churn.lmd"));
         let top1 = search(&at("churn.lmd"), &new_set, 1, o.list);
-        let found_self = 100.0 * top1.iter().zip(&new).filter(|(h, r)| h.first() == Some(r)).count() as f64 / new.len() as f64;
+        let found_self = found_first(&top1, &new);
         deleted_returned += found.iter().chain(&top1).flatten().filter(|r| deleted.contains(r)).count();
         inserted.extend(&new);
         inserted.retain(|r| !deleted.contains(r));
