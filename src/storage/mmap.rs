@@ -121,14 +121,19 @@ pub(super) fn layout_of(path: &Path, header: &Header) -> Result<NodeLayout> {
 
 /// Slot `slot`'s block in the mapped file `map`, checked.
 pub(super) fn checked_block<'a>(map: &'a [u8], header: &Header, layout: &NodeLayout, slot: u64) -> Result<&'a [u8], String> {
+    let block = block_in(map, header, layout, slot)?;
+    layout.check(block).map_err(|why| format!("slot {slot}: {why}"))?;
+    Ok(block)
+}
+
+/// Slot `slot`'s block in the mapped file `map`, if the file holds it (not checked).
+pub(super) fn block_in<'a>(map: &'a [u8], header: &Header, layout: &NodeLayout, slot: u64) -> Result<&'a [u8], String> {
     if slot >= header.slots {
         return Err(format!("slot {slot} is beyond the {} slots", header.slots));
     }
     let bs = layout.block_size;
     let at = (slot as usize + 1) * bs;
-    let block = map.get(at..at + bs).ok_or_else(|| format!("slot {slot} lies beyond the end of the file"))?;
-    layout.check(block).map_err(|why| format!("slot {slot}: {why}"))?;
-    Ok(block)
+    map.get(at..at + bs).ok_or_else(|| format!("slot {slot} lies beyond the end of the file"))
 }
 
 impl super::Blocks for IndexFile {
@@ -142,6 +147,10 @@ impl super::Blocks for IndexFile {
 
     fn block(&self, slot: u64) -> Result<&[u8]> {
         IndexFile::block(self, slot)
+    }
+
+    fn block_again(&self, slot: u64) -> Result<&[u8]> {
+        block_in(&self.map, &self.header, &self.layout, slot).map_err(|why| self.corrupted(why))
     }
 
     fn prefetch(&self, slot: u64) {

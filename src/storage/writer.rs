@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use super::journal::{open_exclusive, roll_back_locked, write_locked, Faults};
-use super::mmap::{checked_block, layout_of};
+use super::mmap::{block_in, checked_block, layout_of};
 use crate::error::{Error, Result};
 use crate::format::header::HeaderError;
 use crate::format::rowid_map::{Page, PageRead, PageStore};
@@ -153,6 +153,13 @@ impl super::Blocks for IndexWriter {
         match self.dirty.get(&slot) {
             Some(block) => Ok(block),
             None => checked_block(&self.map, &self.header, &self.layout, slot).map_err(|why| self.corrupted(why)),
+        }
+    }
+
+    fn block_again(&self, slot: u64) -> Result<&[u8]> {
+        match self.dirty.get(&slot) {
+            Some(block) => Ok(block),
+            None => block_in(&self.map, &self.header, &self.layout, slot).map_err(|why| self.corrupted(why)),
         }
     }
 
