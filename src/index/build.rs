@@ -12,7 +12,7 @@ use crate::format::{plan, Header, NodeState, Plan, PlanRequest, VacuumRecord, FO
 use crate::graph::{self, BuildParams, PointSet};
 use crate::io::{InputType, VectorSet};
 use crate::quant::CodeKind;
-use crate::storage::write_atomically;
+use crate::storage::{write_atomically, FileStorage, Storage};
 use crate::vector::{lift, norm_squared, ElementCodec, ElementType, Loss, Metric};
 
 /// What to build.
@@ -126,6 +126,17 @@ pub fn default_element_type(source: InputType) -> ElementType {
 /// Builds an index of `set` and writes it atomically to `out`. Runs on the current rayon
 /// pool; the file is byte-identical for the same input and options on any pool size.
 pub fn build_index(
+    set: VectorSet,
+    opts: &BuildOptions,
+    out: &Path,
+    progress: &(dyn Fn(Stage, u64, u64) + Sync),
+) -> Result<BuildReport> {
+    build_index_in(&FileStorage, set, opts, out, progress)
+}
+
+/// [`build_index`] into `storage`.
+pub fn build_index_in(
+    storage: &dyn Storage,
     mut set: VectorSet,
     opts: &BuildOptions,
     out: &Path,
@@ -211,7 +222,7 @@ pub fn build_index(
     };
 
     let layout = plan.layout;
-    write_atomically(out, |w| {
+    write_atomically(storage, out, |w| {
         let write = |w: &mut dyn Write, bytes: &[u8]| w.write_all(bytes).map_err(|e| Error::io(out, "cannot write", e));
         let mut block = vec![0u8; bs];
         header.encode(&mut block);

@@ -8,7 +8,7 @@ mod stats;
 mod update;
 mod validate;
 
-pub use build::{build_index, default_element_type, BuildOptions, BuildReport, Stage};
+pub use build::{build_index, build_index_in, default_element_type, BuildOptions, BuildReport, Stage};
 pub use check::{check_index, CheckReport};
 pub use estimate::{estimate_build, BuildEstimate};
 pub use stats::{IndexStats, collect_stats};
@@ -22,20 +22,20 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::graph::{self, SearchParams, SearchStats};
 use crate::quant::CodeSpace;
-use crate::storage::{Faults, IndexFile, IndexWriter};
+use crate::storage::{FileStorage, IndexFile, IndexWriter};
 use crate::vector::Metric;
 
 /// Records `search_list` as the index's default search list (0 clears it), rewriting the
 /// header in place under the rollback journal. Returns the previous value (0 = none
 /// recorded).
 pub fn save_default_search_list(path: &Path, search_list: u32, modified_ms: u64) -> Result<u32> {
-    let mut writer = IndexWriter::open(path, false)?;
+    let mut writer = IndexWriter::open(&FileStorage, path, false)?;
     writer.require_current_format()?;
     let header = writer.header_mut();
     let previous = header.default_search_list;
     header.default_search_list = search_list;
     header.modified_ms = modified_ms;
-    writer.commit(&Faults::none())?;
+    writer.commit()?;
     Ok(previous)
 }
 

@@ -13,7 +13,7 @@ use crate::format::{Header, NodeLayout, NodeState, VacuumRecord, FORMAT_MAJOR, F
 use crate::graph::{self, Edges, NewNodes, UpdateSpace};
 use crate::io::VectorSet;
 use crate::quant::CodeSpace;
-use crate::storage::{write_atomically, Blocks, Faults, IndexWriter};
+use crate::storage::{write_atomically, Blocks, IndexWriter, Storage};
 use crate::vector::{norm_squared, Loss};
 
 /// Knobs shared by every changing command.
@@ -51,8 +51,8 @@ pub struct UpdateReport {
     pub header: Option<Header>,
 }
 
-fn open(path: &Path, opts: &UpdateOptions) -> Result<IndexWriter> {
-    let writer = IndexWriter::open(path, opts.wait)?;
+fn open<'s>(storage: &'s dyn Storage, path: &Path, opts: &UpdateOptions) -> Result<IndexWriter<'s>> {
+    let writer = IndexWriter::open(storage, path, opts.wait)?;
     writer.require_current_format()?;
     Ok(writer)
 }
@@ -64,14 +64,14 @@ fn codes_of(header: &Header) -> CodeSpace {
 /// Adds `set`'s rows. A rowid already live is an error unless `upsert`, which replaces
 /// that row. `progress(done, total)` follows the rows.
 pub fn insert(
+    storage: &dyn Storage,
     path: &Path,
     mut set: VectorSet,
     upsert: bool,
     opts: &UpdateOptions,
-    faults: &Faults,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<UpdateReport> {
-    let mut writer = open(path, opts)?;
+    let mut writer = open(storage, path, opts)?;
     let header = writer.header().clone();
     if set.dims != header.dims as usize {
         return Err(Error::InvalidData(format!("the rows have {} dims but the index has {}", set.dims, header.dims)));
@@ -136,7 +136,7 @@ pub fn insert(
         progress(start as u64, n as u64);
     }
     report.inserted = n as u64;
-    finish(writer, report, opts, faults)
+    finish(writer, report, opts)
 }
 
 /// Largest insert batch: big batches search in parallel; small ones see more of each
@@ -147,8 +147,8 @@ fn batch_size(nodes: u64) -> usize {
 
 /// Tombstones `rowids`. Rowids not in the index are counted, and are an error unless
 /// `ignore_missing`.
-pub fn delete(path: &Path, rowids: &[u64], ignore_missing: bool, opts: &UpdateOptions, faults: &Faults) -> Result<UpdateReport> {
-    let mut writer = open(path, opts)?;
+pub fn delete(storage: &dyn Storage, path: &Path, rowids: &[u64], ignore_missing: bool, opts: &UpdateOptions) -> Result<UpdateReport> {
+    let mut writer = open(storage, path, opts)?;
     let mut report = UpdateReport { rolled_back: writer.rolled_back(), ..UpdateReport::default() };
     let mut rowids = rowids.to_vec();
     rowids.sort_unstable();
@@ -175,7 +175,7 @@ pub fn delete(path: &Path, rowids: &[u64], ignore_missing: bool, opts: &UpdateOp
         )));
     }
     writer.header_mut().set_rowid_map(&map);
-    finish(writer, report, opts, faults)
+    finish(writer, report, opts)
 }
 
 /// Marks a live node deleted; it still routes searches until a vacuum.
@@ -204,7 +204,7 @@ fn set_edges(writer: &mut IndexWriter, layout: &NodeLayout, slot: u32, edges: &E
 }
 
 /// Auto-vacuums if tombstones passed the threshold, then commits.
-fn finish(mut writer: IndexWriter, mut report: UpdateReport, opts: &UpdateOptions, faults: &Faults) -> Result<UpdateReport> {
+fn finish(mut writer: IndexWriter, mut report: UpdateReport, opts: &UpdateOptions) -> Result<UpdateReport> {
     let h = writer.header();
     let nodes = h.live + h.tombstoned;
     if let Some(pct) = opts.auto_vacuum {
@@ -214,7 +214,7 @@ fn finish(mut writer: IndexWriter, mut report: UpdateReport, opts: &UpdateOption
     }
     writer.header_mut().modified_ms = opts.now_ms;
     let header = writer.header().clone();
-    writer.commit(faults)?;
+    writer.commit()?;
     report.header = Some(header);
     Ok(report)
 }
@@ -254,19 +254,19 @@ fn consolidate(writer: &mut IndexWriter, now_ms: u64) -> Result<VacuumRecord> {
 /// Frees every tombstone (their slots go to the free list that inserts reuse); with
 /// `compact`, rewrites the index densely instead, which shrinks the file and also turns
 /// an older-format index into the current format.
-pub fn vacuum(path: &Path, compact: bool, opts: &UpdateOptions, faults: &Faults) -> Result<UpdateReport> {
-    let mut writer = if compact { IndexWriter::open(path, opts.wait)? } else { open(path, opts)? };
+pub fn vacuum(storage: &dyn Storage, path: &Path, compact: bool, opts: &UpdateOptions) -> Result<UpdateReport> {
+    let mut writer = if compact { IndexWriter::open(storage, path, opts.wait)? } else { open(storage, path, opts)? };
     let mut report = UpdateReport { rolled_back: writer.rolled_back(), ..UpdateReport::default() };
     report.vacuum = Some(consolidate(&mut writer, opts.now_ms)?);
     if !compact {
         writer.header_mut().modified_ms = opts.now_ms;
         let header = writer.header().clone();
-        writer.commit(faults)?;
+        writer.commit()?;
         report.header = Some(header);
         return Ok(report);
     }
-    let before = std::fs::metadata(path).map_err(|e| Error::io(path, "cannot stat index", e))?.len();
-    let header = write_compact(&writer, path, opts.now_ms)?;
+    let before = writer.file_len()?;
+    let header = write_compact(storage, &writer, path, opts.now_ms)?;
     report.compacted = Some((before, header.file_len()));
     report.header = Some(header);
     drop(writer);
@@ -275,7 +275,7 @@ pub fn vacuum(path: &Path, compact: bool, opts: &UpdateOptions, faults: &Faults)
 
 /// Writes the live nodes of `writer`'s view densely (slot order kept) with a fresh rowid
 /// map to a temporary file, and renames it over `path`. Returns the new header.
-fn write_compact(writer: &IndexWriter, path: &Path, now_ms: u64) -> Result<Header> {
+fn write_compact(storage: &dyn Storage, writer: &IndexWriter, path: &Path, now_ms: u64) -> Result<Header> {
     let old = writer.header();
     let layout = writer.layout();
     let bs = layout.block_size;
@@ -334,7 +334,7 @@ fn write_compact(writer: &IndexWriter, path: &Path, now_ms: u64) -> Result<Heade
         max_norm_squared,
         ..old.clone()
     };
-    write_atomically(path, |w| {
+    write_atomically(storage, path, |w| {
         use std::io::Write;
         let write = |w: &mut dyn Write, bytes: &[u8]| w.write_all(bytes).map_err(|e| Error::io(path, "cannot write", e));
         let mut block = vec![0u8; bs];
@@ -364,7 +364,7 @@ mod tests {
     use crate::graph::SearchParams;
     use crate::index::{build_index, check_index, BuildOptions, Index};
     use crate::rng::Rng;
-    use crate::storage::IndexFile;
+    use crate::storage::{FileStorage, IndexFile};
     use crate::synthetic::Clustered;
     use std::collections::HashSet;
 
@@ -415,7 +415,7 @@ mod tests {
             gone.insert(rng.below(2000));
         }
         let gone_list: Vec<u64> = gone.iter().copied().collect();
-        let report = delete(&path, &gone_list, false, &OPTS, &Faults::none()).unwrap();
+        let report = delete(&FileStorage, &path, &gone_list, false, &OPTS).unwrap();
         assert_eq!((report.deleted, report.missing), (300, 0));
         let h = assert_sound(&path);
         assert_eq!((h.live, h.tombstoned), (1700, 300));
@@ -431,7 +431,7 @@ mod tests {
         let live = rows(&all, |r| r < 2000 && !gone.contains(&r));
         check(&live, 0.9);
 
-        let report = vacuum(&path, false, &OPTS, &Faults::none()).unwrap();
+        let report = vacuum(&FileStorage, &path, false, &OPTS).unwrap();
         assert_eq!(report.vacuum.unwrap().freed, 300);
         let h = assert_sound(&path);
         assert_eq!((h.live, h.tombstoned, h.free_slots), (1700, 0, 300));
@@ -441,7 +441,7 @@ mod tests {
         // New rows reuse the freed slots first.
         let (slots_before, pages_before) = (h.slots, h.map_pages);
         let new = rows(&all, |r| r >= 2000);
-        let report = insert(&path, new.clone(), false, &OPTS, &Faults::none(), &|_, _| {}).unwrap();
+        let report = insert(&FileStorage, &path, new.clone(), false, &OPTS, &|_, _| {}).unwrap();
         assert_eq!(report.inserted, 400);
         let h = assert_sound(&path);
         assert_eq!((h.live, h.free_slots), (2100, 0));
@@ -454,7 +454,7 @@ mod tests {
 
         // Compacting leaves the same answers in a dense file of the current format.
         let before = search_all(&path, &queries, 10, 64);
-        let report = vacuum(&path, true, &OPTS, &Faults::none()).unwrap();
+        let report = vacuum(&FileStorage, &path, true, &OPTS).unwrap();
         let (old_len, new_len) = report.compacted.unwrap();
         assert!(new_len < old_len);
         let h = assert_sound(&path);
@@ -470,12 +470,12 @@ mod tests {
         let path = build(dir.path(), set.clone());
         let before = std::fs::read(&path).unwrap();
         let mut again = rows(&set, |r| r == 5 || r == 6);
-        let e = insert(&path, again.clone(), false, &OPTS, &Faults::none(), &|_, _| {}).unwrap_err().to_string();
+        let e = insert(&FileStorage, &path, again.clone(), false, &OPTS, &|_, _| {}).unwrap_err().to_string();
         assert!(e.contains("rowid 5 is already in the index") && e.contains("--upsert"), "{e}");
         assert_eq!(std::fs::read(&path).unwrap(), before);
         // Upserting moves rowid 5 to a new vector: it is found there, not at the old one.
         again.data[..8].iter_mut().for_each(|x| *x += 50.0);
-        let report = insert(&path, again.clone(), true, &OPTS, &Faults::none(), &|_, _| {}).unwrap();
+        let report = insert(&FileStorage, &path, again.clone(), true, &OPTS, &|_, _| {}).unwrap();
         assert_eq!((report.inserted, report.replaced), (2, 2));
         let h = assert_sound(&path);
         assert_eq!((h.live, h.tombstoned), (300, 2));
@@ -490,10 +490,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = build(dir.path(), Clustered::standard(8, 3).sample(200, 0));
         let before = std::fs::read(&path).unwrap();
-        let e = delete(&path, &[3, 999, 1000], false, &OPTS, &Faults::none()).unwrap_err().to_string();
+        let e = delete(&FileStorage, &path, &[3, 999, 1000], false, &OPTS).unwrap_err().to_string();
         assert!(e.contains("2 of the 3") && e.contains("999") && e.contains("--ignore-missing"), "{e}");
         assert_eq!(std::fs::read(&path).unwrap(), before);
-        let report = delete(&path, &[3, 999, 1000, 3], true, &OPTS, &Faults::none()).unwrap();
+        let report = delete(&FileStorage, &path, &[3, 999, 1000, 3], true, &OPTS).unwrap();
         assert_eq!((report.deleted, report.missing), (1, 2));
         assert_eq!(assert_sound(&path).live, 199);
     }
@@ -506,7 +506,7 @@ mod tests {
         // 80 copies of one vector (more than R = 24), in one insert.
         let copy = base.vector(0).to_vec();
         let copies = VectorSet { dims: 8, rowids: (10_000..10_080).collect(), data: copy.repeat(80), source: base.source };
-        insert(&path, copies, false, &OPTS, &Faults::none(), &|_, _| {}).unwrap();
+        insert(&FileStorage, &path, copies, false, &OPTS, &|_, _| {}).unwrap();
         let report = assert_sound_report(&path);
         assert_eq!(report.unreachable, 0);
         let query = VectorSet { dims: 8, rowids: vec![0], data: copy.clone(), source: base.source };
@@ -515,8 +515,8 @@ mod tests {
         let mut want: Vec<u64> = (10_000..10_080).collect();
         want.insert(0, 0);
         assert_eq!(found, want, "every copy is found");
-        delete(&path, &[10_007], false, &OPTS, &Faults::none()).unwrap();
-        vacuum(&path, false, &OPTS, &Faults::none()).unwrap();
+        delete(&FileStorage, &path, &[10_007], false, &OPTS).unwrap();
+        vacuum(&FileStorage, &path, false, &OPTS).unwrap();
         want.retain(|r| *r != 10_007);
         let mut found = search_all(&path, &query, 80, 160).remove(0);
         found.sort_unstable();
@@ -531,49 +531,16 @@ mod tests {
     }
 
     #[test]
-    fn a_failure_at_any_io_step_leaves_the_index_exactly_as_it_was() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = Clustered::standard(8, 5);
-        let path = build(dir.path(), data.sample(300, 0));
-        delete(&path, &[1, 2, 3], false, &OPTS, &Faults::none()).unwrap();
-        let extra = VectorSet { rowids: (1000..1040).collect(), ..data.sample(40, 1) };
-        type Command<'a> = Box<dyn Fn(&Faults) -> Result<UpdateReport> + 'a>;
-        let commands: Vec<(&str, Command)> = vec![
-            ("insert", Box::new(|f| insert(&path, extra.clone(), false, &OPTS, f, &|_, _| {}))),
-            ("delete", Box::new(|f| delete(&path, &[10, 11, 12], false, &OPTS, f))),
-            ("vacuum", Box::new(|f| vacuum(&path, false, &OPTS, f))),
-        ];
-        for (name, command) in commands {
-            let before = std::fs::read(&path).unwrap();
-            let mut step = 0;
-            loop {
-                let faults = Faults::fail_at(step);
-                match command(&faults) {
-                    Ok(_) => break,
-                    Err(e) => assert!(e.to_string().contains("injected fault"), "{name}: {e}"),
-                }
-                // The next open rolls back whatever the failed commit left.
-                drop(IndexFile::open(&path).unwrap());
-                assert_eq!(std::fs::read(&path).unwrap(), before, "{name} failing at step {step} changed the index");
-                step += 1;
-            }
-            assert!(step >= 5, "{name} took only {step} I/O steps");
-            assert_ne!(std::fs::read(&path).unwrap(), before, "{name} changed nothing");
-            assert_sound(&path);
-        }
-    }
-
-    #[test]
     fn a_second_writer_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = build(dir.path(), Clustered::standard(8, 6).sample(100, 0));
-        let first = IndexWriter::open(&path, false).unwrap();
-        let e = delete(&path, &[1], false, &OPTS, &Faults::none()).unwrap_err().to_string();
+        let first = IndexWriter::open(&FileStorage, &path, false).unwrap();
+        let e = delete(&FileStorage, &path, &[1], false, &OPTS).unwrap_err().to_string();
         assert!(e.contains("another lmdiskann process") && e.contains("--wait"), "{e}");
         // A reader is refused too while the writer holds the file.
         assert!(IndexFile::open(&path).is_err());
         drop(first);
-        delete(&path, &[1], false, &OPTS, &Faults::none()).unwrap();
+        delete(&FileStorage, &path, &[1], false, &OPTS).unwrap();
     }
 
     #[test]
@@ -581,11 +548,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let set = Clustered::standard(8, 7).sample(50, 0);
         let path = build(dir.path(), set.clone());
-        delete(&path, &set.rowids, false, &OPTS, &Faults::none()).unwrap();
+        delete(&FileStorage, &path, &set.rowids, false, &OPTS).unwrap();
         assert!(search_all(&path, &set, 5, 16).iter().all(|h| h.is_empty()));
-        vacuum(&path, false, &OPTS, &Faults::none()).unwrap();
+        vacuum(&FileStorage, &path, false, &OPTS).unwrap();
         assert_eq!(assert_sound(&path).free_slots, 50);
-        insert(&path, set.clone(), false, &OPTS, &Faults::none(), &|_, _| {}).unwrap();
+        insert(&FileStorage, &path, set.clone(), false, &OPTS, &|_, _| {}).unwrap();
         let h = assert_sound(&path);
         assert_eq!((h.live, h.free_slots), (50, 0));
         let found = search_all(&path, &set, 1, 32);

@@ -14,13 +14,9 @@
 //!           | CRC32C of everything before it (u32)
 //! ```
 
-use std::cell::Cell;
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{BufWriter, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::atomic::sync_dir;
+use super::vfs::{Storage, StoredFile};
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"LMDJRNL1";
@@ -34,90 +30,44 @@ pub fn journal_path(path: &Path) -> PathBuf {
 }
 
 /// With the exclusive lock held on `file`: journals, writes and commits `writes`.
-pub(super) fn write_locked(path: &Path, file: &File, writes: &[(u64, &[u8])], faults: &Faults) -> Result<()> {
-    begin(path, file, writes, faults)?;
-    apply(path, file, writes, faults)?;
-    commit(path, faults)
-}
-
-/// Injected I/O failures, for tests that prove a failed command changes nothing: the
-/// `n`th I/O step of a commit (journal write, syncs, each block write, journal removal)
-/// fails as if the disk had refused it, and the steps after it never run.
-#[derive(Debug, Default)]
-pub struct Faults {
-    fail_at: Option<u64>,
-    steps: Cell<u64>,
-}
-
-impl Faults {
-    pub fn none() -> Self {
-        Faults::default()
-    }
-
-    pub fn fail_at(step: u64) -> Self {
-        Faults { fail_at: Some(step), steps: Cell::new(0) }
-    }
-
-    /// Steps taken so far.
-    pub fn steps(&self) -> u64 {
-        self.steps.get()
-    }
-
-    fn step(&self, path: &Path, what: &'static str) -> Result<()> {
-        let step = self.steps.get();
-        self.steps.set(step + 1);
-        match self.fail_at == Some(step) {
-            true => Err(Error::io(path, what, std::io::Error::other("injected fault"))),
-            false => Ok(()),
-        }
-    }
+pub(super) fn write_locked(storage: &dyn Storage, path: &Path, file: &dyn StoredFile, writes: &[(u64, &[u8])]) -> Result<()> {
+    begin(storage, path, file, writes)?;
+    apply(path, file, writes)?;
+    commit(storage, path)
 }
 
 /// Rolls back a hot journal of `path`, if there is one; true when it did. Called before
 /// an index is opened for reading or writing.
-pub fn recover(path: &Path) -> Result<bool> {
-    if !journal_path(path).exists() {
+pub fn recover(storage: &dyn Storage, path: &Path) -> Result<bool> {
+    if !storage.exists(&journal_path(path)) {
         return Ok(false);
     }
-    let file = open_exclusive(path, false)?;
-    roll_back_locked(path, &file)
+    let file = open_exclusive(storage, path, false)?;
+    roll_back_locked(storage, path, &*file)
 }
 
 /// Opens `path` for writing under an exclusive lock; with `wait`, blocks until other
 /// processes let go of it instead of failing.
-pub(super) fn open_exclusive(path: &Path, wait: bool) -> Result<File> {
+pub(super) fn open_exclusive(storage: &dyn Storage, path: &Path, wait: bool) -> Result<Box<dyn StoredFile>> {
     loop {
-        let file =
-            OpenOptions::new().read(true).write(true).open(path).map_err(|e| Error::io(path, "cannot open index for writing", e))?;
-        match (wait, file.try_lock()) {
-            (_, Ok(())) => {}
-            (false, Err(TryLockError::WouldBlock)) => {
-                return Err(Error::Locked {
-                    path: path.into(),
-                    what: "another lmdiskann process is using this index; try again when it finishes, or pass --wait".into(),
-                })
-            }
-            (true, Err(TryLockError::WouldBlock)) => file.lock().map_err(|e| Error::io(path, "cannot lock index", e))?,
-            (_, Err(TryLockError::Error(e))) => return Err(Error::io(path, "cannot lock index", e)),
+        let file = storage.open(path, true).map_err(|e| Error::io(path, "cannot open index for writing", e))?;
+        if !file.lock(true, wait).map_err(|e| Error::io(path, "cannot lock index", e))? {
+            return Err(Error::Locked {
+                path: path.into(),
+                what: "another lmdiskann process is using this index; try again when it finishes, or pass --wait".into(),
+            });
         }
         // While we waited, a compaction may have renamed a new file over `path`: the lock
         // we hold is then on the old inode, and the new file is the one to lock.
-        if same_file(&file, path)? {
+        if file.is_at(path).map_err(|e| Error::io(path, "cannot stat index", e))? {
             return Ok(file);
         }
     }
 }
 
-fn same_file(file: &File, path: &Path) -> Result<bool> {
-    use std::os::unix::fs::MetadataExt;
-    let held = file.metadata().map_err(|e| Error::io(path, "cannot stat index", e))?;
-    let named = std::fs::metadata(path).map_err(|e| Error::io(path, "cannot stat index", e))?;
-    Ok(held.dev() == named.dev() && held.ino() == named.ino())
-}
-
 /// Journals the old bytes of every range `writes` will change, durably.
-fn begin(path: &Path, file: &File, writes: &[(u64, &[u8])], faults: &Faults) -> Result<()> {
-    let len = file.metadata().map_err(|e| Error::io(path, "cannot stat index", e))?.len();
+fn begin(storage: &dyn Storage, path: &Path, file: &dyn StoredFile, writes: &[(u64, &[u8])]) -> Result<()> {
+    let len = file.size().map_err(|e| Error::io(path, "cannot stat index", e))?;
     let mut journal = Vec::with_capacity(HEADER_LEN + writes.iter().map(|w| 12 + w.1.len()).sum::<usize>() + 4);
     journal.extend_from_slice(MAGIC);
     journal.extend_from_slice(&len.to_le_bytes());
@@ -125,62 +75,62 @@ fn begin(path: &Path, file: &File, writes: &[(u64, &[u8])], faults: &Faults) -> 
     for &(offset, bytes) in writes {
         // Only what exists can be restored; the rest is cut off by the old length.
         let kept = len.saturating_sub(offset).min(bytes.len() as u64) as usize;
-        let mut old = vec![0u8; kept];
-        file.read_exact_at(&mut old, offset).map_err(|e| Error::io(path, "cannot read index", e))?;
+        let at = journal.len();
         journal.extend_from_slice(&offset.to_le_bytes());
         journal.extend_from_slice(&(kept as u32).to_le_bytes());
-        journal.extend_from_slice(&old);
+        journal.resize(at + 12 + kept, 0);
+        file.read_at(&mut journal[at + 12..], offset).map_err(|e| Error::io(path, "cannot read index", e))?;
     }
     let crc = crc32c::crc32c(&journal);
     journal.extend_from_slice(&crc.to_le_bytes());
     let jpath = journal_path(path);
-    let jfile = File::create(&jpath).map_err(|e| Error::io(&jpath, "cannot create journal", e))?;
-    faults.step(&jpath, "cannot write journal")?;
-    let mut w = BufWriter::new(&jfile);
-    w.write_all(&journal).and_then(|()| w.flush()).map_err(|e| Error::io(&jpath, "cannot write journal", e))?;
-    drop(w);
-    faults.step(&jpath, "cannot sync journal")?;
-    jfile.sync_all().map_err(|e| Error::io(&jpath, "cannot sync journal", e))?;
+    let jfile = storage.create(&jpath).map_err(|e| Error::io(&jpath, "cannot create journal", e))?;
+    jfile.set_len(0).map_err(|e| Error::io(&jpath, "cannot write journal", e))?;
+    jfile.write_at(&journal, 0).map_err(|e| Error::io(&jpath, "cannot write journal", e))?;
+    jfile.sync().map_err(|e| Error::io(&jpath, "cannot sync journal", e))?;
     // The journal's name must be durable before the index changes.
-    faults.step(path, "cannot sync directory")?;
-    sync_dir(path)
+    storage.sync_dir(path).map_err(|e| Error::io(path, "cannot sync directory", e))
 }
 
-fn apply(path: &Path, file: &File, writes: &[(u64, &[u8])], faults: &Faults) -> Result<()> {
+fn apply(path: &Path, file: &dyn StoredFile, writes: &[(u64, &[u8])]) -> Result<()> {
     for &(offset, bytes) in writes {
-        faults.step(path, "cannot write index")?;
-        file.write_all_at(bytes, offset).map_err(|e| Error::io(path, "cannot write index", e))?;
+        file.write_at(bytes, offset).map_err(|e| Error::io(path, "cannot write index", e))?;
     }
-    faults.step(path, "cannot sync index")?;
-    file.sync_all().map_err(|e| Error::io(path, "cannot sync index", e))
+    file.sync().map_err(|e| Error::io(path, "cannot sync index", e))
 }
 
 /// Removing the journal commits the change.
-fn commit(path: &Path, faults: &Faults) -> Result<()> {
+fn commit(storage: &dyn Storage, path: &Path) -> Result<()> {
     let jpath = journal_path(path);
-    faults.step(&jpath, "cannot remove journal")?;
-    std::fs::remove_file(&jpath).map_err(|e| Error::io(&jpath, "cannot remove journal", e))?;
-    sync_dir(path)
+    storage.remove(&jpath).map_err(|e| Error::io(&jpath, "cannot remove journal", e))?;
+    storage.sync_dir(path).map_err(|e| Error::io(path, "cannot sync directory", e))
 }
 
 /// With the exclusive lock held: restores what a hot journal recorded and removes it.
-pub(super) fn roll_back_locked(path: &Path, file: &File) -> Result<bool> {
+pub(super) fn roll_back_locked(storage: &dyn Storage, path: &Path, file: &dyn StoredFile) -> Result<bool> {
     let jpath = journal_path(path);
-    let journal = match std::fs::read(&jpath) {
+    let journal = match read_all(storage, &jpath) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(Error::io(&jpath, "cannot read journal", e)),
     };
     if let Some(Parsed { len, records }) = parse(&journal) {
         for (offset, old) in records {
-            file.write_all_at(old, offset).map_err(|e| Error::io(path, "cannot roll back index", e))?;
+            file.write_at(old, offset).map_err(|e| Error::io(path, "cannot roll back index", e))?;
         }
         file.set_len(len).map_err(|e| Error::io(path, "cannot roll back index length", e))?;
-        file.sync_all().map_err(|e| Error::io(path, "cannot sync index", e))?;
+        file.sync().map_err(|e| Error::io(path, "cannot sync index", e))?;
     }
     // A journal that does not parse was torn before the index was touched.
-    commit(path, &Faults::none())?;
+    commit(storage, path)?;
     Ok(true)
+}
+
+fn read_all(storage: &dyn Storage, path: &Path) -> std::io::Result<Vec<u8>> {
+    let file = storage.open(path, false)?;
+    let mut bytes = vec![0u8; file.size()? as usize];
+    file.read_at(&mut bytes, 0)?;
+    Ok(bytes)
 }
 
 /// A whole journal: the file's original length and the (offset, old bytes) records.
@@ -212,12 +162,13 @@ fn parse(journal: &[u8]) -> Option<Parsed<'_>> {
 mod tests {
     use super::*;
     use crate::rng::Rng;
+    use crate::storage::FileStorage;
 
     /// Writes every `(offset, bytes)` into `path` in place, all or nothing.
     fn write_in_place(path: &Path, writes: &[(u64, &[u8])]) -> Result<()> {
-        let file = open_exclusive(path, false)?;
-        roll_back_locked(path, &file)?;
-        write_locked(path, &file, writes, &Faults::none())
+        let file = open_exclusive(&FileStorage, path, false)?;
+        roll_back_locked(&FileStorage, path, &*file)?;
+        write_locked(&FileStorage, path, &*file, writes)
     }
 
     fn setup(content: &[u8]) -> (tempfile::TempDir, PathBuf) {
@@ -239,7 +190,7 @@ mod tests {
         want.extend_from_slice(b"far");
         assert_eq!(std::fs::read(&path).unwrap(), want);
         assert!(!journal_path(&path).exists());
-        assert!(!recover(&path).unwrap());
+        assert!(!recover(&FileStorage, &path).unwrap());
     }
 
     #[test]
@@ -247,17 +198,17 @@ mod tests {
         let mut rng = Rng::new(3);
         for _ in 0..50 {
             let (_dir, path) = setup(OLD);
-            let file = open_exclusive(&path, false).unwrap();
-            begin(&path, &file, &WRITES, &Faults::none()).unwrap();
+            let file = open_exclusive(&FileStorage, &path, false).unwrap();
+            begin(&FileStorage, &path, &*file, &WRITES).unwrap();
             // Some of the writes reached the file, one of them torn: garbage in its range.
             let done = rng.below(WRITES.len() as u64 + 1) as usize;
-            apply(&path, &file, &WRITES[..done], &Faults::none()).unwrap();
+            apply(&path, &*file, &WRITES[..done]).unwrap();
             if let Some(&(offset, bytes)) = WRITES.get(done) {
                 let torn: Vec<u8> = bytes.iter().map(|_| rng.below(256) as u8).collect();
-                file.write_all_at(&torn[..rng.below(bytes.len() as u64 + 1) as usize], offset).unwrap();
+                file.write_at(&torn[..rng.below(bytes.len() as u64 + 1) as usize], offset).unwrap();
             }
             drop(file);
-            assert!(recover(&path).unwrap());
+            assert!(recover(&FileStorage, &path).unwrap());
             assert_eq!(std::fs::read(&path).unwrap(), OLD);
             assert!(!journal_path(&path).exists());
         }
@@ -266,20 +217,20 @@ mod tests {
     #[test]
     fn a_torn_journal_means_the_index_was_never_touched() {
         let (_dir, path) = setup(OLD);
-        let file = open_exclusive(&path, false).unwrap();
-        begin(&path, &file, &WRITES, &Faults::none()).unwrap();
+        let file = open_exclusive(&FileStorage, &path, false).unwrap();
+        begin(&FileStorage, &path, &*file, &WRITES).unwrap();
         drop(file);
         let whole = std::fs::read(journal_path(&path)).unwrap();
         for cut in 0..whole.len() {
             std::fs::write(journal_path(&path), &whole[..cut]).unwrap();
-            assert!(recover(&path).unwrap(), "cut {cut}");
+            assert!(recover(&FileStorage, &path).unwrap(), "cut {cut}");
             assert_eq!(std::fs::read(&path).unwrap(), OLD, "cut {cut}");
             assert!(!journal_path(&path).exists());
         }
         let mut flipped = whole.clone();
         flipped[HEADER_LEN + 12] ^= 1;
         std::fs::write(journal_path(&path), &flipped).unwrap();
-        assert!(recover(&path).unwrap());
+        assert!(recover(&FileStorage, &path).unwrap());
         assert_eq!(std::fs::read(&path).unwrap(), OLD);
     }
 
@@ -292,9 +243,9 @@ mod tests {
         let before = std::fs::read(&path).unwrap();
         // A writer journals a header change, scribbles over the header, and dies.
         let garbage = [0xAAu8; 300];
-        let file = open_exclusive(&path, false).unwrap();
-        begin(&path, &file, &[(0, &garbage)], &Faults::none()).unwrap();
-        apply(&path, &file, &[(0, &garbage)], &Faults::none()).unwrap();
+        let file = open_exclusive(&FileStorage, &path, false).unwrap();
+        begin(&FileStorage, &path, &*file, &[(0, &garbage)]).unwrap();
+        apply(&path, &*file, &[(0, &garbage)]).unwrap();
         drop(file);
         let index = super::super::IndexFile::open(&path).unwrap();
         assert_eq!(index.header().live, 50);
@@ -306,7 +257,7 @@ mod tests {
     #[test]
     fn a_second_writer_is_refused() {
         let (_dir, path) = setup(OLD);
-        let first = open_exclusive(&path, false).unwrap();
+        let first = open_exclusive(&FileStorage, &path, false).unwrap();
         let e = write_in_place(&path, &WRITES).unwrap_err().to_string();
         assert!(e.contains("x.lmd") && e.contains("another lmdiskann process"), "{e}");
         drop(first);

@@ -1,10 +1,8 @@
 //! Read access to an index through a memory map, block by block.
 
-use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
-use memmap2::{Advice, Mmap};
-
+use super::vfs::{FileStorage, Mapped, Storage, StoredFile};
 use crate::error::{Error, Result};
 use crate::format::header::HeaderError;
 use crate::format::rowid_map::{Page, PageRead};
@@ -18,43 +16,29 @@ pub struct IndexFile {
     path: PathBuf,
     header: Header,
     layout: NodeLayout,
-    map: Mmap,
+    map: Mapped,
     rolled_back: bool,
-    _file: File,
+    _file: Box<dyn StoredFile>,
 }
 
 impl IndexFile {
     /// Opens and checks the header (O(1): no node block is read). A hot journal left by a
     /// writer that did not finish is rolled back first.
     pub fn open(path: &Path) -> Result<IndexFile> {
-        let rolled_back = super::journal::recover(path)?;
-        let file = File::open(path).map_err(|e| Error::io(path, "cannot open index", e))?;
-        let meta = file.metadata().map_err(|e| Error::io(path, "cannot stat index", e))?;
-        if !meta.is_file() {
-            return Err(Error::NotAnIndex { path: path.into(), reason: "not a regular file".into() });
+        IndexFile::open_in(&FileStorage, path)
+    }
+
+    /// [`IndexFile::open`] in `storage`.
+    pub fn open_in(storage: &dyn Storage, path: &Path) -> Result<IndexFile> {
+        let rolled_back = super::journal::recover(storage, path)?;
+        let file = open_for_reading(storage, path)?;
+        if !file.lock(false, false).map_err(|e| Error::io(path, "cannot lock index", e))? {
+            return Err(Error::Locked { path: path.into(), what: "a writer is changing this index; try again when it finishes".into() });
         }
-        match file.try_lock_shared() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(Error::Locked { path: path.into(), what: "a writer is changing this index; try again when it finishes".into() })
-            }
-            Err(TryLockError::Error(e)) => return Err(Error::io(path, "cannot lock index", e)),
-        }
-        if meta.len() == 0 {
-            return Err(Error::NotAnIndex { path: path.into(), reason: "empty file, not an lmdiskann index".into() });
-        }
-        // SAFETY: the map is read-only and private to this value. The file could still be
-        // truncated by a process that ignores our lock, which would raise SIGBUS on access;
-        // every cooperating writer takes an exclusive lock first, and `build` replaces files
-        // by rename (the mapped inode is never changed), so lmdiskann itself never does that.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, "cannot map index", e))?;
+        let (map, header) = map_header(path, &*file)?;
         // Searches jump from block to block: read-ahead of neighbouring pages only wastes
-        // I/O and page cache. Advice is a hint; failing to give it changes nothing else.
-        let _ = map.advise(Advice::Random);
-        let header = Header::decode(&map, meta.len()).map_err(|e| match e {
-            HeaderError::Foreign(reason) | HeaderError::TooNew(reason) => Error::NotAnIndex { path: path.into(), reason },
-            HeaderError::Corrupted(reason) => Error::Corrupted { path: path.into(), reason },
-        })?;
+        // I/O and page cache.
+        map.advise_random();
         let layout = layout_of(path, &header)?;
         Ok(IndexFile { path: path.into(), header, layout, map, rolled_back, _file: file })
     }
@@ -99,10 +83,31 @@ impl IndexFile {
     pub fn prefetch(&self, slot: u64) {
         if slot < self.header.slots {
             let bs = self.layout.block_size;
-            // Advice is only a hint; a failure costs nothing but the overlap.
-            let _ = self.map.advise_range(Advice::WillNeed, (slot as usize + 1) * bs, bs);
+            self.map.will_need((slot as usize + 1) * bs, bs);
         }
     }
+}
+
+/// Opens `path` to read, a directory being "not an index" rather than an I/O failure.
+fn open_for_reading(storage: &dyn Storage, path: &Path) -> Result<Box<dyn StoredFile>> {
+    storage.open(path, false).map_err(|e| match e.kind() {
+        std::io::ErrorKind::IsADirectory => Error::NotAnIndex { path: path.into(), reason: "not a regular file".into() },
+        _ => Error::io(path, "cannot open index", e),
+    })
+}
+
+/// Maps `file` and decodes its header; an empty file is not an index.
+pub(super) fn map_header(path: &Path, file: &dyn StoredFile) -> Result<(Mapped, Header)> {
+    let len = file.size().map_err(|e| Error::io(path, "cannot stat index", e))?;
+    if len == 0 {
+        return Err(Error::NotAnIndex { path: path.into(), reason: "empty file, not an lmdiskann index".into() });
+    }
+    let map = file.map().map_err(|e| Error::io(path, "cannot map index", e))?;
+    let header = Header::decode(&map, len).map_err(|e| match e {
+        HeaderError::Foreign(reason) | HeaderError::TooNew(reason) => Error::NotAnIndex { path: path.into(), reason },
+        HeaderError::Corrupted(reason) => Error::Corrupted { path: path.into(), reason },
+    })?;
+    Ok((map, header))
 }
 
 /// The node layout `header` describes, refused when its edges do not fit its blocks.

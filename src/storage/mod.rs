@@ -1,18 +1,23 @@
-//! The only place that touches index files: the mmap reader, the atomic whole-file
-//! writer, in-place writes under a rollback journal, and the locks that keep readers and
-//! writers apart.
+//! The only place that touches index files: the storage they live in (the file system, or
+//! memory and fault injection for tests), the mmap reader, the atomic whole-file writer,
+//! in-place writes under a rollback journal, and the locks that keep readers and writers
+//! apart.
 
 // The crate denies unsafe code everywhere else; mapping a file needs it.
 #![allow(unsafe_code)]
 
 mod atomic;
+mod faults;
 mod journal;
 mod mmap;
+mod vfs;
 mod writer;
 
 pub use atomic::write_atomically;
-pub use journal::{journal_path, recover, Faults};
+pub use faults::{Fault, Faulty};
+pub use journal::{journal_path, recover};
 pub use mmap::IndexFile;
+pub use vfs::{FileStorage, Mapped, MemoryStorage, Storage, StoredFile};
 pub use writer::IndexWriter;
 
 use crate::error::{Error, Result};

@@ -5,22 +5,20 @@
 //! change and no second writer interleaves; its reads see its own changes.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
-
-use super::journal::{open_exclusive, roll_back_locked, write_locked, Faults};
-use super::mmap::{block_in, checked_block, layout_of};
+use super::journal::{open_exclusive, roll_back_locked, write_locked};
+use super::mmap::{block_in, checked_block, layout_of, map_header};
+use super::vfs::{Mapped, Storage, StoredFile};
 use crate::error::{Error, Result};
-use crate::format::header::HeaderError;
 use crate::format::rowid_map::{Page, PageRead, PageStore};
 use crate::format::{Header, NodeLayout, NodeState, FORMAT_MAJOR, NO_SLOT};
 
-pub struct IndexWriter {
+pub struct IndexWriter<'s> {
+    storage: &'s dyn Storage,
     path: PathBuf,
-    file: File,
-    map: Mmap,
+    file: Box<dyn StoredFile>,
+    map: Mapped,
     header: Header,
     layout: NodeLayout,
     /// Blocks changed or added by this command, by slot.
@@ -28,25 +26,17 @@ pub struct IndexWriter {
     rolled_back: bool,
 }
 
-impl IndexWriter {
-    /// Opens `path` for changing under an exclusive lock (waiting for it with `wait`),
-    /// rolling back a hot journal first.
-    pub fn open(path: &Path, wait: bool) -> Result<IndexWriter> {
-        let file = open_exclusive(path, wait)?;
-        let rolled_back = roll_back_locked(path, &file)?;
-        let len = file.metadata().map_err(|e| Error::io(path, "cannot stat index", e))?.len();
-        if len == 0 {
-            return Err(Error::NotAnIndex { path: path.into(), reason: "empty file, not an lmdiskann index".into() });
-        }
-        // SAFETY: read-only map of a file we hold the exclusive lock on; we change it only
-        // in `commit`, after the last read through the map, and never truncate it.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, "cannot map index", e))?;
-        let header = Header::decode(&map, len).map_err(|e| match e {
-            HeaderError::Foreign(reason) | HeaderError::TooNew(reason) => Error::NotAnIndex { path: path.into(), reason },
-            HeaderError::Corrupted(reason) => Error::Corrupted { path: path.into(), reason },
-        })?;
+impl<'s> IndexWriter<'s> {
+    /// Opens `path` in `storage` for changing under an exclusive lock (waiting for it
+    /// with `wait`), rolling back a hot journal first.
+    pub fn open(storage: &'s dyn Storage, path: &Path, wait: bool) -> Result<IndexWriter<'s>> {
+        let file = open_exclusive(storage, path, wait)?;
+        let rolled_back = roll_back_locked(storage, path, &*file)?;
+        // The map is only read: this writer changes the file in `commit`, after its last
+        // read through the map, and never truncates it.
+        let (map, header) = map_header(path, &*file)?;
         let layout = layout_of(path, &header)?;
-        Ok(IndexWriter { path: path.into(), file, map, header, layout, dirty: HashMap::new(), rolled_back })
+        Ok(IndexWriter { storage, path: path.into(), file, map, header, layout, dirty: HashMap::new(), rolled_back })
     }
 
     /// Refuses files of an older format, whose rowid map cannot be changed in place.
@@ -64,6 +54,11 @@ impl IndexWriter {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file's length as opened.
+    pub fn file_len(&self) -> Result<u64> {
+        self.file.size().map_err(|e| Error::io(&self.path, "cannot stat index", e))
     }
 
     /// True when opening rolled back a change that an earlier writer did not finish.
@@ -127,7 +122,7 @@ impl IndexWriter {
     /// Writes every change and the header (generation bumped) all or nothing. On error
     /// the file may hold a hot journal, which the next open rolls back: either way the
     /// index is as it was.
-    pub fn commit(mut self, faults: &Faults) -> Result<()> {
+    pub fn commit(mut self) -> Result<()> {
         self.header.generation += 1;
         let bs = self.layout.block_size as u64;
         let mut header_block = vec![0u8; bs as usize];
@@ -136,11 +131,11 @@ impl IndexWriter {
         slots.sort_unstable();
         let mut writes: Vec<(u64, &[u8])> = vec![(0, &header_block)];
         writes.extend(slots.iter().map(|s| ((s + 1) * bs, &self.dirty[s][..])));
-        write_locked(&self.path, &self.file, &writes, faults)
+        write_locked(self.storage, &self.path, &*self.file, &writes)
     }
 }
 
-impl super::Blocks for IndexWriter {
+impl super::Blocks for IndexWriter<'_> {
     fn header(&self) -> &Header {
         &self.header
     }
@@ -168,7 +163,7 @@ impl super::Blocks for IndexWriter {
     }
 }
 
-impl PageRead for IndexWriter {
+impl PageRead for IndexWriter<'_> {
     fn read_page(&self, slot: u64) -> Result<Page, String> {
         match self.dirty.get(&slot) {
             Some(block) => Page::decode(block),
@@ -177,7 +172,7 @@ impl PageRead for IndexWriter {
     }
 }
 
-impl PageStore for IndexWriter {
+impl PageStore for IndexWriter<'_> {
     fn write_page(&mut self, slot: u64, page: &Page) {
         let mut block = vec![0u8; self.layout.block_size].into_boxed_slice();
         page.encode(&mut block);

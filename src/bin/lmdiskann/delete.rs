@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use lmdiskann::index::delete;
 use lmdiskann::io::read_rowids;
-use lmdiskann::storage::Faults;
+use lmdiskann::storage::FileStorage;
 
 use crate::report::write_json;
 use crate::writing::{print_outcome, to_json, WriteArgs};
@@ -42,7 +42,7 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
         None => args.rowids.clone(),
     };
     let started = Instant::now();
-    let report = delete(index, &rowids, args.ignore_missing, &args.write.options(), &Faults::none())
+    let report = delete(&FileStorage, index, &rowids, args.ignore_missing, &args.write.options())
         .with_context(|| format!("{}: delete failed, the index is unchanged", index.display()))?;
     let seconds = started.elapsed().as_secs_f64();
     let skipped = if report.missing > 0 { format!(" ({} not in the index, skipped)", report.missing) } else { String::new() };

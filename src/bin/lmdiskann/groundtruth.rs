@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use lmdiskann::exact::exact_knn_file;
 use lmdiskann::index::Index;
 use lmdiskann::io::{read_vectors, write_hits, write_ivecs, Hit, InputOptions, OutputFormat};
-use lmdiskann::storage::write_atomically;
+use lmdiskann::storage::{write_atomically, FileStorage};
 use lmdiskann::Metric;
 
 use crate::build::MetricArg;
@@ -72,7 +72,7 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{}: exact search failed", args.input.display()))?;
     let seconds = started.elapsed().as_secs_f64();
 
-    write_atomically(&args.output, |w| {
+    write_atomically(&FileStorage, &args.output, |w| {
         match format {
             None => {
                 let rows: Vec<Vec<u64>> = neighbours.iter().map(|n| n.iter().map(|&(r, _)| r).collect()).collect();

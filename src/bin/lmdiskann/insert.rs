@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use lmdiskann::index::insert;
 use lmdiskann::io::{read_vectors, InputOptions};
-use lmdiskann::storage::Faults;
+use lmdiskann::storage::FileStorage;
 
 use crate::report::write_json;
 use crate::writing::{print_outcome, to_json, WriteArgs};
@@ -44,7 +44,7 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let pool = crate::thread_pool(args.threads)?;
     let report = pool
-        .install(|| insert(index, set, args.upsert, &args.write.options(), &Faults::none(), &|_, _| {}))
+        .install(|| insert(&FileStorage, index, set, args.upsert, &args.write.options(), &|_, _| {}))
         .with_context(|| format!("{}: insert from {} failed, the index is unchanged", index.display(), args.input.display()))?;
     let seconds = started.elapsed().as_secs_f64();
     if let (Some(loss), Some(h)) = (report.loss, &report.header) {

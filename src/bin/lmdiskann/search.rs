@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use lmdiskann::index::{Index, DEFAULT_BEAM_WIDTH};
 use lmdiskann::io::{write_hits, Hit, OutputFormat};
-use lmdiskann::storage::write_atomically;
+use lmdiskann::storage::{write_atomically, FileStorage};
 use lmdiskann::SearchParams;
 use serde_json::json;
 
@@ -86,7 +86,7 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
         hits.extend(Hit::ranked(query, found.iter().map(|n| (n.rowid, n.distance))));
     }
     match &args.output {
-        Some(path) => write_atomically(path, |w| Ok(write_hits(w, format, &hits)?))
+        Some(path) => write_atomically(&FileStorage, path, |w| Ok(write_hits(w, format, &hits)?))
             .with_context(|| format!("{}: cannot write hits", path.display()))?,
         None if truth.is_some() => {}
         None => {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use lmdiskann::index::vacuum;
-use lmdiskann::storage::Faults;
+use lmdiskann::storage::FileStorage;
 
 use crate::report::write_json;
 use crate::writing::{print_outcome, to_json, wait_only};
@@ -32,7 +32,7 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let pool = crate::thread_pool(args.threads)?;
     let report = pool
-        .install(|| vacuum(index, args.compact, &wait_only(args.wait), &Faults::none()))
+        .install(|| vacuum(&FileStorage, index, args.compact, &wait_only(args.wait)))
         .with_context(|| format!("{}: vacuum failed, the index is unchanged", index.display()))?;
     let seconds = started.elapsed().as_secs_f64();
     eprintln!("vacuumed {} in {:.2} s", index.display(), seconds);
