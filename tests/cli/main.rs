@@ -4,6 +4,7 @@ mod build_search;
 mod duckdb;
 mod errors;
 mod golden;
+mod kill;
 mod recall_gate;
 mod types;
 mod update;
