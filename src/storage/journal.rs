@@ -37,14 +37,21 @@ pub(super) fn write_locked(storage: &dyn Storage, path: &Path, file: &dyn Stored
 }
 
 /// Rolls back a hot journal of `path`, if there is one; true when it did. Called before
-/// an index is opened for reading or writing.
+/// an index is opened for reading. A journal whose writer still holds the lock is not
+/// hot: that writer is committing, and the reader must come back when it has finished.
 pub fn recover(storage: &dyn Storage, path: &Path) -> Result<bool> {
     if !storage.exists(&journal_path(path)) {
         return Ok(false);
     }
-    let file = open_exclusive(storage, path, false)?;
+    let file = match open_exclusive(storage, path, false) {
+        Err(Error::Locked { path, .. }) => return Err(Error::Locked { path, what: WRITER_BUSY.into() }),
+        other => other?,
+    };
     roll_back_locked(storage, path, &*file)
 }
+
+/// What a reader is told while a writer holds the index.
+pub(super) const WRITER_BUSY: &str = "a writer is changing this index; try again when it finishes";
 
 /// Opens `path` for writing under an exclusive lock; with `wait`, blocks until other
 /// processes let go of it instead of failing.

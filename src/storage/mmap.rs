@@ -33,7 +33,7 @@ impl IndexFile {
         let rolled_back = super::journal::recover(storage, path)?;
         let file = open_for_reading(storage, path)?;
         if !file.lock(false, false).map_err(|e| Error::io(path, "cannot lock index", e))? {
-            return Err(Error::Locked { path: path.into(), what: "a writer is changing this index; try again when it finishes".into() });
+            return Err(Error::Locked { path: path.into(), what: super::journal::WRITER_BUSY.into() });
         }
         let (map, header) = map_header(path, &*file)?;
         // Searches jump from block to block: read-ahead of neighbouring pages only wastes

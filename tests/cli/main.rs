@@ -1,6 +1,7 @@
 //! End-to-end tests that run the real `lmdiskann` binary.
 
 mod build_search;
+mod concurrency;
 mod duckdb;
 mod errors;
 mod golden;
