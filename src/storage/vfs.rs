@@ -174,7 +174,7 @@ impl StoredFile for File {
 /// Files in memory, one flat directory, for tests. It remembers what was made durable
 /// (file syncs, directory syncs) apart from what was only written, so
 /// [`MemoryStorage::crash_image`] can tell what a power cut might leave. Locks always
-/// succeed: one process uses it.
+/// succeed: one process uses it. Clones share the files; `deep_clone` copies them.
 #[derive(Clone, Default)]
 pub struct MemoryStorage {
     fs: Arc<Mutex<Fs>>,
@@ -270,15 +270,6 @@ impl MemoryStorage {
     pub fn read(&self, path: &Path) -> Option<Vec<u8>> {
         let fs = self.fs();
         fs.names.get(path).map(|&i| fs.inodes[i].data.clone())
-    }
-
-    /// Writes `path` whole and durably (test setup).
-    pub fn put(&self, path: &Path, bytes: &[u8]) {
-        let mut fs = self.fs();
-        let inode = fs.inodes.len();
-        fs.inodes.push(Inode { data: bytes.to_vec(), durable: bytes.to_vec(), changes: Vec::new() });
-        fs.names.insert(path.into(), inode);
-        fs.durable_names.insert(path.into(), inode);
     }
 
     /// What the disk might hold after a power cut now: every name and byte made durable,
