@@ -109,3 +109,19 @@ fn files_that_are_not_indexes_exit_2() {
         assert!(err.contains(index), "{err}");
     }
 }
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_ends_stats_and_validate_quietly() {
+    let w = Workdir::new();
+    w.dataset(300, 8, 1);
+    w.ok(&["build", "--input", "vectors.parquet", "--index", "x.lmd"]);
+    for args in [&["stats", "--index", "x.lmd"][..], &["stats", "--index", "x.lmd", "--json"], &["validate", "--index", "x.lmd"]] {
+        // The read end closes before the command has opened the index, so its first write
+        // meets a closed pipe (`lmdiskann stats | head -0`).
+        let mut child = w.cmd(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(!stderr.contains("panicked") && out.status.code() != Some(101), "{args:?}: {stderr}");
+    }
+}

@@ -1,5 +1,6 @@
 //! `lmdiskann stats`
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -18,10 +19,13 @@ pub struct Args {
 pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
     let index = Index::open(index_path)?;
     let stats = collect_stats(index.file())?;
+    // Written through a handle, not println!, so a reader that stops early (`| head`)
+    // ends the command quietly instead of panicking it.
+    let out = &mut std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&to_json(index_path, &stats, index.default_search_list()))?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&to_json(index_path, &stats, index.default_search_list()))?)?;
     } else {
-        print_text(index_path, &stats, index.default_search_list());
+        print_text(out, index_path, &stats, index.default_search_list())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -67,13 +71,14 @@ fn to_json(path: &Path, s: &IndexStats, search_list: usize) -> serde_json::Value
     })
 }
 
-fn print_text(path: &Path, s: &IndexStats, search_list: usize) {
+fn print_text(out: &mut impl Write, path: &Path, s: &IndexStats, search_list: usize) -> std::io::Result<()> {
     let h = &s.header;
-    println!("index            {}", path.display());
-    println!("format           {}.{}", h.version_major, h.version_minor);
+    writeln!(out, "index            {}", path.display())?;
+    writeln!(out, "format           {}.{}", h.version_major, h.version_minor)?;
     let scale = if h.element_type.is_integer() && h.element_scale != 1.0 { format!(" (x {})", h.element_scale) } else { String::new() };
-    println!("vectors          {} x {} dims, {}{scale}, metric {}", s.live, h.dims, h.element_type.name(), h.metric.name());
-    println!(
+    writeln!(out, "vectors          {} x {} dims, {}{scale}, metric {}", s.live, h.dims, h.element_type.name(), h.metric.name())?;
+    writeln!(
+        out,
         "slots            {} live, {} tombstoned ({:.1}% of nodes), {} free, {} rowid-map pages ({} slots)",
         s.live,
         s.tombstoned,
@@ -81,40 +86,43 @@ fn print_text(path: &Path, s: &IndexStats, search_list: usize) {
         s.free,
         s.map_pages,
         h.slots
-    );
+    )?;
     let v = h.last_vacuum;
     if v.at_ms == 0 {
-        println!("last vacuum      never");
+        writeln!(out, "last vacuum      never")?;
     } else {
-        println!(
+        writeln!(
+            out,
             "last vacuum      {}: freed {} tombstones, re-pruned {} nodes, took {:.2} s",
             utc(v.at_ms),
             v.freed,
             v.repruned,
             v.took_ms as f64 / 1000.0
-        );
+        )?;
     }
     if s.rolled_back {
-        println!("journal          rolled back a change that an earlier command did not finish");
+        writeln!(out, "journal          rolled back a change that an earlier command did not finish")?;
     }
-    println!("codes            {} ({} B per neighbour)", h.code_kind.name(), h.code_kind.code_len(h.dims as usize));
-    println!("block            {} B, max degree {}, entry slot {}", h.block_size, h.max_degree, h.entry_slot);
-    println!("build            L {}, alpha {}, seed {}", h.build_list, h.alpha, h.seed);
-    println!("search default   L {search_list}");
-    println!(
+    writeln!(out, "codes            {} ({} B per neighbour)", h.code_kind.name(), h.code_kind.code_len(h.dims as usize))?;
+    writeln!(out, "block            {} B, max degree {}, entry slot {}", h.block_size, h.max_degree, h.entry_slot)?;
+    writeln!(out, "build            L {}, alpha {}, seed {}", h.build_list, h.alpha, h.seed)?;
+    writeln!(out, "search default   L {search_list}")?;
+    writeln!(
+        out,
         "file             {} ({} per vector, {:.2}x the raw f32 vectors)",
         human_bytes(s.file_bytes),
         human_bytes(s.bytes_per_vector() as u64),
         s.bytes_per_vector() / s.raw_vector_bytes() as f64
-    );
-    println!("generation       {}", h.generation);
-    println!("mean degree      {:.1}", s.mean_degree());
-    println!("degree histogram (degree: nodes)");
+    )?;
+    writeln!(out, "generation       {}", h.generation)?;
+    writeln!(out, "mean degree      {:.1}", s.mean_degree())?;
+    writeln!(out, "degree histogram (degree: nodes)")?;
     let max = s.degree_histogram.iter().copied().max().unwrap_or(0).max(1);
     for (degree, &count) in s.degree_histogram.iter().enumerate().filter(|(_, c)| **c > 0) {
         let bar = "#".repeat((count * 40).div_ceil(max) as usize);
-        println!("  {degree:>4}: {count:>9} {bar}");
+        writeln!(out, "  {degree:>4}: {count:>9} {bar}")?;
     }
+    Ok(())
 }
 
 fn tombstoned_percent(s: &IndexStats) -> f64 {
