@@ -94,7 +94,9 @@ pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u64, u6
             done += (end - start) as u64;
             progress(done, total);
             start = end;
-            batch *= 2;
+            // Capped, not doubled forever: after 64 doublings a usize wraps to 0 and the
+            // loop would never advance (65-99 points, or about 2M and more).
+            batch = (batch * 2).min(max_batch);
         }
     }
     graph
@@ -198,6 +200,19 @@ mod tests {
         let params = BuildParams { max_degree: 16, build_list: 32, alpha: 1.2, seed: 3, saturate: true };
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| build(&points, &params, &|_, _| {}))
+    }
+
+    #[test]
+    fn builds_of_65_to_99_points_finish() {
+        // max_batch is 1 here, so the first pass takes 64+ batches: the doubling batch
+        // size used to wrap to 0 and the build never ended.
+        for n in [65, 80, 99] {
+            let data: Vec<f32> = (0..n * 2).map(|i| ((i * 7919) % 101) as f32).collect();
+            let points = PointSet { dims: 2, data: &data };
+            let params = BuildParams { max_degree: 8, build_list: 16, alpha: 1.2, seed: 1, saturate: true };
+            let g = build(&points, &params, &|_, _| {});
+            assert!(g.neighbours.iter().all(|e| !e.is_empty()), "n = {n}");
+        }
     }
 
     #[test]
