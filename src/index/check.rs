@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use crate::format::{NodeState, NO_SLOT};
+use crate::format::{Header, NodeState, NO_SLOT};
 use crate::graph::edges_of;
 use crate::storage::IndexFile;
 
@@ -30,6 +30,12 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
     let mut report = CheckReport::default();
     let mut problems: Vec<String> = Vec::new();
     let mut note = |p: String| problems.push(p);
+    // The header's checksum covers its fields; the rest of its block is written as zeros
+    // and nothing reads it, so only this check can see damage there.
+    let padding = &file.header_block()[Header::len_for(h.dims as usize)..];
+    if let Some(at) = padding.iter().position(|&b| b != 0) {
+        note(format!("the header block holds non-zero bytes after the header (from byte {})", Header::len_for(h.dims as usize) + at));
+    }
     // One read of every block: its state and, for a node, its edges.
     let mut states = vec![None; h.slots as usize];
     let mut edges: Vec<Vec<u32>> = vec![Vec::new(); h.slots as usize];

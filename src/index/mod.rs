@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::graph::{self, SearchParams, SearchStats};
 use crate::quant::CodeSpace;
-use crate::storage::{FileStorage, IndexFile, IndexWriter};
+use crate::storage::{FileStorage, IndexFile, IndexWriter, Storage};
 use crate::vector::Metric;
 
 /// Records `search_list` as the index's default search list (0 clears it), rewriting the
@@ -62,7 +62,12 @@ pub struct Index {
 
 impl Index {
     pub fn open(path: &Path) -> Result<Index> {
-        let file = IndexFile::open(path)?;
+        Index::open_in(&FileStorage, path)
+    }
+
+    /// [`Index::open`] in `storage`.
+    pub fn open_in(storage: &dyn Storage, path: &Path) -> Result<Index> {
+        let file = IndexFile::open_in(storage, path)?;
         let h = file.header();
         let codes = h.code_kind.space(h.metric, h.centroid.clone(), h.seed);
         Ok(Index { file, codes })

@@ -74,6 +74,11 @@ impl IndexFile {
         Error::Corrupted { path: self.path.clone(), reason }
     }
 
+    /// Block 0, which holds the header (its checksum was checked on open).
+    pub fn header_block(&self) -> &[u8] {
+        &self.map[..self.layout.block_size]
+    }
+
     /// The block of `slot`, its checksum and fields checked.
     pub fn block(&self, slot: u64) -> Result<&[u8]> {
         checked_block(&self.map, &self.header, &self.layout, slot).map_err(|why| self.corrupted(why))
