@@ -134,3 +134,94 @@ fn files_that_are_not_indexes_are_refused() {
     let err = w.fails(&["search", "--index", "short.lmd", "--query", "q.fvecs"]);
     assert!(err.contains("short.lmd") && err.contains("truncated"), "{err}");
 }
+
+/// A Parquet file of the given columns.
+fn parquet(w: &Workdir, name: &str, columns: Vec<(&str, arrow::array::ArrayRef)>) {
+    let batch = arrow::record_batch::RecordBatch::try_from_iter(columns).unwrap();
+    let file = std::fs::File::create(w.path(name)).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+/// Float lists, `None` for a NULL entry.
+fn lists(rows: &[Option<Vec<Option<f32>>>]) -> arrow::array::ArrayRef {
+    let mut b = arrow::array::ListBuilder::new(arrow::array::Float32Builder::new());
+    for row in rows {
+        match row {
+            Some(values) => {
+                values.iter().for_each(|v| b.values().append_option(*v));
+                b.append(true);
+            }
+            None => b.append(false),
+        }
+    }
+    std::sync::Arc::new(b.finish())
+}
+
+#[test]
+fn a_table_of_further_bad_inputs() {
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    use std::sync::Arc;
+    let w = Workdir::new();
+    let two = || Some(vec![Some(1.0), Some(2.0)]);
+    let ids = |v: Vec<i64>| -> ArrayRef { Arc::new(Int64Array::from(v)) };
+    parquet(&w, "null_entry.parquet", vec![("rowid", ids(vec![0, 1])), ("emb", lists(&[two(), Some(vec![Some(1.0), None])]))]);
+    parquet(&w, "null_vector.parquet", vec![("rowid", ids(vec![0, 1])), ("emb", lists(&[two(), None]))]);
+    parquet(&w, "negative.parquet", vec![("rowid", ids(vec![0, -5])), ("emb", lists(&[two(), two()]))]);
+    let text: ArrayRef = Arc::new(StringArray::from(vec!["[1, 2]", "[3, 4]"]));
+    parquet(&w, "strings.parquet", vec![("rowid", ids(vec![0, 1])), ("emb", text)]);
+    parquet(&w, "no_rows.parquet", vec![("rowid", ids(vec![])), ("emb", lists(&[]))]);
+    std::fs::write(w.path("latin1.csv"), b"rowid,emb\n0,\"[1.0, 2.0]\"\n1,\"[\xe9, 2.0]\"\n").unwrap();
+    std::fs::write(w.path("ragged.csv"), "rowid,emb\n0,\"[1.0, 2.0]\"\n1,\"[3.0]\"\n").unwrap();
+    std::fs::write(w.path("word.csv"), "rowid,emb\n0,\"[1.0, 2.0]\"\n1,\"[three, 2.0]\"\n").unwrap();
+    std::fs::write(w.path("short.bvecs"), [4u8, 0, 0, 0, 1, 2]).unwrap();
+    std::fs::write(w.path("short.npy"), b"\x93NUMPY\x01\x00").unwrap();
+    let mut complex = b"\x93NUMPY\x01\x00\x76\x00{'descr': '<c8', 'fortran_order': False, 'shape': (2, 2), }".to_vec();
+    complex.resize(10 + 0x76, b' ');
+    complex[10 + 0x75] = b'\n';
+    complex.extend([0u8; 32]);
+    std::fs::write(w.path("complex.npy"), complex).unwrap();
+    std::fs::write(w.path("gone.txt"), "3\nseven\n").unwrap();
+    std::fs::write(w.path("negative.txt"), "3\n-4\n").unwrap();
+    std::fs::write(w.path("q_nan.fvecs"), fvecs(&[(8, vec![f32::NAN; 8])])).unwrap();
+    std::fs::write(w.path("q16.fvecs"), fvecs(&[(16, vec![1.0; 16])])).unwrap();
+    std::fs::create_dir(w.path("a_dir")).unwrap();
+    // (what, arguments, words the error must hold besides the file's name)
+    let cases: Vec<(&str, Vec<&str>, &[&str])> = vec![
+        ("NULL list entry", vec!["build", "--input", "null_entry.parquet"], &["null_entry.parquet", "row 1"]),
+        ("NULL vector", vec!["build", "--input", "null_vector.parquet"], &["null_vector.parquet", "row 1"]),
+        ("negative rowid", vec!["build", "--input", "negative.parquet"], &["negative.parquet", "-5"]),
+        ("strings for vectors", vec!["build", "--input", "strings.parquet"], &["strings.parquet", "emb"]),
+        ("no rows", vec!["build", "--input", "no_rows.parquet"], &["no_rows.parquet"]),
+        ("id column of floats", vec!["build", "--input", "null_entry.parquet", "--id-column", "emb"], &["null_entry.parquet", "emb"]),
+        ("missing id column", vec!["build", "--input", "vectors.parquet", "--id-column", "key"], &["vectors.parquet", "key"]),
+        ("non-UTF-8 CSV", vec!["build", "--input", "latin1.csv"], &["latin1.csv"]),
+        ("ragged CSV", vec!["build", "--input", "ragged.csv"], &["ragged.csv"]),
+        ("a word in a CSV", vec!["build", "--input", "word.csv"], &["word.csv", "three"]),
+        ("truncated bvecs", vec!["build", "--input", "short.bvecs"], &["short.bvecs"]),
+        ("truncated npy", vec!["build", "--input", "short.npy"], &["short.npy"]),
+        ("complex npy", vec!["build", "--input", "complex.npy"], &["complex.npy", "<c8"]),
+        ("a directory as input", vec!["build", "--input", "a_dir"], &["a_dir"]),
+        ("a directory as output", vec!["build", "--input", "vectors.parquet", "--output", "a_dir"], &["a_dir"]),
+        ("output in a missing folder", vec!["build", "--input", "vectors.parquet", "--output", "nowhere/x.lmd"], &["nowhere"]),
+        ("insert of other dims", vec!["insert", "--input", "q16.fvecs"], &["16", "8"]),
+        ("insert of live rowids", vec!["insert", "--input", "vectors.parquet"], &["vectors.parquet", "--upsert"]),
+        ("a word in a rowid list", vec!["delete", "--input", "gone.txt"], &["gone.txt", "seven"]),
+        ("a negative rowid to delete", vec!["delete", "--input", "negative.txt"], &["negative.txt", "-4"]),
+        ("unknown rowids to delete", vec!["delete", "--rowids", "1,99999"], &["99999", "--ignore-missing"]),
+        ("NaN query", vec!["search", "--query", "q_nan.fvecs"], &["q_nan.fvecs"]),
+        ("missing index", vec!["search", "--index", "none.lmd", "--query", "q.fvecs"], &["none.lmd"]),
+        ("vacuum of a directory", vec!["vacuum", "--index", "a_dir"], &["a_dir"]),
+    ];
+    let mut tried = 0;
+    for (what, args, words) in &cases {
+        let err = fails_without_touching_the_index(&w, args);
+        for word in *words {
+            assert!(err.contains(word), "{what}: the error lacks {word:?}: {err}");
+        }
+        println!("{what}: {}", err.trim_end());
+        tried += 1;
+    }
+    println!("{tried} further bad inputs, each refused in one line with the index untouched");
+}
