@@ -6,9 +6,8 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lmdiskann::index::check_index;
 use lmdiskann::io::{write_fvecs, write_vectors_parquet};
-use lmdiskann::storage::{journal_path, IndexFile};
+use lmdiskann::storage::journal_path;
 use lmdiskann::synthetic::Clustered;
 use lmdiskann::VectorSet;
 use serde_json::Value;
@@ -44,11 +43,11 @@ fn check_accounting(w: &Workdir, index: &str, s: &Value) {
     assert_eq!(count(s, "file_bytes"), std::fs::metadata(w.path(index)).unwrap().len(), "file_bytes vs the file");
 }
 
-/// The structural check of the library: every block, count, edge, free slot and rowid
-/// map entry agree.
+/// `lmdiskann validate` passes: every block, count, edge, free slot and rowid map entry
+/// agree, and every live node is reachable.
 fn assert_sound(path: &Path) {
-    let report = check_index(&IndexFile::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
-    assert!(report.problems.is_empty(), "{}: {:?}", path.display(), report.problems);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lmdiskann")).args(["validate", "--index"]).arg(path).output().unwrap();
+    assert!(out.status.success(), "{}: {}{}", path.display(), text(&out.stdout), text(&out.stderr));
 }
 
 /// Rowids found for each query, nearest first.
