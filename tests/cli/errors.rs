@@ -205,6 +205,9 @@ fn a_table_of_further_bad_inputs() {
         ("a directory as input", vec!["build", "--input", "a_dir"], &["a_dir"]),
         ("a directory as output", vec!["build", "--input", "vectors.parquet", "--output", "a_dir"], &["a_dir"]),
         ("output in a missing folder", vec!["build", "--input", "vectors.parquet", "--output", "nowhere/x.lmd"], &["nowhere"]),
+        // /sys refuses new files even to root, who may write into any folder that only
+        // lacks write permission (the tests may run as root).
+        ("output in a read-only folder", vec!["build", "--input", "vectors.parquet", "--output", "/sys/x.lmd"], &["/sys/x.lmd"]),
         ("insert of other dims", vec!["insert", "--input", "q16.fvecs"], &["16", "8"]),
         ("insert of live rowids", vec!["insert", "--input", "vectors.parquet"], &["vectors.parquet", "--upsert"]),
         ("a word in a rowid list", vec!["delete", "--input", "gone.txt"], &["gone.txt", "seven"]),
