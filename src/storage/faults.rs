@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::vfs::{Mapped, Storage, StoredFile, SECTOR};
+use super::vfs::{sectors, Mapped, Storage, StoredFile};
 use crate::rng::Rng;
 
 /// What happens at the chosen step.
@@ -148,13 +148,10 @@ impl StoredFile for FaultyFile {
             self.inner.write_at(&bytes[..cut], offset)?;
         } else {
             // Some of its sectors.
-            let (mut at, end) = (offset, offset + bytes.len() as u64);
-            while at < end {
-                let next = ((at / SECTOR + 1) * SECTOR).min(end);
+            for (at, part) in sectors(offset, bytes) {
                 if rng.below(2) == 0 {
-                    self.inner.write_at(&bytes[(at - offset) as usize..(next - offset) as usize], at)?;
+                    self.inner.write_at(part, at)?;
                 }
-                at = next;
             }
         }
         Err(io::Error::other(format!("injected torn write at {}", self.path.display())))

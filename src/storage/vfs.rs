@@ -213,6 +213,21 @@ enum Change {
 /// A disk writes whole sectors; a torn write keeps some of them.
 pub const SECTOR: u64 = 512;
 
+/// The pieces of a write of `bytes` at `offset`, one per sector it touches, as (offset,
+/// bytes): the units a torn write keeps or loses.
+pub(super) fn sectors(offset: u64, bytes: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
+    let end = offset + bytes.len() as u64;
+    let mut at = offset;
+    std::iter::from_fn(move || {
+        (at < end).then(|| {
+            let next = ((at / SECTOR + 1) * SECTOR).min(end);
+            let piece = (at, &bytes[(at - offset) as usize..(next - offset) as usize]);
+            at = next;
+            piece
+        })
+    })
+}
+
 impl Inode {
     fn apply(data: &mut Vec<u8>, change: &Change) {
         match change {
@@ -296,15 +311,10 @@ impl MemoryStorage {
                         (0, _) => {}
                         (1, Change::Write(offset, bytes)) => {
                             // Torn: some of its sectors reached the disk.
-                            let mut at = *offset;
-                            let end = offset + bytes.len() as u64;
-                            while at < end {
-                                let next = ((at / SECTOR + 1) * SECTOR).min(end);
+                            for (at, part) in sectors(*offset, bytes) {
                                 if rng.below(2) == 0 {
-                                    let part = &bytes[(at - offset) as usize..(next - offset) as usize];
                                     Inode::apply(&mut data, &Change::Write(at, part.to_vec()));
                                 }
-                                at = next;
                             }
                         }
                         _ => Inode::apply(&mut data, change),
