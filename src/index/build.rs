@@ -342,7 +342,6 @@ fn augment_for_inner_product(set: &VectorSet, max_norm_squared: f32) -> Vec<f32>
     out
 }
 
-
 /// Mean of the (prepared) vectors, summed in f64 in row order for a fixed result.
 fn centroid(set: &VectorSet) -> Vec<f32> {
     let mut sum = vec![0.0f64; set.dims];

@@ -42,8 +42,9 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
     for slot in 0..h.slots {
         match file.block(slot) {
             Ok(block) => {
-                states[slot as usize] = layout.state(block);
-                if layout.state(block).is_some_and(|s| s.is_node()) {
+                let state = layout.state(block);
+                states[slot as usize] = state;
+                if state.is_some_and(|s| s.is_node()) {
                     edges[slot as usize] = edges_of(&layout, block).ids;
                 }
             }

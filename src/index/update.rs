@@ -212,7 +212,12 @@ fn finish(mut writer: IndexWriter, mut report: UpdateReport, opts: &UpdateOption
             report.vacuum = Some(consolidate(&mut writer, opts.now_ms)?);
         }
     }
-    writer.header_mut().modified_ms = opts.now_ms;
+    commit(writer, report, opts.now_ms)
+}
+
+/// Stamps the modification time and commits; the report carries the header written.
+fn commit(mut writer: IndexWriter, mut report: UpdateReport, now_ms: u64) -> Result<UpdateReport> {
+    writer.header_mut().modified_ms = now_ms;
     let header = writer.header().clone();
     writer.commit()?;
     report.header = Some(header);
@@ -259,14 +264,10 @@ pub fn vacuum(storage: &dyn Storage, path: &Path, compact: bool, opts: &UpdateOp
     let mut report = UpdateReport { rolled_back: writer.rolled_back(), ..UpdateReport::default() };
     report.vacuum = Some(consolidate(&mut writer, opts.now_ms)?);
     if !compact {
-        writer.header_mut().modified_ms = opts.now_ms;
-        let header = writer.header().clone();
-        writer.commit()?;
-        report.header = Some(header);
-        return Ok(report);
+        return commit(writer, report, opts.now_ms);
     }
     let before = writer.file_len()?;
-    let header = write_compact(storage, &writer, path, opts.now_ms)?;
+    let header = write_compact(&writer, path, opts.now_ms)?;
     report.compacted = Some((before, header.file_len()));
     report.header = Some(header);
     drop(writer);
@@ -275,7 +276,7 @@ pub fn vacuum(storage: &dyn Storage, path: &Path, compact: bool, opts: &UpdateOp
 
 /// Writes the live nodes of `writer`'s view densely (slot order kept) with a fresh rowid
 /// map to a temporary file, and renames it over `path`. Returns the new header.
-fn write_compact(storage: &dyn Storage, writer: &IndexWriter, path: &Path, now_ms: u64) -> Result<Header> {
+fn write_compact(writer: &IndexWriter, path: &Path, now_ms: u64) -> Result<Header> {
     let old = writer.header();
     let layout = writer.layout();
     let bs = layout.block_size;
@@ -334,7 +335,7 @@ fn write_compact(storage: &dyn Storage, writer: &IndexWriter, path: &Path, now_m
         max_norm_squared,
         ..old.clone()
     };
-    write_atomically(storage, path, |w| {
+    write_atomically(writer.storage(), path, |w| {
         use std::io::Write;
         let write = |w: &mut dyn Write, bytes: &[u8]| w.write_all(bytes).map_err(|e| Error::io(path, "cannot write", e));
         let mut block = vec![0u8; bs];

@@ -56,6 +56,11 @@ impl<'s> IndexWriter<'s> {
         &self.path
     }
 
+    /// The storage the index lives in.
+    pub fn storage(&self) -> &'s dyn Storage {
+        self.storage
+    }
+
     /// The file's length as opened.
     pub fn file_len(&self) -> Result<u64> {
         self.file.size().map_err(|e| Error::io(&self.path, "cannot stat index", e))
