@@ -3,11 +3,13 @@
 
 mod build;
 mod candidates;
+mod connect;
 mod prune;
 mod search;
 mod update;
 mod visited;
 
+pub use connect::{place, reconnect, Reconnect};
 pub use build::{build, BuildParams, Graph, PointSet};
 pub use search::{beam_search, search, Beam, Expanded, SearchParams, SearchStats};
 pub use update::{back_edges, consolidate, edges_of, link_new, Consolidation, Edges, NewNodes, UpdateSpace};

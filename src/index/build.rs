@@ -77,6 +77,8 @@ pub struct BuildReport {
     pub code_kind: CodeKind,
     /// The largest change storing made to a value, when storing was lossy.
     pub loss: Option<Loss>,
+    /// Nodes the graph's passes left unreachable, linked in at the end.
+    pub reconnected: u64,
 }
 
 impl BuildOptions {
@@ -262,6 +264,7 @@ pub fn build_index_in(
         element_type,
         code_kind,
         loss,
+        reconnected: graph.reconnected,
     })
 }
 

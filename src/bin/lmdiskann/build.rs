@@ -172,6 +172,7 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
                 "build_seconds": build_seconds,
                 "vectors_per_second": rate,
                 "peak_rss_bytes": peak,
+                "reconnected": report.reconnected,
                 "threads": pool.current_num_threads(),
             }),
         )?;
