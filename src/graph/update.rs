@@ -3,8 +3,6 @@
 //! return new edge lists; the caller writes them. Every function is a pure function of
 //! the blocks it reads, so results do not depend on the number of threads.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use rayon::prelude::*;
 
 use super::prune::robust_prune_split;
@@ -88,7 +86,8 @@ impl<'a> UpdateSpace<'a> {
         }
     }
 
-    fn code(&self, v: &[f32]) -> Vec<u8> {
+    /// The neighbour code of a prepared vector.
+    pub fn code(&self, v: &[f32]) -> Vec<u8> {
         let mut c = vec![0u8; self.codes.code_len()];
         self.codes.encode(v, &mut c);
         c
@@ -261,9 +260,10 @@ const MAX_TOMBSTONES_FOLLOWED: usize = 64;
 
 /// FreshDiskANN consolidation: each live node with an edge to a tombstone re-prunes over
 /// its live neighbours plus the live neighbours of its tombstoned ones (followed through
-/// further tombstones while that pool is too small to fill the node), so no live node is
-/// cut off when the tombstones are freed. Edges the alpha rule does not choose are filled
-/// from the node's own live edges first.
+/// further tombstones while that pool is too small to fill the node), so routes through
+/// the tombstones survive their freeing. Edges the alpha rule does not choose are filled
+/// from the node's own live edges first. A node whose last in-edge came through a
+/// tombstone is linked in again by the reachability pass that ends every change.
 pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace) -> Result<Consolidation> {
     let header = blocks.header();
     let layout = blocks.layout();
@@ -290,13 +290,6 @@ pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace) -> Result<Consoli
         return Ok(Consolidation { updates: Vec::new(), tombstones, entry });
     }
     let dims = layout.dims;
-    // Live in-edges of every node in the graph after the change, counted on the way.
-    let in_degree: Vec<AtomicU32> = states.iter().map(|_| AtomicU32::new(0)).collect();
-    let count_in_edges = |ids: &[u32]| {
-        ids.iter().filter(|&&n| is(n, NodeState::Live)).for_each(|&n| {
-            in_degree[n as usize].fetch_add(1, Ordering::Relaxed);
-        })
-    };
     let updates: Vec<Option<(u32, Edges)>> = (0..states.len() as u32)
         .into_par_iter()
         .filter(|&s| is(s, NodeState::Live))
@@ -305,7 +298,6 @@ pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace) -> Result<Consoli
             let block = blocks.block_again(p as u64)?;
             let current = edges_of(&layout, block);
             if !current.ids.iter().any(|&n| is(n, NodeState::Tombstoned)) {
-                count_in_edges(&current.ids);
                 return Ok(None);
             }
             // Live edges p already has are kept where the prune would only saturate: they
@@ -343,61 +335,9 @@ pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace) -> Result<Consoli
                 space.vector_into(blocks, c.0, blocks.block_again(c.0 as u64)?, v)?;
             }
             let pool: Vec<Candidate> = candidates.iter().zip(pool_vectors.chunks_exact(dims)).map(|(c, v)| (c.0, v, Some(c.1))).collect();
-            let edges = space.prune_keeping(p, p_vector, &pool, &keep);
-            count_in_edges(&edges.ids);
-            Ok(Some((p, edges)))
+            Ok(Some((p, space.prune_keeping(p, p_vector, &pool, &keep))))
         })
         .collect::<Result<_>>()?;
-    let mut updates: Vec<(u32, Edges)> = updates.into_iter().flatten().collect();
-    let in_degree: Vec<u32> = in_degree.into_iter().map(AtomicU32::into_inner).collect();
-    relink_orphans(blocks, space, &states, in_degree, &mut updates, entry.unwrap_or(header.entry_slot as u32))?;
+    let updates = updates.into_iter().flatten().collect();
     Ok(Consolidation { updates, tombstones, entry })
-}
-
-/// Re-pruning can drop the last edge into a live node whose in-edges came through
-/// tombstones. Each such orphan gets an edge from its nearest out-neighbour: appended
-/// when that node has room, else in place of its last edge (the farthest saturating one).
-fn relink_orphans<B: Blocks>(
-    blocks: &B,
-    space: &UpdateSpace,
-    states: &[NodeState],
-    mut in_degree: Vec<u32>,
-    updates: &mut Vec<(u32, Edges)>,
-    entry: u32,
-) -> Result<()> {
-    let layout = blocks.layout();
-    let live = |s: u32| states.get(s as usize) == Some(&NodeState::Live);
-    let orphans: Vec<u32> = (0..states.len() as u32).filter(|&s| live(s) && in_degree[s as usize] == 0 && s != entry).collect();
-    if orphans.is_empty() {
-        return Ok(());
-    }
-    let mut changed: std::collections::HashMap<u32, Edges> = updates.drain(..).collect();
-    // Edges as consolidation left them.
-    let edges_now = |changed: &std::collections::HashMap<u32, Edges>, slot: u32| -> Result<Edges> {
-        Ok(match changed.get(&slot) {
-            Some(e) => e.clone(),
-            None => edges_of(&layout, blocks.block(slot as u64)?),
-        })
-    };
-    for p in orphans {
-        let block = blocks.block(p as u64)?;
-        let Some(&u) = edges_now(&changed, p)?.ids.iter().find(|&&u| live(u)) else { continue };
-        let mut edges = edges_now(&changed, u)?;
-        let code = space.code(&space.vector(blocks, p, block)?);
-        if edges.ids.len() == space.max_degree {
-            let last = edges.ids.len() - 1;
-            let dropped = edges.ids[last];
-            edges.ids[last] = p;
-            edges.codes.truncate(last * code.len());
-            in_degree[dropped as usize] = in_degree[dropped as usize].saturating_sub(1);
-        } else {
-            edges.ids.push(p);
-        }
-        edges.codes.extend_from_slice(&code);
-        in_degree[p as usize] += 1;
-        changed.insert(u, edges);
-    }
-    updates.extend(changed);
-    updates.sort_unstable_by_key(|u| u.0);
-    Ok(())
 }

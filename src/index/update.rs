@@ -10,7 +10,7 @@ use super::build::{check_unique_rowids, store_vectors};
 use crate::error::{Error, Result};
 use crate::format::rowid_map::{NewPages, RowidMap};
 use crate::format::{Header, NodeLayout, NodeState, VacuumRecord, FORMAT_MAJOR, FORMAT_MINOR, NO_SLOT};
-use crate::graph::{self, Edges, NewNodes, UpdateSpace};
+use crate::graph::{self, Beam, Edges, NewNodes, Reconnect, SearchStats, UpdateSpace};
 use crate::io::VectorSet;
 use crate::quant::CodeSpace;
 use crate::storage::{write_atomically, Blocks, IndexWriter, Storage};
@@ -48,6 +48,8 @@ pub struct UpdateReport {
     pub rolled_back: bool,
     /// The largest change storing made to an inserted value, when it was lossy.
     pub loss: Option<Loss>,
+    /// Live nodes the change would have left unreachable, linked in again.
+    pub reconnected: u64,
     pub header: Option<Header>,
 }
 
@@ -212,7 +214,92 @@ fn finish(mut writer: IndexWriter, mut report: UpdateReport, opts: &UpdateOption
             report.vacuum = Some(consolidate(&mut writer, opts.now_ms)?);
         }
     }
+    // A delete alone drops no edge: tombstones still route.
+    if report.inserted > 0 || report.vacuum.is_some() {
+        report.reconnected = reconnect(&mut writer)?;
+    }
     commit(writer, report, opts.now_ms)
+}
+
+/// Links in every live node the change left unreachable from the entry point (see
+/// [`graph::reconnect`]). Reads every node block once.
+fn reconnect(writer: &mut IndexWriter) -> Result<u64> {
+    let header = writer.header().clone();
+    let codes = codes_of(&header);
+    let space = UpdateSpace::new(&header, &codes);
+    graph::reconnect(&mut WriterGraph { writer, space: &space })
+}
+
+/// The graph of a writer's view, for [`graph::reconnect`]: live nodes must be reachable,
+/// through tombstones too (they route until a vacuum frees them).
+struct WriterGraph<'w, 's, 'c> {
+    writer: &'w mut IndexWriter<'s>,
+    space: &'w UpdateSpace<'c>,
+}
+
+impl WriterGraph<'_, '_, '_> {
+    /// The block of `slot` when it holds a node of a state `wanted` accepts.
+    fn node(&self, slot: u32, wanted: impl Fn(NodeState) -> bool) -> Result<Option<&[u8]>> {
+        let block = self.writer.block(slot as u64)?;
+        Ok(self.writer.layout().state(block).filter(|&s| wanted(s)).map(|_| block))
+    }
+}
+
+impl Reconnect for WriterGraph<'_, '_, '_> {
+    type Error = Error;
+
+    fn slots(&self) -> u32 {
+        self.writer.header().slots as u32
+    }
+
+    fn entry(&self) -> Option<u32> {
+        let h = self.writer.header();
+        (h.live > 0 && h.entry_slot != NO_SLOT).then_some(h.entry_slot as u32)
+    }
+
+    fn max_degree(&self) -> usize {
+        self.space.max_degree
+    }
+
+    fn must_reach(&self, slot: u32) -> Result<bool> {
+        Ok(self.node(slot, |s| s == NodeState::Live)?.is_some())
+    }
+
+    fn out_edges(&self, slot: u32) -> Result<Vec<u32>> {
+        let layout = self.writer.layout();
+        Ok(match self.node(slot, NodeState::is_node)? {
+            Some(block) => (0..layout.degree(block)).map(|i| layout.neighbour(block, i)).collect(),
+            None => Vec::new(),
+        })
+    }
+
+    fn nearest_sources(&self, slot: u32) -> Result<Vec<u32>> {
+        let block = self.writer.block(slot as u64)?;
+        let vector = self.space.vector(&*self.writer, slot, block)?;
+        let mut found = Vec::new();
+        let beam = Beam { list: self.space.list, width: 1 };
+        graph::beam_search(&*self.writer, self.space.codes, self.space.metric, &vector, beam, &mut SearchStats::default(), &mut |node| {
+            // A tombstone's edges go when a vacuum frees it: only live nodes hold an edge for good.
+            if node.state == NodeState::Live {
+                found.push((node.distance, node.slot));
+            }
+        })?;
+        found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        Ok(found.into_iter().map(|(_, s)| s).collect())
+    }
+
+    fn link(&mut self, from: u32, replace: Option<usize>, to: u32) -> Result<()> {
+        let layout = self.writer.layout();
+        let to_block = self.writer.block(to as u64)?;
+        let code = self.space.code(&self.space.vector(&*self.writer, to, to_block)?);
+        let mut edges = graph::edges_of(&layout, self.writer.block(from as u64)?);
+        graph::place(&mut edges.ids, replace, to);
+        match replace {
+            Some(at) => edges.codes[at * code.len()..(at + 1) * code.len()].copy_from_slice(&code),
+            None => edges.codes.extend_from_slice(&code),
+        }
+        set_edges(self.writer, &layout, from, &edges)
+    }
 }
 
 /// Stamps the modification time and commits; the report carries the header written.
@@ -263,6 +350,7 @@ pub fn vacuum(storage: &dyn Storage, path: &Path, compact: bool, opts: &UpdateOp
     let mut writer = if compact { IndexWriter::open(storage, path, opts.wait)? } else { open(storage, path, opts)? };
     let mut report = UpdateReport { rolled_back: writer.rolled_back(), ..UpdateReport::default() };
     report.vacuum = Some(consolidate(&mut writer, opts.now_ms)?);
+    report.reconnected = reconnect(&mut writer)?;
     if !compact {
         return commit(writer, report, opts.now_ms);
     }
@@ -523,6 +611,59 @@ mod tests {
         found.sort_unstable();
         assert_eq!(found, want, "only the deleted copy is gone");
         assert_eq!(assert_sound_report(&path).unreachable, 0);
+    }
+
+    /// Removes every edge into `victim`, as a build that pruned them all away left it.
+    fn cut_in_edges(path: &Path, victim: u32) {
+        let mut writer = IndexWriter::open(&FileStorage, path, false).unwrap();
+        let layout = writer.layout();
+        let code_len = layout.code_len;
+        for slot in 0..writer.header().slots as u32 {
+            let block = writer.block(slot as u64).unwrap();
+            if !layout.state(block).is_some_and(NodeState::is_node) {
+                continue;
+            }
+            let mut edges = graph::edges_of(&layout, block);
+            if let Some(k) = edges.ids.iter().position(|&n| n == victim) {
+                edges.ids.remove(k);
+                edges.codes.drain(k * code_len..(k + 1) * code_len);
+                set_edges(&mut writer, &layout, slot, &edges).unwrap();
+            }
+        }
+        writer.commit().unwrap();
+        assert_eq!(check_index(&IndexFile::open(path).unwrap()).unreachable, 1);
+    }
+
+    #[test]
+    fn vacuum_and_insert_link_in_a_live_node_nothing_reaches() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = Clustered::standard(8, 8).sample(600, 0);
+        let path = build(dir.path(), set.clone());
+        let victim = (assert_sound(&path).entry_slot as u32 + 1) % 600;
+        let file = IndexFile::open(&path).unwrap();
+        let rowid = file.layout().rowid(file.block(victim as u64).unwrap());
+        drop(file);
+        let own = rows(&set, |r| r == rowid);
+        let found_first = |path: &Path| search_all(path, &own, 1, 64)[0] == vec![rowid];
+
+        cut_in_edges(&path, victim);
+        assert!(!found_first(&path), "cut off, the row cannot be found");
+        let report = vacuum(&FileStorage, &path, false, &OPTS).unwrap();
+        assert_eq!(report.reconnected, 1);
+        assert_eq!(assert_sound_report(&path).unreachable, 0);
+        assert!(found_first(&path));
+
+        cut_in_edges(&path, victim);
+        let new = VectorSet { rowids: vec![10_000], ..rows(&set, |r| r == 0) };
+        let report = insert(&FileStorage, &path, new, false, &OPTS, &|_, _| {}).unwrap();
+        assert_eq!(report.reconnected, 1);
+        assert_eq!(assert_sound_report(&path).unreachable, 0);
+        assert!(found_first(&path));
+
+        cut_in_edges(&path, victim);
+        vacuum(&FileStorage, &path, true, &OPTS).unwrap();
+        assert_eq!(assert_sound_report(&path).unreachable, 0);
+        assert!(found_first(&path));
     }
 
     fn assert_sound_report(path: &Path) -> crate::index::CheckReport {

@@ -92,6 +92,7 @@ pub fn to_json(path: &Path, report: &UpdateReport, seconds: f64) -> serde_json::
         "seconds": seconds,
         "vectors_per_second": report.inserted as f64 / seconds.max(1e-9),
         "rolled_back": report.rolled_back,
+        "reconnected": report.reconnected,
         "vacuum": report.vacuum.map(|v| json!({"freed": v.freed, "repruned": v.repruned, "seconds": v.took_ms as f64 / 1000.0})),
         "compacted": report.compacted.map(|(before, after)| json!({"before_bytes": before, "after_bytes": after})),
         "live": h.map(|h| h.live),
