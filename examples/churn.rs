@@ -166,7 +166,7 @@ fn main() {
     let mut inserted: Vec<u64> = Vec::new();
     let mut last_fresh_bytes = None;
     println!();
-    println!("| round | live | tombstones | recall@10 | fresh build | diff | blocks/query | fresh | unreachable | inserted top-1 | before vacuum | fresh build | all inserted | deleted returned | delete s | insert vec/s | vacuum s | rebuild s | rebuild vec/s | file MiB |");
+    println!("| round | live | tombstones | recall@10 | fresh build | diff | blocks/query | fresh | unreachable / fresh | inserted top-1 | before vacuum | fresh build | all inserted | deleted returned | delete s | insert vec/s | vacuum s | rebuild s | rebuild vec/s | file MiB |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for round in 1..=o.rounds {
         // Delete per_round live rows at random.
@@ -211,6 +211,7 @@ fn main() {
         let file_bytes = std::fs::metadata(at("churn.lmd")).unwrap().len();
 
         let mut fresh_top1 = None;
+        let mut fresh_lost = None;
         let (fresh_recall, rebuild_s, rebuild_rate) = if o.fresh {
             write_vectors_parquet(&at("live.parquet"), &live_set, true).expect("write live");
             let fresh = build("live.parquet", "fresh.lmd", "fresh.json");
@@ -218,6 +219,7 @@ fn main() {
             let (hits, fresh_blocks) = search_counting(&at("fresh.lmd"), &queries, 10, o.list);
             let r = recall_at_k(&hits, &truth, 10);
             fresh_top1 = Some(self_top1(&at("fresh.lmd"), &new_set, o.list));
+            fresh_lost = Some(unreachable(&at("fresh.lmd")));
             (Some((r, fresh_blocks)), fresh["build_seconds"].as_f64(), fresh["vectors_per_second"].as_f64())
         } else {
             (None, None, None)
@@ -226,11 +228,12 @@ fn main() {
         let fresh_recall = fresh_recall.map(|f| f.0);
         let f = |x: Option<f64>, digits: usize| x.map_or("-".to_string(), |v| format!("{v:.digits$}"));
         println!(
-            "| {round} | {} | {tombstones} | {recall:.4} | {} | {} | {blocks:.1} | {} | {lost} | {found_self:.2}% | {top1_before_vacuum:.2}% | {} | {all_top1:.2}% | {deleted_returned} | {delete_s:.2} | {:.0} | {} | {} | {} | {:.1} |",
+            "| {round} | {} | {tombstones} | {recall:.4} | {} | {} | {blocks:.1} | {} | {lost}{} | {found_self:.2}% | {top1_before_vacuum:.2}% | {} | {all_top1:.2}% | {deleted_returned} | {delete_s:.2} | {:.0} | {} | {} | {} | {:.1} |",
             live.len(),
             f(fresh_recall, 4),
             f(fresh_recall.map(|r| recall - r), 4),
             f(fresh_blocks, 1),
+            fresh_lost.map_or(String::new(), |n| format!(" / {n}")),
             fresh_top1.map_or("-".to_string(), |t| format!("{t:.2}%")),
             insert["vectors_per_second"].as_f64().unwrap(),
             f(vacuum_s, 2),
