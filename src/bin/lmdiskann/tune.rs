@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::measure::{check_recall_bar, load_truth, read_queries, run_batch, Summary};
 use crate::report::write_json;
+use crate::writing::failed;
 
 /// The search lists tried by default, smallest first: roughly 1.25x apart, so the answer
 /// is within a quarter of the true minimum.
@@ -107,7 +108,7 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
         // Saving takes the exclusive lock, which our own shared one would block.
         drop(index);
         let previous = save_default_search_list(index_path, chosen as u32, crate::now_ms())
-            .with_context(|| format!("{}: cannot record the default search list", index_path.display()))?;
+            .map_err(|e| failed(index_path, "recording the default search list", e))?;
         let was = if previous == 0 { "the built-in default".to_string() } else { format!("L={previous}") };
         println!("saved: searches of {} without -L now use L={chosen} (was {was})", index_path.display());
     }
