@@ -94,6 +94,13 @@ impl Index {
         }
     }
 
+    /// `params` as a search of this index runs them: k at most the live rows, the list at
+    /// most the nodes (see [`SearchParams::within`]).
+    pub fn within(&self, params: &SearchParams) -> SearchParams {
+        let h = self.file.header();
+        params.within(h.live, h.live + h.tombstoned)
+    }
+
     /// The `params.k` nearest live rows to `query`, nearest first (ties: smaller rowid).
     pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<(Vec<Neighbour>, SearchStats)> {
         let started = std::time::Instant::now();

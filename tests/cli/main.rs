@@ -6,6 +6,7 @@ mod duckdb;
 mod errors;
 mod golden;
 mod kill;
+mod limits;
 mod recall_gate;
 mod types;
 mod update;
