@@ -7,6 +7,7 @@ mod errors;
 mod golden;
 mod kill;
 mod limits;
+mod outputs;
 mod recall_gate;
 mod types;
 mod update;

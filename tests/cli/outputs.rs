@@ -1,0 +1,34 @@
+//! What commands report and where they write: validate's extra rows, stats' numbers,
+//! build's memory figures, the demo's index.
+
+use lmdiskann::io::write_vectors_parquet;
+use serde_json::Value;
+
+use crate::util::{text, Workdir};
+
+#[test]
+fn validate_against_lists_the_first_extra_rows() {
+    let w = Workdir::new();
+    let (base, _) = w.dataset(300, 8, 1);
+    w.ok(&["build", "--input", "vectors.parquet"]);
+    // The table without seven of the index's rows.
+    let gone = [3, 40, 41, 100, 150, 200, 299];
+    let mut table = base.clone();
+    table.rowids.clear();
+    table.data.clear();
+    for (i, rowid) in base.rowids.iter().enumerate().filter(|(_, r)| !gone.contains(r)) {
+        table.rowids.push(*rowid);
+        table.data.extend_from_slice(base.vector(i));
+    }
+    write_vectors_parquet(&w.path("table.parquet"), &table, true).unwrap();
+    let out = w.cmd(&["validate", "--against", "table.parquet", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["against"]["extra"], 7, "{report}");
+    let problems: Vec<&str> = report["problems"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    let listed: Vec<&str> = problems.iter().copied().filter(|p| p.ends_with("of the index is not in the input")).collect();
+    // The build keeps rows in input order, so the first five extra rows are the first five in the file.
+    let expected: Vec<String> = gone[..5].iter().map(|r| format!("rowid {r} of the index is not in the input")).collect();
+    assert_eq!(listed, expected, "{problems:?}");
+    assert!(problems.contains(&"... 2 more extra rows"), "{problems:?}");
+}
