@@ -32,3 +32,16 @@ fn validate_against_lists_the_first_extra_rows() {
     assert_eq!(listed, expected, "{problems:?}");
     assert!(problems.contains(&"... 2 more extra rows"), "{problems:?}");
 }
+
+#[test]
+fn stats_json_prints_f32_settings_as_written() {
+    let w = Workdir::new();
+    w.dataset(200, 8, 1);
+    w.ok(&["build", "--input", "vectors.parquet", "--store", "i8", "--alpha", "1.3"]);
+    let json = w.ok(&["stats", "--json"]);
+    assert!(json.contains("\"alpha\": 1.3,"), "{json}");
+    let stats: Value = serde_json::from_str(&json).unwrap();
+    let scale = stats["element_scale"].as_f64().expect("an i8 index has a scale");
+    let printed = json.lines().find(|l| l.contains("\"element_scale\"")).unwrap().trim().trim_end_matches(',').to_string();
+    assert_eq!(printed, format!("\"element_scale\": {}", scale as f32), "the f32's shortest decimal: {json}");
+}

@@ -23,6 +23,12 @@ fn status_bytes(field: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// `x` as the f64 that prints as `x` prints (1.2, not the 1.2000000476837158 a plain
+/// widening gives), for JSON.
+pub fn short_f32(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(x.into())
+}
+
 /// Writes `value` as pretty JSON to `path`.
 pub fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value)?;
