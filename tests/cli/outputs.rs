@@ -45,3 +45,17 @@ fn stats_json_prints_f32_settings_as_written() {
     let printed = json.lines().find(|l| l.contains("\"element_scale\"")).unwrap().trim().trim_end_matches(',').to_string();
     assert_eq!(printed, format!("\"element_scale\": {}", scale as f32), "the f32's shortest decimal: {json}");
 }
+
+#[test]
+fn demo_writes_its_index_where_index_says() {
+    let w = Workdir::new();
+    let out = w.ok(&["demo", "--n", "300", "--dims", "8", "--queries", "10", "--dir", "d", "--index", "mine.lmd"]);
+    assert!(out.contains("built mine.lmd"), "{out}");
+    assert!(!w.path("d/index.lmd").exists(), "the index went to the demo folder");
+    let stats: Value = serde_json::from_str(&w.ok(&["stats", "--index", "mine.lmd", "--json"])).unwrap();
+    assert_eq!(stats["live"], 300);
+    // LMDISKANN_INDEX names the user's own index: the demo leaves it alone.
+    let out = w.cmd(&["demo", "--n", "300", "--dims", "8", "--queries", "10", "--dir", "e"]).env("LMDISKANN_INDEX", "theirs.lmd").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(w.path("e/index.lmd").exists() && !w.path("theirs.lmd").exists());
+}
