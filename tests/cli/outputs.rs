@@ -47,6 +47,22 @@ fn stats_json_prints_f32_settings_as_written() {
 }
 
 #[test]
+fn build_reports_its_own_memory_apart_from_file_pages() {
+    let w = Workdir::new();
+    w.dataset(2000, 32, 1);
+    let out = w.cmd(&["build", "--input", "vectors.parquet", "--report", "build.json"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stderr);
+    assert!(line.contains("peak memory ") && line.contains(" of file pages)"), "{line}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(w.path("build.json")).unwrap()).unwrap();
+    let field = |name: &str| report[name].as_u64().unwrap_or_else(|| panic!("{name} missing: {report}"));
+    let (rss, anon, file) = (field("peak_rss_bytes"), field("peak_anon_rss_bytes"), field("peak_file_rss_bytes"));
+    // The 2000 vectors alone hold 250 KiB; the sampled peaks are parts of the whole peak.
+    assert!(anon > 256 << 10 && file > 0, "{report}");
+    assert!(anon <= rss && file <= rss, "{report}");
+}
+
+#[test]
 fn demo_writes_its_index_where_index_says() {
     let w = Workdir::new();
     let out = w.ok(&["demo", "--n", "300", "--dims", "8", "--queries", "10", "--dir", "d", "--index", "mine.lmd"]);
