@@ -3,7 +3,7 @@
 //! return new edge lists; the caller writes them. Every function is a pure function of
 //! the blocks it reads, so results do not depend on the number of threads.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
@@ -263,8 +263,9 @@ const MAX_TOMBSTONES_FOLLOWED: usize = 64;
 /// its live neighbours plus the live neighbours of its tombstoned ones (followed through
 /// further tombstones while that pool is too small to fill the node), so no live node is
 /// cut off when the tombstones are freed. Edges the alpha rule does not choose are filled
-/// from the node's own live edges first.
-pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace) -> Result<Consolidation> {
+/// from the node's own live edges first. `progress(done, total)` follows the live nodes
+/// checked.
+pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Consolidation> {
     let header = blocks.header();
     let layout = blocks.layout();
     let states: Vec<NodeState> = (0..header.slots)
@@ -297,10 +298,15 @@ pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace) -> Result<Consoli
             in_degree[n as usize].fetch_add(1, Ordering::Relaxed);
         })
     };
+    let checked = AtomicU64::new(0);
     let updates: Vec<Option<(u32, Edges)>> = (0..states.len() as u32)
         .into_par_iter()
         .filter(|&s| is(s, NodeState::Live))
         .map(|p| {
+            let done = checked.fetch_add(1, Ordering::Relaxed) + 1;
+            if done.is_multiple_of(1024) || done == live_count as u64 {
+                progress(done, live_count as u64);
+            }
             // Every block was checked when the states were read.
             let block = blocks.block_again(p as u64)?;
             let current = edges_of(&layout, block);

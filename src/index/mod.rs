@@ -12,7 +12,7 @@ pub use build::{build_index, build_index_in, default_element_type, BuildOptions,
 pub use check::{check_index, CheckReport};
 pub use estimate::{estimate_build, BuildEstimate};
 pub use stats::{IndexStats, collect_stats};
-pub use update::{delete, insert, vacuum, UpdateOptions, UpdateReport, DEFAULT_AUTO_VACUUM};
+pub use update::{delete, delete_with_progress, insert, vacuum, vacuum_with_progress, UpdateOptions, UpdateReport, DEFAULT_AUTO_VACUUM};
 pub use validate::{check_against, sample_recall, AgainstReport, SampleRecall};
 
 use std::path::Path;

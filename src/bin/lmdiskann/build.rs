@@ -13,7 +13,7 @@ use lmdiskann::quant::CodeKind;
 use lmdiskann::{BuildOptions, Metric};
 use serde_json::json;
 
-use crate::progress::BuildProgress;
+use crate::progress::Progress;
 use crate::report::{human_bytes, peak_rss_bytes, write_json, MemoryPeaks};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -131,10 +131,10 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
     options
         .plan(set.dims, options.element_type(source))
         .with_context(|| format!("{}: cannot index {}-dim vectors", args.input.display(), set.dims))?;
-    let progress = BuildProgress::new();
+    let progress = Progress::new();
     let built = Instant::now();
     let report = pool
-        .install(|| build_index(set, &options, &out, &|stage, done, total| progress.update(stage, done, total)))
+        .install(|| build_index(set, &options, &out, &|stage, done, total| progress.build_stage(stage, done, total)))
         .with_context(|| format!("{}: build failed, nothing was written", args.input.display()))?;
     progress.finish();
     warn_of_conversion(&args.input, source, &report);

@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use lmdiskann::index::delete;
+use lmdiskann::index::delete_with_progress;
 use lmdiskann::io::read_rowids;
 use lmdiskann::storage::FileStorage;
 
+use crate::progress::Progress;
 use crate::report::write_json;
 use crate::writing::{failed, print_outcome, to_json, WriteArgs};
 
@@ -41,8 +42,12 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
         None => args.rowids.clone(),
     };
     let started = Instant::now();
-    let report = delete(&FileStorage, index, &rowids, args.ignore_missing, &args.write.options())
-        .map_err(|e| failed(index, "delete", e))?;
+    let progress = Progress::new();
+    let report = delete_with_progress(&FileStorage, index, &rowids, args.ignore_missing, &args.write.options(), &|done, total| {
+        progress.update("vacuum", done, total)
+    })
+    .map_err(|e| failed(index, "delete", e))?;
+    progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     let skipped = if report.missing > 0 { format!(" ({} not in the index, skipped)", report.missing) } else { String::new() };
     eprintln!("deleted {} rows from {}{skipped} in {:.2} s", report.deleted, index.display(), seconds);

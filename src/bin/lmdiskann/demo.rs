@@ -14,7 +14,7 @@ use lmdiskann::{BuildOptions, SearchParams};
 use crate::build::MetricArg;
 use crate::generate::write_set;
 use crate::measure::run_batch;
-use crate::progress::BuildProgress;
+use crate::progress::Progress;
 use crate::report::human_bytes;
 
 #[derive(clap::Args)]
@@ -59,9 +59,9 @@ pub fn run(args: Args, index: Option<&Path>) -> anyhow::Result<ExitCode> {
     let metric = args.metric.into();
     let options = BuildOptions { metric, seed: args.seed, ..BuildOptions::default() };
     let pool = crate::thread_pool(args.threads)?;
-    let progress = BuildProgress::new();
+    let progress = Progress::new();
     let started = Instant::now();
-    let report = pool.install(|| build_index(base.clone(), &options, &index_path, &|s, d, t| progress.update(s, d, t)))?;
+    let report = pool.install(|| build_index(base.clone(), &options, &index_path, &|s, d, t| progress.build_stage(s, d, t)))?;
     progress.finish();
     let build_seconds = started.elapsed().as_secs_f64();
 
