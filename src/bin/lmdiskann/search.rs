@@ -67,7 +67,9 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
     }
     check_count("-k", args.k)?;
     check_count("--beam-width", args.beam_width)?;
-    args.search_list.map(|l| check_count("--search-list", l)).transpose()?;
+    if let Some(list) = args.search_list {
+        check_count("--search-list", list)?;
+    }
     let min_recall = args.min_recall.map(|r| check_recall_bar("--min-recall", r)).transpose()?;
     let format = output_format(&args)?;
     let index = Index::open(index_path)?;
