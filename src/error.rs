@@ -33,6 +33,11 @@ pub enum Error {
     #[error("{0}")]
     InvalidData(String),
 
+    /// A change failed after it had begun to touch the index, and undoing it failed too;
+    /// `left` says what the index holds now.
+    #[error("{cause}; undoing it failed too ({undo}): {left}")]
+    NotUndone { cause: Box<Error>, undo: Box<Error>, left: crate::storage::Left },
+
     /// Another process holds a lock that this operation needs.
     #[error("{}: {what}", path.display())]
     Locked { path: PathBuf, what: String },

@@ -4,7 +4,7 @@
 //! Same semantics as the index: vectors prepared for the metric (cosine normalises), the
 //! same distance kernels bit for bit, ties broken by the smaller rowid. The base arrives in
 //! chunks and each query keeps a heap of its k best, so memory is O(queries x k + chunk)
-//! whatever the base's size.
+//! whatever the base's size (and k beyond the base's rows costs nothing).
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -174,7 +174,8 @@ struct TopK {
 
 impl TopK {
     fn new(k: usize) -> TopK {
-        TopK { k, heap: BinaryHeap::with_capacity(k + 1) }
+        // The heap grows with the base rows offered, so a k beyond them costs nothing.
+        TopK { k, heap: BinaryHeap::with_capacity(k.min(1024) + 1) }
     }
 
     #[inline]

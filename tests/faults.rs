@@ -8,9 +8,9 @@
 use std::path::Path;
 
 use lmdiskann::index::{build_index_in, check_index, delete, insert, vacuum, UpdateOptions};
-use lmdiskann::storage::{Fault, Faulty, IndexFile, MemoryStorage, Storage};
+use lmdiskann::storage::{journal_path, Fault, Faulty, IndexFile, Left, MemoryStorage, Storage};
 use lmdiskann::synthetic::Clustered;
-use lmdiskann::{BuildOptions, Result, VectorSet};
+use lmdiskann::{BuildOptions, Error, Result, VectorSet};
 
 const OPTS: UpdateOptions = UpdateOptions { wait: false, auto_vacuum: None, now_ms: 7 };
 const CRASH_SEEDS: u64 = 3;
@@ -78,27 +78,35 @@ fn every_fault(name: &str, start: &MemoryStorage, command: &Command) -> (u64, u6
     (steps, runs)
 }
 
-#[test]
-fn no_fault_at_any_io_step_of_any_command_loses_data() {
+/// An index with a deleted row in memory, and the commands that change it.
+fn changing_commands() -> (MemoryStorage, Vec<(&'static str, Command<'static>)>) {
     let data = Clustered::standard(8, 5);
     let start = MemoryStorage::new();
     build(&start, data.sample(300, 0), 1).unwrap();
     delete(&start, path(), &[1, 2, 3], false, &OPTS).unwrap();
     let extra = VectorSet { rowids: (1000..1040).collect(), ..data.sample(40, 1) };
+    let auto_extra = extra.clone();
     let commands: Vec<(&str, Command)> = vec![
-        ("build", Box::new(|s| build(s, data.sample(250, 2), 2))),
-        ("insert", Box::new(|s| insert(s, path(), extra.clone(), false, &OPTS, &|_, _| {}).map(|_| ()))),
+        ("insert", Box::new(move |s| insert(s, path(), extra.clone(), false, &OPTS, &|_, _| {}).map(|_| ()))),
         ("delete", Box::new(|s| delete(s, path(), &[10, 11, 12], false, &OPTS).map(|_| ()))),
         ("vacuum", Box::new(|s| vacuum(s, path(), false, &OPTS).map(|_| ()))),
-        ("vacuum --compact", Box::new(|s| vacuum(s, path(), true, &OPTS).map(|_| ()))),
         (
             "insert with auto-vacuum",
-            Box::new(|s| {
+            Box::new(move |s| {
                 let opts = UpdateOptions { auto_vacuum: Some(0.5), ..OPTS };
-                insert(s, path(), extra.clone(), false, &opts, &|_, _| {}).map(|_| ())
+                insert(s, path(), auto_extra.clone(), false, &opts, &|_, _| {}).map(|_| ())
             }),
         ),
     ];
+    (start, commands)
+}
+
+#[test]
+fn no_fault_at_any_io_step_of_any_command_loses_data() {
+    let (start, mut commands) = changing_commands();
+    let data = Clustered::standard(8, 5);
+    commands.insert(0, ("build", Box::new(move |s| build(s, data.sample(250, 2), 2))));
+    commands.insert(4, ("vacuum --compact", Box::new(|s| vacuum(s, path(), true, &OPTS).map(|_| ()))));
     let mut total = (0, 0);
     for (name, command) in &commands {
         let (steps, runs) = every_fault(name, &start, command);
@@ -108,4 +116,76 @@ fn no_fault_at_any_io_step_of_any_command_loses_data() {
         total = (total.0 + steps, total.1 + runs);
     }
     println!("in all: {} I/O steps, {} faulted runs", total.0, total.1);
+}
+
+/// A writer whose I/O fails (rather than its process dying) takes its change back before it
+/// returns: whichever step of its commit fails, or is torn, the error leaves the file byte
+/// for byte as it was, with no journal beside it.
+#[test]
+fn a_failed_write_is_undone_before_the_command_returns() {
+    let (start, commands) = changing_commands();
+    let before = start.read(path()).unwrap();
+    for (name, command) in &commands {
+        let done = start.deep_clone();
+        let counter = Faulty::counting(&done);
+        command(&counter).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let steps = counter.steps();
+        for step in 0..steps {
+            for fault in [Fault::Fail, Fault::Tear(step)] {
+                let storage = start.deep_clone();
+                let what = format!("{name}, {fault:?} at step {step} of {steps}");
+                let err = command(&Faulty::at(&storage, step, fault)).expect_err(&what);
+                assert!(!matches!(err, Error::NotUndone { .. }), "{what}: {err}");
+                assert!(storage.read(path()).unwrap() == before, "{what}: the file changed");
+                assert!(!storage.exists(&journal_path(path())), "{what}: a journal was left");
+            }
+        }
+    }
+}
+
+/// When undoing a failed write fails too, the error says what the index holds, and it is
+/// so: an unfinished change that the next open rolls back, or (when only the journal could
+/// not be written again) the whole change.
+#[test]
+fn a_failed_undo_says_what_the_next_open_will_find() {
+    let (start, commands) = changing_commands();
+    let (name, delete) = &commands[1];
+    let before = opened(&start.deep_clone(), name);
+    let done = start.deep_clone();
+    let counter = Faulty::counting(&done);
+    delete(&counter).unwrap();
+    let (steps, after) = (counter.steps(), opened(&done, name));
+    let mut rolled_back = 0;
+    for first in 0..steps {
+        for second in first + 1.. {
+            let storage = start.deep_clone();
+            let faulty = Faulty::at_each(&storage, &[(first, Fault::Fail), (second, Fault::Fail)]);
+            let err = delete(&faulty).expect_err("a failure goes unnoticed");
+            if faulty.steps() <= second {
+                break; // the command ended before the second fault
+            }
+            let what = format!("{name}, failures at steps {first} and {second}: {err}");
+            let message = err.to_string();
+            match err {
+                Error::NotUndone { left: Left::HotJournal, .. } => {
+                    assert!(message.contains("the next command to open it will roll back"), "{what}");
+                    assert!(storage.exists(&journal_path(path())), "{what}: no journal to roll back");
+                    assert!(opened(&storage, &what) == before, "{what}: the next open did not roll back");
+                    rolled_back += 1;
+                }
+                Error::NotUndone { left: Left::Changed, .. } => {
+                    assert!(message.contains("holds the whole change"), "{what}");
+                    assert!(opened(&storage, &what) == after, "{what}: the change is not whole");
+                }
+                // Unchanged, said plainly; a journal that could not be removed before the
+                // index was touched is one the next open drops.
+                _ => {
+                    assert!(storage.read(path()).unwrap() == start.read(path()).unwrap(), "{what}: the file changed");
+                    assert!(opened(&storage, &what) == before, "{what}");
+                    assert!(!storage.exists(&journal_path(path())), "{what}: the next open left the journal");
+                }
+            }
+        }
+    }
+    assert!(rolled_back > 0, "no undo was made to fail");
 }

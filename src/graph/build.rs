@@ -65,14 +65,15 @@ pub struct Graph {
 const MAX_BATCH_FRACTION: f64 = 0.02;
 const ORDER_STREAM: u64 = 0x004F_5244_4552; // "ORDER"
 
-/// Builds the graph. `progress(done, total)` is called after each batch (total counts
-/// both passes). Runs on the current rayon pool.
-pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u64, u64) + Sync)) -> Graph {
+/// Builds the graph. `progress(pass, passes, done, n)` is called after each batch: `done`
+/// of the `n` points are in pass `pass` (from 1) of `passes` (the entry point from the
+/// start). Runs on the current rayon pool.
+pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u32, u32, u64, u64) + Sync)) -> Graph {
     let n = points.len();
     let entry = medoid(points);
     let mut graph = Graph { neighbours: vec![Vec::new(); n], entry, reconnected: 0 };
     if n <= 1 {
-        progress(n as u64, n as u64);
+        progress(1, 1, n as u64, n as u64);
         return graph;
     }
     let mut order: Vec<u32> = (0..n as u32).filter(|&i| i != entry).collect();
@@ -80,8 +81,6 @@ pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u64, u6
     let max_batch = ((n as f64 * MAX_BATCH_FRACTION) as usize).max(1);
 
     let passes: &[f32] = if params.alpha > 1.0 { &[1.0, params.alpha] } else { &[params.alpha] };
-    let total = (order.len() * passes.len()) as u64;
-    let mut done = 0u64;
     for (pass, &alpha) in passes.iter().enumerate() {
         let mut start = 0;
         let mut batch = 1;
@@ -94,8 +93,7 @@ pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u64, u6
             // where the gain comes from (SIFT 5k: recall@10 at L=64 0.949 -> 0.984).
             let saturate = params.saturate && pass + 1 == passes.len();
             insert_batch(points, &mut graph, &order[start..end], params, alpha, saturate);
-            done += (end - start) as u64;
-            progress(done, total);
+            progress(pass as u32 + 1, passes.len() as u32, 1 + end as u64, n as u64);
             start = end;
             // Capped, not doubled forever: after 64 doublings a usize wraps to 0 and the
             // loop would never advance (65-99 points, or about 2M and more).
@@ -248,7 +246,7 @@ mod tests {
         let points = PointSet { dims: 2, data: &data };
         let params = BuildParams { max_degree: 16, build_list: 32, alpha: 1.2, seed: 3, saturate: true };
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| build(&points, &params, &|_, _| {}))
+        pool.install(|| build(&points, &params, &|_, _, _, _| {}))
     }
 
     #[test]
@@ -259,7 +257,7 @@ mod tests {
             let data: Vec<f32> = (0..n * 2).map(|i| ((i * 7919) % 101) as f32).collect();
             let points = PointSet { dims: 2, data: &data };
             let params = BuildParams { max_degree: 8, build_list: 16, alpha: 1.2, seed: 1, saturate: true };
-            let g = build(&points, &params, &|_, _| {});
+            let g = build(&points, &params, &|_, _, _, _| {});
             assert!(g.neighbours.iter().all(|e| !e.is_empty()), "n = {n}");
         }
     }
@@ -317,7 +315,7 @@ mod tests {
                 let set = make(seed);
                 for saturate in [true, false] {
                     let params = BuildParams { max_degree, build_list, alpha: 1.2, seed, saturate };
-                    let g = build(&PointSet { dims: 16, data: &set.data }, &params, &|_, _| {});
+                    let g = build(&PointSet { dims: 16, data: &set.data }, &params, &|_, _, _, _| {});
                     assert_eq!(unreachable(&g), 0, "seed {seed}, R {max_degree}, saturate {saturate}");
                     assert!(g.neighbours.iter().all(|e| e.len() <= max_degree));
                     repaired += g.reconnected;

@@ -15,8 +15,9 @@ pub struct Candidates {
 }
 
 impl Candidates {
+    /// Memory grows with the candidates inserted, not with `capacity`.
     pub fn new(capacity: usize) -> Self {
-        Candidates { items: Vec::with_capacity(capacity + 1), capacity }
+        Candidates { items: Vec::with_capacity(capacity.min(1024) + 1), capacity }
     }
 
     fn before(a: f32, a_id: u32, b: &Candidate) -> bool {

@@ -21,6 +21,18 @@ pub struct SearchParams {
     pub beam_width: usize,
 }
 
+impl SearchParams {
+    /// These parameters as a search of an index with `live` live rows and `nodes` nodes
+    /// (live and tombstoned) runs them: k above the live rows cannot find more, and a list
+    /// longer than the nodes already holds every one of them, so neither buffer ever grows
+    /// with an absurd k or L.
+    pub fn within(&self, live: u64, nodes: u64) -> SearchParams {
+        let k = (self.k as u64).min(live) as usize;
+        let search_list = (self.search_list.max(k) as u64).min(nodes) as usize;
+        SearchParams { k, search_list, beam_width: self.beam_width }
+    }
+}
+
 /// Work done by one search.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SearchStats {
@@ -45,27 +57,32 @@ pub fn search<B: Blocks>(
 ) -> Result<(Vec<(f32, u64)>, SearchStats)> {
     let header = file.header();
     let mut stats = SearchStats::default();
-    if header.live == 0 || params.k == 0 {
+    let nodes = header.live + header.tombstoned;
+    let SearchParams { k, search_list: mut list, beam_width } = params.within(header.live, nodes);
+    if k == 0 {
         return Ok((Vec::new(), stats));
     }
-    let want = (params.k as u64).min(header.live) as usize;
     let layout = file.layout();
-    let mut list = params.search_list.max(params.k);
     loop {
-        let mut results: Vec<(f32, u64)> = Vec::with_capacity(list * 2);
-        beam_search(file, codes, metric, query, Beam { list, width: params.beam_width }, &mut stats, &mut |node| {
+        // Sized by what the search finds, not by the list it may keep.
+        let mut results: Vec<(f32, u64)> = Vec::with_capacity(list.min(PRESIZE));
+        beam_search(file, codes, metric, query, Beam { list, width: beam_width }, &mut stats, &mut |node| {
             if node.state == NodeState::Live {
                 results.push((node.distance, layout.rowid(node.block)));
             }
         })?;
-        if results.len() >= want || list as u64 >= header.slots {
+        // A list of every node expanded every node it could reach: widening finds no more.
+        if results.len() >= k || list as u64 >= nodes {
             results.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            results.truncate(params.k);
+            results.truncate(k);
             return Ok((results, stats));
         }
-        list *= 2;
+        list = (list as u64 * 2).min(nodes) as usize;
     }
 }
+
+/// Entries a search's buffers are given up front; beyond it they grow with what is found.
+const PRESIZE: usize = 4096;
 
 /// The shape of a beam search: `list` candidates kept, `width` expanded per round.
 #[derive(Clone, Copy, Debug)]
@@ -103,17 +120,20 @@ pub fn beam_search<B: Blocks>(
     }
     let query_codes = codes.query(query);
     let mut candidates = Candidates::new(beam.list);
-    // Each expansion can see up to R new ids; sizing for that avoids rehashing.
-    let mut seen = Visited::with_capacity(beam.list * layout.max_degree);
+    // Each expansion can see up to R new ids; sizing for that avoids rehashing, but no
+    // search sees more ids than the index has slots.
+    let mut seen = Visited::with_capacity(beam.list.saturating_mul(layout.max_degree).min(header.slots as usize));
     let codec = header.element_codec();
     let mut vector = vec![0.0f32; layout.dims];
     let entry = header.entry_slot as u32;
     seen.insert(entry);
     candidates.insert(f32::NEG_INFINITY, entry);
-    let mut round = Vec::with_capacity(beam.width.max(1));
+    // No round expands more candidates than the list keeps.
+    let width = beam.width.clamp(1, beam.list.max(1));
+    let mut round = Vec::with_capacity(width);
     loop {
         round.clear();
-        while round.len() < beam.width.max(1) {
+        while round.len() < width {
             match candidates.next_unexpanded() {
                 Some(c) => round.push(c.id),
                 None => break,

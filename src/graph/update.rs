@@ -3,6 +3,8 @@
 //! return new edge lists; the caller writes them. Every function is a pure function of
 //! the blocks it reads, so results do not depend on the number of threads.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rayon::prelude::*;
 
 use super::prune::robust_prune_split;
@@ -264,7 +266,8 @@ const MAX_TOMBSTONES_FOLLOWED: usize = 64;
 /// the tombstones survive their freeing. Edges the alpha rule does not choose are filled
 /// from the node's own live edges first. A node whose last in-edge came through a
 /// tombstone is linked in again by the reachability pass that ends every change.
-pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace) -> Result<Consolidation> {
+/// `progress(done, total)` follows the live nodes checked.
+pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Consolidation> {
     let header = blocks.header();
     let layout = blocks.layout();
     let states: Vec<NodeState> = (0..header.slots)
@@ -290,10 +293,15 @@ pub fn consolidate<B: Blocks>(blocks: &B, space: &UpdateSpace) -> Result<Consoli
         return Ok(Consolidation { updates: Vec::new(), tombstones, entry });
     }
     let dims = layout.dims;
+    let checked = AtomicU64::new(0);
     let updates: Vec<Option<(u32, Edges)>> = (0..states.len() as u32)
         .into_par_iter()
         .filter(|&s| is(s, NodeState::Live))
         .map(|p| {
+            let done = checked.fetch_add(1, Ordering::Relaxed) + 1;
+            if done.is_multiple_of(1024) || done == live_count as u64 {
+                progress(done, live_count as u64);
+            }
             // Every block was checked when the states were read.
             let block = blocks.block_again(p as u64)?;
             let current = edges_of(&layout, block);

@@ -59,8 +59,8 @@ impl Default for BuildOptions {
 /// Phases reported to the progress callback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
-    /// Inserting points into the graph (both passes).
-    Graph,
+    /// Inserting points into the graph: pass `pass` (from 1) of `passes`.
+    Graph { pass: u32, passes: u32 },
     /// Encoding and writing node blocks.
     Write,
 }
@@ -165,7 +165,7 @@ pub fn build_index_in(
         seed: opts.seed,
         saturate: opts.saturate,
     };
-    let graph_progress = |done, total| progress(Stage::Graph, done, total);
+    let graph_progress = |pass, passes, done, total| progress(Stage::Graph { pass, passes }, done, total);
     let mut max_norm_squared = 0.0;
     let graph = match opts.metric {
         // Maximum inner product search reduces to l2 search once every vector gets an

@@ -12,7 +12,7 @@ pub use build::{build_index, build_index_in, default_element_type, BuildOptions,
 pub use check::{check_index, CheckReport};
 pub use estimate::{estimate_build, BuildEstimate};
 pub use stats::{IndexStats, collect_stats};
-pub use update::{delete, insert, vacuum, UpdateOptions, UpdateReport, DEFAULT_AUTO_VACUUM};
+pub use update::{delete, delete_with_progress, insert, vacuum, vacuum_with_progress, UpdateOptions, UpdateReport, DEFAULT_AUTO_VACUUM};
 pub use validate::{check_against, sample_recall, AgainstReport, SampleRecall};
 
 use std::path::Path;
@@ -92,6 +92,13 @@ impl Index {
             0 => DEFAULT_SEARCH_LIST,
             l => l as usize,
         }
+    }
+
+    /// `params` as a search of this index runs them: k at most the live rows, the list at
+    /// most the nodes (see [`SearchParams::within`]).
+    pub fn within(&self, params: &SearchParams) -> SearchParams {
+        let h = self.file.header();
+        params.within(h.live, h.live + h.tombstoned)
     }
 
     /// The `params.k` nearest live rows to `query`, nearest first (ties: smaller rowid).

@@ -138,7 +138,7 @@ pub fn insert(
         progress(start as u64, n as u64);
     }
     report.inserted = n as u64;
-    finish(writer, report, opts)
+    finish(writer, report, opts, &|_, _| {})
 }
 
 /// Largest insert batch: big batches search in parallel; small ones see more of each
@@ -150,6 +150,19 @@ fn batch_size(nodes: u64) -> usize {
 /// Tombstones `rowids`. Rowids not in the index are counted, and are an error unless
 /// `ignore_missing`.
 pub fn delete(storage: &dyn Storage, path: &Path, rowids: &[u64], ignore_missing: bool, opts: &UpdateOptions) -> Result<UpdateReport> {
+    delete_with_progress(storage, path, rowids, ignore_missing, opts, &|_, _| {})
+}
+
+/// [`delete`], with `progress(done, total)` following the live nodes that an auto-vacuum
+/// in the same commit checks.
+pub fn delete_with_progress(
+    storage: &dyn Storage,
+    path: &Path,
+    rowids: &[u64],
+    ignore_missing: bool,
+    opts: &UpdateOptions,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<UpdateReport> {
     let mut writer = open(storage, path, opts)?;
     let mut report = UpdateReport { rolled_back: writer.rolled_back(), ..UpdateReport::default() };
     let mut rowids = rowids.to_vec();
@@ -177,7 +190,7 @@ pub fn delete(storage: &dyn Storage, path: &Path, rowids: &[u64], ignore_missing
         )));
     }
     writer.header_mut().set_rowid_map(&map);
-    finish(writer, report, opts)
+    finish(writer, report, opts, progress)
 }
 
 /// Marks a live node deleted; it still routes searches until a vacuum.
@@ -206,12 +219,17 @@ fn set_edges(writer: &mut IndexWriter, layout: &NodeLayout, slot: u32, edges: &E
 }
 
 /// Auto-vacuums if tombstones passed the threshold, then commits.
-fn finish(mut writer: IndexWriter, mut report: UpdateReport, opts: &UpdateOptions) -> Result<UpdateReport> {
+fn finish(
+    mut writer: IndexWriter,
+    mut report: UpdateReport,
+    opts: &UpdateOptions,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<UpdateReport> {
     let h = writer.header();
     let nodes = h.live + h.tombstoned;
     if let Some(pct) = opts.auto_vacuum {
         if h.tombstoned > 0 && h.tombstoned as f64 * 100.0 > pct * nodes as f64 {
-            report.vacuum = Some(consolidate(&mut writer, opts.now_ms)?);
+            report.vacuum = Some(consolidate(&mut writer, opts.now_ms, progress)?);
         }
     }
     // A delete alone drops no edge: tombstones still route.
@@ -312,13 +330,13 @@ fn commit(mut writer: IndexWriter, mut report: UpdateReport, now_ms: u64) -> Res
 }
 
 /// Consolidates in the writer: live nodes route around tombstones, which become free.
-fn consolidate(writer: &mut IndexWriter, now_ms: u64) -> Result<VacuumRecord> {
+fn consolidate(writer: &mut IndexWriter, now_ms: u64, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<VacuumRecord> {
     let started = Instant::now();
     let header = writer.header().clone();
     let layout = writer.layout();
     let codes = codes_of(&header);
     let space = UpdateSpace::new(&header, &codes);
-    let plan = graph::consolidate(&*writer, &space)?;
+    let plan = graph::consolidate(&*writer, &space, progress)?;
     for (slot, edges) in &plan.updates {
         set_edges(writer, &layout, *slot, edges)?;
     }
@@ -347,9 +365,20 @@ fn consolidate(writer: &mut IndexWriter, now_ms: u64) -> Result<VacuumRecord> {
 /// `compact`, rewrites the index densely instead, which shrinks the file and also turns
 /// an older-format index into the current format.
 pub fn vacuum(storage: &dyn Storage, path: &Path, compact: bool, opts: &UpdateOptions) -> Result<UpdateReport> {
+    vacuum_with_progress(storage, path, compact, opts, &|_, _| {})
+}
+
+/// [`vacuum`], with `progress(done, total)` following the live nodes it checks.
+pub fn vacuum_with_progress(
+    storage: &dyn Storage,
+    path: &Path,
+    compact: bool,
+    opts: &UpdateOptions,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<UpdateReport> {
     let mut writer = if compact { IndexWriter::open(storage, path, opts.wait)? } else { open(storage, path, opts)? };
     let mut report = UpdateReport { rolled_back: writer.rolled_back(), ..UpdateReport::default() };
-    report.vacuum = Some(consolidate(&mut writer, opts.now_ms)?);
+    report.vacuum = Some(consolidate(&mut writer, opts.now_ms, progress)?);
     report.reconnected = reconnect(&mut writer)?;
     if !compact {
         return commit(writer, report, opts.now_ms);

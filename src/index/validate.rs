@@ -50,7 +50,8 @@ pub fn check_against(file: &IndexFile, input: &Path, opts: &InputOptions) -> Res
     let map = h.rowid_map();
     let opts = InputOptions { expect_dims: Some(h.dims as usize), ..opts.clone() };
     let mut report = AgainstReport::default();
-    let mut matched = 0u64;
+    // One bit per slot (a 4096th of the file at most): which live rows the input holds.
+    let mut matched = vec![0u64; (h.slots as usize).div_ceil(64)];
     let mut failed: Option<Error> = None;
     let mut compare = |mut chunk: VectorSet| -> Result<()> {
         let first_row = report.rows;
@@ -78,7 +79,7 @@ pub fn check_against(file: &IndexFile, input: &Path, opts: &InputOptions) -> Res
                 }
                 continue;
             };
-            matched += 1;
+            matched[slot as usize / 64] |= 1 << (slot % 64);
             if layout.vector_bytes(file.block(slot as u64)?) != want {
                 report.differing += 1;
                 if report.differing <= SHOWN as u64 {
@@ -99,12 +100,23 @@ pub fn check_against(file: &IndexFile, input: &Path, opts: &InputOptions) -> Res
         return Err(e);
     }
     read?;
-    // Rowids repeated in the input match one row several times; count the rest as extra.
-    report.extra = h.live.saturating_sub(matched);
+    // Rowids repeated in the input match one row several times: count rows, not matches.
+    report.extra = h.live.saturating_sub(matched.iter().map(|w| w.count_ones() as u64).sum());
     if report.extra > 0 {
         report.problems.push(format!("{} live rows of the index are not in the input", report.extra));
+        let mut shown = 0;
+        for slot in (0..h.slots).filter(|s| matched[*s as usize / 64] & (1 << (s % 64)) == 0) {
+            let block = file.block(slot)?;
+            if layout.state(block) == Some(NodeState::Live) {
+                report.problems.push(format!("rowid {} of the index is not in the input", layout.rowid(block)));
+                shown += 1;
+                if shown == SHOWN {
+                    break;
+                }
+            }
+        }
     }
-    for (what, n) in [("missing", report.missing), ("differing", report.differing)] {
+    for (what, n) in [("missing", report.missing), ("differing", report.differing), ("extra", report.extra)] {
         if n > SHOWN as u64 {
             report.problems.push(format!("... {} more {what} rows", n - SHOWN as u64));
         }

@@ -24,7 +24,7 @@ pub enum Fault {
 }
 
 struct Plan {
-    at: Option<(u64, Fault)>,
+    at: Vec<(u64, Fault)>,
     steps: AtomicU64,
     crashed: AtomicBool,
 }
@@ -47,8 +47,8 @@ impl Plan {
             return Err(injected());
         }
         let step = self.steps.fetch_add(1, Ordering::SeqCst);
-        match self.at {
-            Some((at, fault)) if at == step => match fault {
+        match self.at.iter().find(|(at, _)| *at == step) {
+            Some(&(_, fault)) => match fault {
                 Fault::Fail => Err(injected()),
                 Fault::Tear(seed) => Ok(Step::Tear(seed)),
                 Fault::Crash => {
@@ -56,7 +56,7 @@ impl Plan {
                     Err(injected())
                 }
             },
-            _ => Ok(Step::Run),
+            None => Ok(Step::Run),
         }
     }
 
@@ -72,15 +72,20 @@ impl Plan {
 impl<'a> Faulty<'a> {
     /// Counts steps and never fails.
     pub fn counting(inner: &'a dyn Storage) -> Self {
-        Faulty::new(inner, None)
+        Faulty::new(inner, Vec::new())
     }
 
     /// `fault` at step `at` (from 0).
     pub fn at(inner: &'a dyn Storage, at: u64, fault: Fault) -> Self {
-        Faulty::new(inner, Some((at, fault)))
+        Faulty::new(inner, vec![(at, fault)])
     }
 
-    fn new(inner: &'a dyn Storage, at: Option<(u64, Fault)>) -> Self {
+    /// Each `(at, fault)`: a failure, and another one while recovering from it.
+    pub fn at_each(inner: &'a dyn Storage, faults: &[(u64, Fault)]) -> Self {
+        Faulty::new(inner, faults.to_vec())
+    }
+
+    fn new(inner: &'a dyn Storage, at: Vec<(u64, Fault)>) -> Self {
         Faulty { inner, plan: Arc::new(Plan { at, steps: AtomicU64::new(0), crashed: AtomicBool::new(false) }) }
     }
 

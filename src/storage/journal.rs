@@ -6,7 +6,8 @@
 //! the commit. A journal found later is "hot": the command that wrote it did not finish,
 //! and opening the index rolls it back, restoring every journaled range and the file's
 //! old length. A journal whose checksum does not hold was torn while being written,
-//! before `NAME` was touched, and is simply removed.
+//! before `NAME` was touched, and is simply removed. A writer whose I/O fails (rather
+//! than its process dying) rolls back itself before it reports.
 //!
 //! ```text
 //! journal = magic "LMDJRNL1" | original file length u64 | record count u32
@@ -29,11 +30,67 @@ pub fn journal_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// With the exclusive lock held on `file`: journals, writes and commits `writes`.
+/// With the exclusive lock held on `file`: journals, writes and commits `writes`. A
+/// failure undoes what it touched before it returns: the journal is removed and, once the
+/// index has been written to, its old bytes and length are restored from the journal. Only
+/// when that fails too does the error say what the file holds instead ([`Error::NotUndone`]).
 pub(super) fn write_locked(storage: &dyn Storage, path: &Path, file: &dyn StoredFile, writes: &[(u64, &[u8])]) -> Result<()> {
-    begin(storage, path, file, writes)?;
-    apply(path, file, writes)?;
-    commit(storage, path)
+    let journal = journal_of(path, file, writes)?;
+    if let Err(e) = write_journal(storage, path, &journal) {
+        // The index is untouched; a journal left half-written goes with it.
+        let _ = storage.remove(&journal_path(path));
+        return Err(e);
+    }
+    match apply(path, file, writes).and_then(|()| commit(storage, path)) {
+        Ok(()) => Ok(()),
+        Err(cause) => Err(undo(storage, path, file, &journal, cause)),
+    }
+}
+
+/// Takes back a change that failed after its journal was made durable, and says what the
+/// index holds: `cause` itself when it is as it was.
+fn undo(storage: &dyn Storage, path: &Path, file: &dyn StoredFile, journal: &[u8], cause: Error) -> Error {
+    let jpath = journal_path(path);
+    let not_undone = |cause, undo, left| Error::NotUndone { cause: Box::new(cause), undo: Box::new(undo), left };
+    // Only the directory sync after the journal's removal failed: the change is whole and
+    // its journal gone, so the journal is written again before the index is restored.
+    if !storage.exists(&jpath) {
+        if let Err(undo) = write_journal(storage, path, journal) {
+            let _ = storage.remove(&jpath);
+            let left = if storage.exists(&jpath) { Left::HotJournal } else { Left::Changed };
+            return not_undone(cause, undo, left);
+        }
+    }
+    let restored = match parse(journal) {
+        Some(parsed) => restore(path, file, &parsed),
+        None => Err(Error::InvalidData("the journal this command wrote does not parse".into())),
+    };
+    match restored.and_then(|()| commit(storage, path)) {
+        Ok(()) => cause,
+        // The old bytes are back and the journal is gone; only its removal is unconfirmed,
+        // and a journal that came back would restore the same bytes.
+        Err(_) if !storage.exists(&jpath) => cause,
+        Err(undo) => not_undone(cause, undo, Left::HotJournal),
+    }
+}
+
+/// What a change that could not be undone left in the index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Left {
+    /// A hot journal beside an index that may hold part of the change: the next command
+    /// to open the index rolls it back.
+    HotJournal,
+    /// The whole change, its journal gone, but the disk did not confirm the commit.
+    Changed,
+}
+
+impl std::fmt::Display for Left {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(match self {
+            Left::HotJournal => "the index holds an unfinished change that the next command to open it will roll back",
+            Left::Changed => "the index holds the whole change, but the disk did not confirm it",
+        })
+    }
 }
 
 /// Rolls back a hot journal of `path`, if there is one; true when it did. Called before
@@ -72,8 +129,8 @@ pub(super) fn open_exclusive(storage: &dyn Storage, path: &Path, wait: bool) -> 
     }
 }
 
-/// Journals the old bytes of every range `writes` will change, durably.
-fn begin(storage: &dyn Storage, path: &Path, file: &dyn StoredFile, writes: &[(u64, &[u8])]) -> Result<()> {
+/// The journal of `writes`: the old bytes of every range they will change.
+fn journal_of(path: &Path, file: &dyn StoredFile, writes: &[(u64, &[u8])]) -> Result<Vec<u8>> {
     let len = file.size().map_err(|e| Error::io(path, "cannot stat index", e))?;
     let mut journal = Vec::with_capacity(HEADER_LEN + writes.iter().map(|w| 12 + w.1.len()).sum::<usize>() + 4);
     journal.extend_from_slice(MAGIC);
@@ -90,10 +147,15 @@ fn begin(storage: &dyn Storage, path: &Path, file: &dyn StoredFile, writes: &[(u
     }
     let crc = crc32c::crc32c(&journal);
     journal.extend_from_slice(&crc.to_le_bytes());
+    Ok(journal)
+}
+
+/// Writes `journal` beside `path`, durably, name included.
+fn write_journal(storage: &dyn Storage, path: &Path, journal: &[u8]) -> Result<()> {
     let jpath = journal_path(path);
     let jfile = storage.create(&jpath).map_err(|e| Error::io(&jpath, "cannot create journal", e))?;
     jfile.set_len(0).map_err(|e| Error::io(&jpath, "cannot write journal", e))?;
-    jfile.write_at(&journal, 0).map_err(|e| Error::io(&jpath, "cannot write journal", e))?;
+    jfile.write_at(journal, 0).map_err(|e| Error::io(&jpath, "cannot write journal", e))?;
     jfile.sync().map_err(|e| Error::io(&jpath, "cannot sync journal", e))?;
     // The journal's name must be durable before the index changes.
     storage.sync_dir(path).map_err(|e| Error::io(path, "cannot sync directory", e))
@@ -121,16 +183,21 @@ pub(super) fn roll_back_locked(storage: &dyn Storage, path: &Path, file: &dyn St
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(Error::io(&jpath, "cannot read journal", e)),
     };
-    if let Some(Parsed { len, records }) = parse(&journal) {
-        for (offset, old) in records {
-            file.write_at(old, offset).map_err(|e| Error::io(path, "cannot roll back index", e))?;
-        }
-        file.set_len(len).map_err(|e| Error::io(path, "cannot roll back index length", e))?;
-        file.sync().map_err(|e| Error::io(path, "cannot sync index", e))?;
+    if let Some(parsed) = parse(&journal) {
+        restore(path, file, &parsed)?;
     }
     // A journal that does not parse was torn before the index was touched.
     commit(storage, path)?;
     Ok(true)
+}
+
+/// Writes back the old bytes and length a journal recorded, durably.
+fn restore(path: &Path, file: &dyn StoredFile, journal: &Parsed) -> Result<()> {
+    for &(offset, old) in &journal.records {
+        file.write_at(old, offset).map_err(|e| Error::io(path, "cannot roll back index", e))?;
+    }
+    file.set_len(journal.len).map_err(|e| Error::io(path, "cannot roll back index length", e))?;
+    file.sync().map_err(|e| Error::io(path, "cannot sync index", e))
 }
 
 fn read_all(storage: &dyn Storage, path: &Path) -> std::io::Result<Vec<u8>> {
@@ -178,6 +245,11 @@ mod tests {
         write_locked(&FileStorage, path, &*file, writes)
     }
 
+    /// Journals `writes` durably, as a writer does before it touches the index.
+    fn begin(path: &Path, file: &dyn StoredFile, writes: &[(u64, &[u8])]) {
+        write_journal(&FileStorage, path, &journal_of(path, file, writes).unwrap()).unwrap();
+    }
+
     fn setup(content: &[u8]) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.lmd");
@@ -206,7 +278,7 @@ mod tests {
         for _ in 0..50 {
             let (_dir, path) = setup(OLD);
             let file = open_exclusive(&FileStorage, &path, false).unwrap();
-            begin(&FileStorage, &path, &*file, &WRITES).unwrap();
+            begin(&path, &*file, &WRITES);
             // Some of the writes reached the file, one of them torn: garbage in its range.
             let done = rng.below(WRITES.len() as u64 + 1) as usize;
             apply(&path, &*file, &WRITES[..done]).unwrap();
@@ -225,7 +297,7 @@ mod tests {
     fn a_torn_journal_means_the_index_was_never_touched() {
         let (_dir, path) = setup(OLD);
         let file = open_exclusive(&FileStorage, &path, false).unwrap();
-        begin(&FileStorage, &path, &*file, &WRITES).unwrap();
+        begin(&path, &*file, &WRITES);
         drop(file);
         let whole = std::fs::read(journal_path(&path)).unwrap();
         for cut in 0..whole.len() {
@@ -251,7 +323,7 @@ mod tests {
         // A writer journals a header change, scribbles over the header, and dies.
         let garbage = [0xAAu8; 300];
         let file = open_exclusive(&FileStorage, &path, false).unwrap();
-        begin(&FileStorage, &path, &*file, &[(0, &garbage)]).unwrap();
+        begin(&path, &*file, &[(0, &garbage)]);
         apply(&path, &*file, &[(0, &garbage)]).unwrap();
         drop(file);
         let index = super::super::IndexFile::open(&path).unwrap();

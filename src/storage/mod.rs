@@ -15,7 +15,7 @@ mod writer;
 
 pub use atomic::write_atomically;
 pub use faults::{Fault, Faulty};
-pub use journal::{journal_path, recover};
+pub use journal::{journal_path, recover, Left};
 pub use mmap::IndexFile;
 pub use vfs::{FileStorage, Mapped, MemoryStorage, Storage, StoredFile};
 pub use writer::IndexWriter;

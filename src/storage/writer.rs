@@ -125,8 +125,8 @@ impl<'s> IndexWriter<'s> {
     }
 
     /// Writes every change and the header (generation bumped) all or nothing. On error
-    /// the file may hold a hot journal, which the next open rolls back: either way the
-    /// index is as it was.
+    /// the index is as it was and no journal is left, unless undoing the failed write
+    /// failed too ([`Error::NotUndone`] then says what the file holds).
     pub fn commit(mut self) -> Result<()> {
         self.header.generation += 1;
         let bs = self.layout.block_size as u64;

@@ -6,6 +6,8 @@ mod duckdb;
 mod errors;
 mod golden;
 mod kill;
+mod limits;
+mod outputs;
 mod recall_gate;
 mod types;
 mod update;

@@ -13,8 +13,8 @@ use lmdiskann::quant::CodeKind;
 use lmdiskann::{BuildOptions, Metric};
 use serde_json::json;
 
-use crate::progress::BuildProgress;
-use crate::report::{human_bytes, peak_rss_bytes, write_json};
+use crate::progress::Progress;
+use crate::report::{human_bytes, peak_rss_bytes, write_json, MemoryPeaks};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum MetricArg {
@@ -124,24 +124,32 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
         dry_run(&args.input, &input_options, &options, pool.current_num_threads())?;
         return Ok(ExitCode::SUCCESS);
     }
+    let memory = MemoryPeaks::start();
     let set = read_vectors(&args.input, &input_options)?;
     let read_seconds = started.elapsed().as_secs_f64();
     let source = set.source;
     options
         .plan(set.dims, options.element_type(source))
         .with_context(|| format!("{}: cannot index {}-dim vectors", args.input.display(), set.dims))?;
-    let progress = BuildProgress::new();
+    let progress = Progress::new();
     let built = Instant::now();
     let report = pool
-        .install(|| build_index(set, &options, &out, &|stage, done, total| progress.update(stage, done, total)))
+        .install(|| build_index(set, &options, &out, &|stage, done, total| progress.build_stage(stage, done, total)))
         .with_context(|| format!("{}: build failed, nothing was written", args.input.display()))?;
     progress.finish();
     warn_of_conversion(&args.input, source, &report);
     let build_seconds = built.elapsed().as_secs_f64();
     let rate = report.vectors as f64 / build_seconds.max(1e-9);
     let peak = peak_rss_bytes();
+    let (anon, file) = memory.finish().unzip();
+    // The process's own memory is what --dry-run estimates; file pages (code, mapped or
+    // cached files) are the kernel's to evict and are shown apart.
+    let memory_line = match (anon, file) {
+        (Some(anon), Some(file)) => format!("peak memory {} (+ {} of file pages)", human_bytes(anon), human_bytes(file)),
+        _ => format!("peak RSS {}", peak.map_or("unknown".into(), human_bytes)),
+    };
     eprintln!(
-        "built {}: {} vectors x {} dims as {} with {} codes, {} ({} per vector, block {} B, R {}), {:.1} s ({:.0} vectors/s), peak RSS {}",
+        "built {}: {} vectors x {} dims as {} with {} codes, {} ({} per vector, block {} B, R {}), {:.1} s ({:.0} vectors/s), {memory_line}",
         out.display(),
         report.vectors,
         report.dims,
@@ -153,7 +161,6 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
         report.max_degree,
         build_seconds,
         rate,
-        peak.map_or("unknown".into(), human_bytes),
     );
     if let Some(path) = &args.report {
         write_json(
@@ -173,6 +180,8 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
                 "vectors_per_second": rate,
                 "peak_rss_bytes": peak,
                 "reconnected": report.reconnected,
+                "peak_anon_rss_bytes": anon,
+                "peak_file_rss_bytes": file,
                 "threads": pool.current_num_threads(),
             }),
         )?;

@@ -4,13 +4,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Context;
-use lmdiskann::index::delete;
+use lmdiskann::index::delete_with_progress;
 use lmdiskann::io::read_rowids;
 use lmdiskann::storage::FileStorage;
 
+use crate::progress::Progress;
 use crate::report::write_json;
-use crate::writing::{print_outcome, to_json, WriteArgs};
+use crate::writing::{failed, print_outcome, to_json, WriteArgs};
 
 #[derive(clap::Args)]
 #[command(group = clap::ArgGroup::new("which").required(true).args(["rowids", "input"]))]
@@ -42,8 +42,12 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
         None => args.rowids.clone(),
     };
     let started = Instant::now();
-    let report = delete(&FileStorage, index, &rowids, args.ignore_missing, &args.write.options())
-        .with_context(|| format!("{}: delete failed, the index is unchanged", index.display()))?;
+    let progress = Progress::new();
+    let report = delete_with_progress(&FileStorage, index, &rowids, args.ignore_missing, &args.write.options(), &|done, total| {
+        progress.update("vacuum", done, total)
+    })
+    .map_err(|e| failed(index, "delete", e))?;
+    progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     let skipped = if report.missing > 0 { format!(" ({} not in the index, skipped)", report.missing) } else { String::new() };
     eprintln!("deleted {} rows from {}{skipped} in {:.2} s", report.deleted, index.display(), seconds);

@@ -1,6 +1,6 @@
 //! `lmdiskann demo`: the whole path on seeded data, with recall against brute force.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -14,12 +14,13 @@ use lmdiskann::{BuildOptions, SearchParams};
 use crate::build::MetricArg;
 use crate::generate::write_set;
 use crate::measure::run_batch;
-use crate::progress::BuildProgress;
+use crate::progress::Progress;
 use crate::report::human_bytes;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Folder for the generated files (created if missing).
+    /// Folder for the generated files (created if missing); the index goes here too,
+    /// unless --index is given on the command line.
     #[arg(long, default_value = "lmdiskann-demo", value_name = "DIR")]
     dir: PathBuf,
     /// Base vectors.
@@ -41,12 +42,13 @@ pub struct Args {
     threads: usize,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+/// Runs the demo; its index goes to `index` when given, else into the demo's folder.
+pub fn run(args: Args, index: Option<&Path>) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.n > 0 && args.queries > 0 && args.dims > 0 && args.k > 0, "--n, --queries, --dims and -k must be at least 1");
     std::fs::create_dir_all(&args.dir).with_context(|| format!("{}: cannot create folder", args.dir.display()))?;
     let base_path = args.dir.join("vectors.parquet");
     let query_path = args.dir.join("queries.fvecs");
-    let index_path = args.dir.join("index.lmd");
+    let index_path = index.map_or_else(|| args.dir.join("index.lmd"), Path::to_path_buf);
 
     let data = Clustered::standard(args.dims, args.seed);
     write_set(&base_path, &data.sample(args.n, 0))?;
@@ -57,9 +59,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let metric = args.metric.into();
     let options = BuildOptions { metric, seed: args.seed, ..BuildOptions::default() };
     let pool = crate::thread_pool(args.threads)?;
-    let progress = BuildProgress::new();
+    let progress = Progress::new();
     let started = Instant::now();
-    let report = pool.install(|| build_index(base.clone(), &options, &index_path, &|s, d, t| progress.update(s, d, t)))?;
+    let report = pool.install(|| build_index(base.clone(), &options, &index_path, &|s, d, t| progress.build_stage(s, d, t)))?;
     progress.finish();
     let build_seconds = started.elapsed().as_secs_f64();
 

@@ -12,6 +12,7 @@ use lmdiskann::storage::{write_atomically, FileStorage};
 use lmdiskann::Metric;
 
 use crate::build::MetricArg;
+use crate::measure::check_count;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -46,6 +47,7 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
     if args.k == 0 {
         bail!("-k must be at least 1");
     }
+    check_count("-k", args.k)?;
     let ivecs = args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("ivecs"));
     let format = match OutputFormat::from_extension(&args.output) {
         Some(format) => Some(format),

@@ -4,13 +4,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Context;
 use lmdiskann::index::insert;
 use lmdiskann::io::{read_vectors, InputOptions};
 use lmdiskann::storage::FileStorage;
 
+use crate::progress::Progress;
 use crate::report::write_json;
-use crate::writing::{print_outcome, to_json, WriteArgs};
+use crate::writing::{failed, print_outcome, to_json, WriteArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -43,9 +43,11 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
     let source = set.source;
     let started = Instant::now();
     let pool = crate::thread_pool(args.threads)?;
+    let progress = Progress::new();
     let report = pool
-        .install(|| insert(&FileStorage, index, set, args.upsert, &args.write.options(), &|_, _| {}))
-        .with_context(|| format!("{}: insert from {} failed, the index is unchanged", index.display(), args.input.display()))?;
+        .install(|| insert(&FileStorage, index, set, args.upsert, &args.write.options(), &|done, total| progress.update("insert", done, total)))
+        .map_err(|e| failed(index, &format!("insert from {}", args.input.display()), e))?;
+    progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     if let (Some(loss), Some(h)) = (report.loss, &report.header) {
         eprintln!(

@@ -22,7 +22,8 @@ mod writing;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Build, search and inspect disk-resident LM-DiskANN vector indexes (.lmd files) whose
 /// rowids line up with DuckDB tables.
@@ -67,7 +68,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Only the demo asks: it writes its own index, so it takes --index from the command
+    // line, never from LMDISKANN_INDEX (which names the index the user's work is in).
+    let index_flag = matches.value_source("index") == Some(ValueSource::CommandLine);
     let result = match cli.command {
         Command::Build(args) => build::run(args, &cli.index),
         Command::Search(args) => search::run(args, &cli.index),
@@ -76,7 +81,7 @@ fn main() -> ExitCode {
         Command::Vacuum(args) => vacuum::run(args, &cli.index),
         Command::Stats(args) => stats::run(args, &cli.index),
         Command::Validate(args) => validate::run(args, &cli.index),
-        Command::Demo(args) => demo::run(args),
+        Command::Demo(args) => demo::run(args, index_flag.then_some(cli.index.as_path())),
         Command::Generate(args) => generate::run(args),
         Command::Groundtruth(args) => groundtruth::run(args, &cli.index),
         Command::Tune(args) => tune::run(args, &cli.index),

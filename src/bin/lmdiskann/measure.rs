@@ -119,6 +119,19 @@ pub fn load_truth(path: &Path, queries: usize, query_path: &Path, k: usize) -> a
     Ok(truth)
 }
 
+/// Refuses a count flag (-k, -L, --lists, --beam-width) above what any index can hold:
+/// edges address slots with 32 bits, so a larger value is a slip, never a wish. Values
+/// below it that exceed the index's rows are clamped by the search itself.
+pub fn check_count(flag: &str, value: usize) -> anyhow::Result<()> {
+    if value as u64 > u32::MAX as u64 {
+        bail!(
+            "{flag} {value} is more than any index can hold ({} rows); a value above the index's rows finds no more, so give at most that",
+            u32::MAX
+        );
+    }
+    Ok(())
+}
+
 /// Validates a recall bar given on the command line.
 pub fn check_recall_bar(name: &str, value: f64) -> anyhow::Result<f64> {
     if !(0.0..=1.0).contains(&value) {

@@ -11,7 +11,7 @@ use lmdiskann::storage::{write_atomically, FileStorage};
 use lmdiskann::SearchParams;
 use serde_json::json;
 
-use crate::measure::{check_recall_bar, load_truth, read_queries, run_batch};
+use crate::measure::{check_count, check_recall_bar, load_truth, read_queries, run_batch};
 use crate::report::{anon_rss_bytes, peak_rss_bytes, write_json};
 
 #[derive(clap::Args)]
@@ -65,23 +65,29 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
     if args.search_list == Some(0) {
         bail!("--search-list must be at least 1");
     }
+    check_count("-k", args.k)?;
+    check_count("--beam-width", args.beam_width)?;
+    if let Some(list) = args.search_list {
+        check_count("--search-list", list)?;
+    }
     let min_recall = args.min_recall.map(|r| check_recall_bar("--min-recall", r)).transpose()?;
     let format = output_format(&args)?;
     let index = Index::open(index_path)?;
     let queries = read_queries(&args.query, args.vector_column.clone(), &index)?;
-    let truth = args.groundtruth.as_ref().map(|gt| load_truth(gt, queries.len(), &args.query, args.k)).transpose()?;
-    let params = SearchParams {
+    // k and L beyond what the index holds are clamped: they could find no more.
+    let params = index.within(&SearchParams {
         k: args.k,
         search_list: args.search_list.unwrap_or_else(|| index.default_search_list()),
         beam_width: args.beam_width,
-    };
+    });
+    let truth = args.groundtruth.as_ref().map(|gt| load_truth(gt, queries.len(), &args.query, params.k)).transpose()?;
     let pool = crate::thread_pool(args.threads)?;
     let batch = run_batch(&index, &queries, &params, &pool)
         .with_context(|| format!("{}: search failed", args.query.display()))?;
     let anon_rss = anon_rss_bytes();
     let summary = batch.summary(&params, truth.as_deref());
 
-    let mut hits = Vec::with_capacity(batch.results.len() * args.k);
+    let mut hits = Vec::with_capacity(batch.results.iter().map(|(found, _)| found.len()).sum());
     for (query, (found, _)) in batch.results.iter().enumerate() {
         hits.extend(Hit::ranked(query, found.iter().map(|n| (n.rowid, n.distance))));
     }
@@ -120,7 +126,7 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
     if let (Some(recall), Some(bar), false) = (summary.recall, min_recall, passed) {
         eprintln!(
             "lmdiskann: recall@{} {recall:.4} is below --min-recall {bar}: raise -L (`lmdiskann tune` finds the smallest that passes)",
-            args.k
+            params.k
         );
         return Ok(ExitCode::from(1));
     }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use lmdiskann::index::{collect_stats, Index, IndexStats};
 use serde_json::json;
 
-use crate::report::human_bytes;
+use crate::report::{human_bytes, short_f32};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -37,13 +37,13 @@ fn to_json(path: &Path, s: &IndexStats, search_list: usize) -> serde_json::Value
         "format_version": format!("{}.{}", h.version_major, h.version_minor),
         "dims": h.dims,
         "element_type": h.element_type.name(),
-        "element_scale": h.element_type.is_integer().then_some(h.element_scale),
+        "element_scale": h.element_type.is_integer().then_some(short_f32(h.element_scale)),
         "metric": h.metric.name(),
         "codes": h.code_kind.name(),
         "max_degree": h.max_degree,
         "block_size": h.block_size,
         "build_list": h.build_list,
-        "alpha": h.alpha,
+        "alpha": short_f32(h.alpha),
         "seed": h.seed,
         "default_search_list": search_list,
         "slots": h.slots,

@@ -8,8 +8,9 @@ use lmdiskann::index::{save_default_search_list, Index, DEFAULT_BEAM_WIDTH};
 use lmdiskann::SearchParams;
 use serde_json::json;
 
-use crate::measure::{check_recall_bar, load_truth, read_queries, run_batch, Summary};
+use crate::measure::{check_count, check_recall_bar, load_truth, read_queries, run_batch, Summary};
 use crate::report::write_json;
+use crate::writing::failed;
 
 /// The search lists tried by default, smallest first: roughly 1.25x apart, so the answer
 /// is within a quarter of the true minimum.
@@ -56,24 +57,40 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
     if args.beam_width == 0 {
         bail!("--beam-width must be at least 1");
     }
-    let mut lists = args.lists.clone().unwrap_or_else(|| SWEEP.into_iter().filter(|&l| l >= args.k).collect());
-    lists.sort_unstable();
-    lists.dedup();
-    if lists.is_empty() || lists[0] == 0 {
-        bail!("--lists must name search lists of at least 1");
+    check_count("-k", args.k)?;
+    check_count("--beam-width", args.beam_width)?;
+    if let Some(lists) = &args.lists {
+        if lists.is_empty() || lists.contains(&0) {
+            bail!("--lists must name search lists of at least 1");
+        }
+        for &l in lists {
+            check_count("--lists", l)?;
+        }
     }
     let index = Index::open(index_path)?;
+    // k and lists beyond what the index holds are clamped (they could find no more), so
+    // lists that end up equal are run once.
+    let at = |search_list| index.within(&SearchParams { k: args.k, search_list, beam_width: args.beam_width });
+    let k = at(0).k;
+    let mut lists: Vec<usize> = match &args.lists {
+        Some(lists) => lists.iter().map(|&l| at(l).search_list).collect(),
+        None => SWEEP.into_iter().filter(|&l| l >= k).map(|l| at(l).search_list).collect(),
+    };
+    lists.sort_unstable();
+    lists.dedup();
+    if lists.is_empty() {
+        bail!("-k {k} is above every search list of the default sweep; pass --lists");
+    }
     let queries = read_queries(&args.query, args.vector_column.clone(), &index)?;
-    let truth = load_truth(&args.groundtruth, queries.len(), &args.query, args.k)?;
+    let truth = load_truth(&args.groundtruth, queries.len(), &args.query, k)?;
     let pool = crate::thread_pool(args.threads)?;
 
     // One untimed pass first, so the first row is not the one that paid for a cold cache.
-    let warm = SearchParams { k: args.k, search_list: lists[0], beam_width: args.beam_width };
-    run_batch(&index, &queries, &warm, &pool).with_context(|| format!("{}: search failed", args.query.display()))?;
-    println!("{:>6} {:>10} {:>10} {:>13} {:>10} {:>10}", "L", format!("recall@{}", args.k), "QPS", "blocks/query", "p50 ms", "p99 ms");
+    run_batch(&index, &queries, &at(lists[0]), &pool).with_context(|| format!("{}: search failed", args.query.display()))?;
+    println!("{:>6} {:>10} {:>10} {:>13} {:>10} {:>10}", "L", format!("recall@{k}"), "QPS", "blocks/query", "p50 ms", "p99 ms");
     let mut sweep: Vec<Summary> = Vec::new();
     for &search_list in &lists {
-        let params = SearchParams { k: args.k, search_list, beam_width: args.beam_width };
+        let params = at(search_list);
         let summary = run_batch(&index, &queries, &params, &pool)
             .with_context(|| format!("{}: search failed", args.query.display()))?
             .summary(&params, Some(&truth));
@@ -98,16 +115,16 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
         eprintln!(
             "lmdiskann: no search list up to {} reaches recall@{} {target}{best}: try larger --lists, or rebuild with a larger -R, -L or finer --codes",
             lists[lists.len() - 1],
-            args.k,
+            k,
         );
         return Ok(ExitCode::from(1));
     };
-    println!("smallest L with recall@{} >= {target}: {chosen}", args.k);
+    println!("smallest L with recall@{k} >= {target}: {chosen}");
     if args.save {
         // Saving takes the exclusive lock, which our own shared one would block.
         drop(index);
         let previous = save_default_search_list(index_path, chosen as u32, crate::now_ms())
-            .with_context(|| format!("{}: cannot record the default search list", index_path.display()))?;
+            .map_err(|e| failed(index_path, "recording the default search list", e))?;
         let was = if previous == 0 { "the built-in default".to_string() } else { format!("L={previous}") };
         println!("saved: searches of {} without -L now use L={chosen} (was {was})", index_path.display());
     }

@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Context;
-use lmdiskann::index::vacuum;
+use lmdiskann::index::vacuum_with_progress;
 use lmdiskann::storage::FileStorage;
 
+use crate::progress::Progress;
 use crate::report::write_json;
-use crate::writing::{print_outcome, to_json, wait_only};
+use crate::writing::{failed, print_outcome, to_json, wait_only};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -31,9 +31,15 @@ pub struct Args {
 pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let pool = crate::thread_pool(args.threads)?;
+    let progress = Progress::new();
     let report = pool
-        .install(|| vacuum(&FileStorage, index, args.compact, &wait_only(args.wait)))
-        .with_context(|| format!("{}: vacuum failed, the index is unchanged", index.display()))?;
+        .install(|| {
+            vacuum_with_progress(&FileStorage, index, args.compact, &wait_only(args.wait), &|done, total| {
+                progress.update("vacuum", done, total)
+            })
+        })
+        .map_err(|e| failed(index, "vacuum", e))?;
+    progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     eprintln!("vacuumed {} in {:.2} s", index.display(), seconds);
     print_outcome(index, &report);

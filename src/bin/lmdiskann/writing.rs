@@ -5,6 +5,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use lmdiskann::index::{UpdateOptions, UpdateReport, DEFAULT_AUTO_VACUUM};
+use lmdiskann::Error;
 use serde_json::json;
 
 use crate::report::human_bytes;
@@ -55,6 +56,13 @@ impl WriteArgs {
 /// `wait` alone, for `vacuum` (which has no auto-vacuum).
 pub fn wait_only(wait: bool) -> UpdateOptions {
     UpdateOptions { wait, auto_vacuum: None, now_ms: crate::now_ms() }
+}
+
+/// The error of a changing command: the index is unchanged, unless the library could not
+/// undo a failed write (its error then says what the index holds).
+pub fn failed(index: &Path, what: &str, err: Error) -> anyhow::Error {
+    let unchanged = if matches!(err, Error::NotUndone { .. }) { "" } else { ", the index is unchanged" };
+    anyhow::Error::new(err).context(format!("{}: {what} failed{unchanged}", index.display()))
 }
 
 /// The lines every changing command prints on stderr after its own summary.
