@@ -33,6 +33,10 @@ pub enum Error {
     #[error("{0}")]
     InvalidData(String),
 
+    /// An output path names something this command may not write there.
+    #[error("{}: {why}", path.display())]
+    Refused { path: PathBuf, why: crate::storage::Refusal },
+
     /// Another process holds a lock that this operation needs.
     #[error("{}: {what}", path.display())]
     Locked { path: PathBuf, what: String },

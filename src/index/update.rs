@@ -46,6 +46,8 @@ pub struct UpdateReport {
     pub compacted: Option<(u64, u64)>,
     /// Opening rolled back a change an earlier writer did not finish.
     pub rolled_back: bool,
+    /// Opening removed a temporary file an interrupted command left.
+    pub removed_tmp: bool,
     /// The largest change storing made to an inserted value, when it was lossy.
     pub loss: Option<Loss>,
     pub header: Option<Header>,
@@ -78,7 +80,7 @@ pub fn insert(
     }
     check_unique_rowids(&set.rowids)?;
     let (codec, stored_ints, loss) = store_vectors(&mut set, header.element_type, header.metric, Some(header.element_codec()))?;
-    let mut report = UpdateReport { rolled_back: writer.rolled_back(), loss, ..UpdateReport::default() };
+    let mut report = UpdateReport { rolled_back: writer.rolled_back(), removed_tmp: writer.removed_tmp(), loss, ..UpdateReport::default() };
 
     // Changes stay in memory until the commit, so a refusal part-way changes nothing.
     let mut map = header.rowid_map();
@@ -149,7 +151,7 @@ fn batch_size(nodes: u64) -> usize {
 /// `ignore_missing`.
 pub fn delete(storage: &dyn Storage, path: &Path, rowids: &[u64], ignore_missing: bool, opts: &UpdateOptions) -> Result<UpdateReport> {
     let mut writer = open(storage, path, opts)?;
-    let mut report = UpdateReport { rolled_back: writer.rolled_back(), ..UpdateReport::default() };
+    let mut report = UpdateReport { rolled_back: writer.rolled_back(), removed_tmp: writer.removed_tmp(), ..UpdateReport::default() };
     let mut rowids = rowids.to_vec();
     rowids.sort_unstable();
     rowids.dedup();
@@ -261,7 +263,7 @@ fn consolidate(writer: &mut IndexWriter, now_ms: u64) -> Result<VacuumRecord> {
 /// an older-format index into the current format.
 pub fn vacuum(storage: &dyn Storage, path: &Path, compact: bool, opts: &UpdateOptions) -> Result<UpdateReport> {
     let mut writer = if compact { IndexWriter::open(storage, path, opts.wait)? } else { open(storage, path, opts)? };
-    let mut report = UpdateReport { rolled_back: writer.rolled_back(), ..UpdateReport::default() };
+    let mut report = UpdateReport { rolled_back: writer.rolled_back(), removed_tmp: writer.removed_tmp(), ..UpdateReport::default() };
     report.vacuum = Some(consolidate(&mut writer, opts.now_ms)?);
     if !compact {
         return commit(writer, report, opts.now_ms);

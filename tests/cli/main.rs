@@ -6,6 +6,8 @@ mod duckdb;
 mod errors;
 mod golden;
 mod kill;
+mod leftovers;
+mod overwrite;
 mod recall_gate;
 mod types;
 mod update;
