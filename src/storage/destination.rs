@@ -102,25 +102,30 @@ pub fn destination(path: &Path, kind: Written, force: bool, inputs: &[&Path]) ->
             _ => Ok(Destination { kind, target: Target::Stdout }),
         };
     }
-    let target = resolve_symlinks(path).map_err(|e| Error::io(path, "cannot follow the symlink", e))?;
-    let meta = match std::fs::metadata(&target) {
+    let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Destination { kind, target: Target::File(target) }),
-        Err(e) => return Err(Error::io(&target, "cannot inspect the output path", e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A new file, or the target a dangling symlink names.
+            let target = resolve_symlinks(path).map_err(|e| Error::io(path, "cannot follow the symlink", e))?;
+            return Ok(Destination { kind, target: Target::File(target) });
+        }
+        Err(e) => return Err(Error::io(path, "cannot inspect the output path", e)),
     };
     let file_type = meta.file_type();
     if file_type.is_dir() {
-        return Err(refused(&target, Refusal::Directory));
+        return Err(refused(path, Refusal::Directory));
     }
     if file_type.is_char_device() || file_type.is_fifo() {
+        // Opened by the name given: /dev/stdout's links lead to names like pipe:[123].
         return match kind {
-            Written::Index => Err(refused(&target, Refusal::IndexNotAFile)),
-            _ => Ok(Destination { kind, target: Target::Stream(target) }),
+            Written::Index => Err(refused(path, Refusal::IndexNotAFile)),
+            _ => Ok(Destination { kind, target: Target::Stream(path.into()) }),
         };
     }
     if !file_type.is_file() {
-        return Err(refused(&target, Refusal::Unsupported));
+        return Err(refused(path, Refusal::Unsupported));
     }
+    let target = resolve_symlinks(path).map_err(|e| Error::io(path, "cannot follow the symlink", e))?;
     let is_input = |input: &&Path| std::fs::metadata(input).is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino());
     if inputs.iter().any(is_input) {
         return Err(refused(&target, Refusal::OwnInput));
