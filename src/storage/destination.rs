@@ -291,7 +291,7 @@ fn records_check_out(file: &File, len: u64) -> bool {
     }
     let record = 4 * (n as u64 + 1);
     let mut last = [0u8; 4];
-    len % record == 0 && file.read_exact_at(&mut last, len - record).is_ok() && last == count
+    len.is_multiple_of(record) && file.read_exact_at(&mut last, len - record).is_ok() && last == count
 }
 
 #[cfg(test)]
