@@ -38,6 +38,10 @@ pub enum Error {
     #[error("{cause}; undoing it failed too ({undo}): {left}")]
     NotUndone { cause: Box<Error>, undo: Box<Error>, left: crate::storage::Left },
 
+    /// An output path names something this command may not write there.
+    #[error("{}: {why}", path.display())]
+    Refused { path: PathBuf, why: crate::storage::Refusal },
+
     /// Another process holds a lock that this operation needs.
     #[error("{}: {what}", path.display())]
     Locked { path: PathBuf, what: String },

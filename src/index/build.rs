@@ -12,7 +12,7 @@ use crate::format::{plan, Header, NodeState, Plan, PlanRequest, VacuumRecord, FO
 use crate::graph::{self, BuildParams, PointSet};
 use crate::io::{InputType, VectorSet};
 use crate::quant::CodeKind;
-use crate::storage::{write_atomically, FileStorage, Storage};
+use crate::storage::{check_index_destination, remove_stale_tmp, write_index_atomically, FileStorage, Storage};
 use crate::vector::{lift, norm_squared, ElementCodec, ElementType, Loss, Metric};
 
 /// What to build.
@@ -37,6 +37,10 @@ pub struct BuildOptions {
     /// Creation time recorded in the header (ms since the Unix epoch); callers that want
     /// reproducible files pass a fixed value.
     pub created_ms: u64,
+    /// Replace a file at the output path even when it is not an lmdiskann index.
+    pub force: bool,
+    /// Wait for the writers of the index being replaced instead of failing.
+    pub wait: bool,
 }
 
 impl Default for BuildOptions {
@@ -52,6 +56,8 @@ impl Default for BuildOptions {
             seed: 42,
             saturate: true,
             created_ms: 0,
+            force: false,
+            wait: false,
         }
     }
 }
@@ -79,6 +85,8 @@ pub struct BuildReport {
     pub loss: Option<Loss>,
     /// Nodes the graph's passes left unreachable, linked in at the end.
     pub reconnected: u64,
+    /// A temporary file an interrupted command left beside the output was removed.
+    pub removed_tmp: bool,
 }
 
 impl BuildOptions {
@@ -127,6 +135,9 @@ pub fn default_element_type(source: InputType) -> ElementType {
 
 /// Builds an index of `set` and writes it atomically to `out`. Runs on the current rayon
 /// pool; the file is byte-identical for the same input and options on any pool size.
+/// `out` may name nothing or an index (any file with `opts.force`); an index there is
+/// replaced as its writers change it, under its exclusive lock (waited for with
+/// `opts.wait`).
 pub fn build_index(
     set: VectorSet,
     opts: &BuildOptions,
@@ -156,6 +167,8 @@ pub fn build_index_in(
     let element_type = opts.element_type(set.source);
     let plan = opts.plan(dims, element_type)?;
     check_unique_rowids(&set.rowids)?;
+    check_index_destination(storage, out, opts.force, opts.wait)?;
+    let removed_tmp = remove_stale_tmp(storage, out)?;
     let (codec, stored_ints, loss) = store_vectors(&mut set, element_type, opts.metric, None)?;
 
     let params = BuildParams {
@@ -224,7 +237,7 @@ pub fn build_index_in(
     };
 
     let layout = plan.layout;
-    write_atomically(storage, out, |w| {
+    write_index_atomically(storage, out, opts.wait, |w| {
         let write = |w: &mut dyn Write, bytes: &[u8]| w.write_all(bytes).map_err(|e| Error::io(out, "cannot write", e));
         let mut block = vec![0u8; bs];
         header.encode(&mut block);
@@ -265,6 +278,7 @@ pub fn build_index_in(
         code_kind,
         loss,
         reconnected: graph.reconnected,
+        removed_tmp,
     })
 }
 

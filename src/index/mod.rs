@@ -26,17 +26,26 @@ use crate::storage::{FileStorage, IndexFile, IndexWriter, Storage};
 use crate::vector::Metric;
 
 /// Records `search_list` as the index's default search list (0 clears it), rewriting the
-/// header in place under the rollback journal. Returns the previous value (0 = none
-/// recorded).
-pub fn save_default_search_list(path: &Path, search_list: u32, modified_ms: u64) -> Result<u32> {
+/// header in place under the rollback journal.
+pub fn save_default_search_list(path: &Path, search_list: u32, modified_ms: u64) -> Result<SavedSearchList> {
     let mut writer = IndexWriter::open(&FileStorage, path, false)?;
     writer.require_current_format()?;
+    let removed_tmp = writer.removed_tmp();
     let header = writer.header_mut();
     let previous = header.default_search_list;
     header.default_search_list = search_list;
     header.modified_ms = modified_ms;
     writer.commit()?;
-    Ok(previous)
+    Ok(SavedSearchList { previous, removed_tmp })
+}
+
+/// What recording a default search list replaced.
+#[derive(Clone, Copy, Debug)]
+pub struct SavedSearchList {
+    /// The list recorded before (0: none).
+    pub previous: u32,
+    /// Opening removed a temporary file an interrupted command left.
+    pub removed_tmp: bool,
 }
 
 /// The search list used when neither the caller nor the header names one.

@@ -46,6 +46,8 @@ pub struct UpdateReport {
     pub compacted: Option<(u64, u64)>,
     /// Opening rolled back a change an earlier writer did not finish.
     pub rolled_back: bool,
+    /// Opening removed a temporary file an interrupted command left.
+    pub removed_tmp: bool,
     /// The largest change storing made to an inserted value, when it was lossy.
     pub loss: Option<Loss>,
     /// Live nodes the change would have left unreachable, linked in again.
@@ -80,7 +82,7 @@ pub fn insert(
     }
     check_unique_rowids(&set.rowids)?;
     let (codec, stored_ints, loss) = store_vectors(&mut set, header.element_type, header.metric, Some(header.element_codec()))?;
-    let mut report = UpdateReport { rolled_back: writer.rolled_back(), loss, ..UpdateReport::default() };
+    let mut report = UpdateReport { rolled_back: writer.rolled_back(), removed_tmp: writer.removed_tmp(), loss, ..UpdateReport::default() };
 
     // Changes stay in memory until the commit, so a refusal part-way changes nothing.
     let mut map = header.rowid_map();
@@ -164,7 +166,7 @@ pub fn delete_with_progress(
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<UpdateReport> {
     let mut writer = open(storage, path, opts)?;
-    let mut report = UpdateReport { rolled_back: writer.rolled_back(), ..UpdateReport::default() };
+    let mut report = UpdateReport { rolled_back: writer.rolled_back(), removed_tmp: writer.removed_tmp(), ..UpdateReport::default() };
     let mut rowids = rowids.to_vec();
     rowids.sort_unstable();
     rowids.dedup();
@@ -377,7 +379,7 @@ pub fn vacuum_with_progress(
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<UpdateReport> {
     let mut writer = if compact { IndexWriter::open(storage, path, opts.wait)? } else { open(storage, path, opts)? };
-    let mut report = UpdateReport { rolled_back: writer.rolled_back(), ..UpdateReport::default() };
+    let mut report = UpdateReport { rolled_back: writer.rolled_back(), removed_tmp: writer.removed_tmp(), ..UpdateReport::default() };
     report.vacuum = Some(consolidate(&mut writer, opts.now_ms, progress)?);
     report.reconnected = reconnect(&mut writer)?;
     if !compact {

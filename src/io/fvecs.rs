@@ -134,6 +134,11 @@ pub(super) fn read_vecs<'a>(
 
 /// Write `set` as `.fvecs` (rowids are not stored: the format has no place for them).
 pub fn write_fvecs(path: &Path, set: &VectorSet) -> io::Result<()> {
+    write_fvecs_to(File::create(path)?, set)
+}
+
+/// [`write_fvecs`] into `out`.
+pub fn write_fvecs_to(out: impl Write, set: &VectorSet) -> io::Result<()> {
     let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
     if set.dims == 0 || set.dims > MAX_DIMS {
         return Err(invalid(format!(
@@ -150,7 +155,7 @@ pub fn write_fvecs(path: &Path, set: &VectorSet) -> io::Result<()> {
         )));
     }
     let header = (set.dims as i32).to_le_bytes();
-    let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    let mut w = BufWriter::with_capacity(1 << 20, out);
     let mut record = Vec::with_capacity(4 + 4 * set.dims);
     for i in 0..set.len() {
         record.clear();

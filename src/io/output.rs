@@ -12,6 +12,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::errors::ParquetError;
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
 /// One search result: `query` is the 0-based query row, `rank` is 1-based.
@@ -70,6 +71,22 @@ impl OutputFormat {
             Self::JsonLines => "jsonl",
             Self::Parquet => "parquet",
         }
+    }
+}
+
+/// The key-value metadata entry lmdiskann writes into its Parquet files, so that a later
+/// run can tell a file it wrote (and may replace) from a user's.
+pub struct ParquetMarker {
+    pub key: &'static str,
+    pub hits: &'static str,
+    pub vectors: &'static str,
+}
+
+pub const PARQUET_MARKER: ParquetMarker = ParquetMarker { key: "lmdiskann", hits: "hits", vectors: "vectors" };
+
+impl ParquetMarker {
+    pub fn key_value(&self, value: &str) -> KeyValue {
+        KeyValue::new(self.key.into(), value.to_string())
     }
 }
 
@@ -193,6 +210,7 @@ fn write_parquet<W: Write + Send>(out: W, hits: &[Hit]) -> Result<(), OutputErro
     ]));
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
+        .set_key_value_metadata(Some(vec![PARQUET_MARKER.key_value(PARQUET_MARKER.hits)]))
         .build();
     let mut writer = ArrowWriter::try_new(
         BufWriter::with_capacity(1 << 16, out),

@@ -22,7 +22,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::input::{io_error, one_line, ChunkSink, Collector, Element, InputError, InputOptions, VectorSet};
-use super::output::OutputError;
+use super::output::{OutputError, PARQUET_MARKER};
 
 const VECTOR_TYPES: &str = "List, LargeList or FixedSizeList of Float32, Float64, Float16, Int8 or UInt8";
 const ID_TYPES: &str = "Int8, Int16, Int32, Int64, UInt8, UInt16, UInt32 or UInt64";
@@ -434,10 +434,12 @@ pub fn write_vectors_parquet(
     set: &VectorSet,
     with_rowid: bool,
 ) -> Result<(), OutputError> {
-    write_vectors(path, set, with_rowid).map_err(|e| e.at(path))
+    let file = File::create(path).map_err(|e| OutputError::from(e).at(path))?;
+    write_vectors_parquet_to(file, set, with_rowid).map_err(|e| e.at(path))
 }
 
-fn write_vectors(path: &Path, set: &VectorSet, with_rowid: bool) -> Result<(), OutputError> {
+/// [`write_vectors_parquet`] into `out`.
+pub fn write_vectors_parquet_to<W: Write + Send>(out: W, set: &VectorSet, with_rowid: bool) -> Result<(), OutputError> {
     let d = set.dims;
     if set.data.len() != set.len() * d {
         return Err(OutputError::Invalid(format!(
@@ -458,13 +460,13 @@ fn write_vectors(path: &Path, set: &VectorSet, with_rowid: bool) -> Result<(), O
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_dictionary_enabled(false)
+        .set_key_value_metadata(Some(vec![PARQUET_MARKER.key_value(PARQUET_MARKER.vectors)]))
         .build();
     let options = ArrowWriterOptions::new()
         .with_properties(props)
         .with_skip_arrow_metadata(true);
-    let file = File::create(path)?;
     let mut writer =
-        ArrowWriter::try_new_with_options(BufWriter::new(file), schema.clone(), options)?;
+        ArrowWriter::try_new_with_options(BufWriter::new(out), schema.clone(), options)?;
     // ~1M floats per batch keeps the i32 list offsets small and memory bounded.
     let rows_per_batch = ((1 << 20) / d.max(1)).max(1);
     let mut start = 0;

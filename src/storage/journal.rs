@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use super::vfs::{Storage, StoredFile};
 use crate::error::{Error, Result};
 
-const MAGIC: &[u8; 8] = b"LMDJRNL1";
+pub(super) const MAGIC: &[u8; 8] = b"LMDJRNL1";
 const HEADER_LEN: usize = 8 + 8 + 4;
 
 /// `NAME-journal` beside `NAME`.
@@ -342,5 +342,38 @@ mod tests {
         drop(first);
         assert_eq!(std::fs::read(&path).unwrap(), OLD);
         write_in_place(&path, &WRITES).unwrap();
+    }
+
+    #[test]
+    fn a_build_over_an_index_rolls_back_its_hot_journal_instead_of_leaving_it_for_the_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, fresh) = (dir.path().join("x.lmd"), dir.path().join("fresh.lmd"));
+        let build = |at: &Path, seed| {
+            let set = crate::synthetic::Clustered::standard(8, 1).sample(50, seed);
+            crate::index::build_index(set, &crate::BuildOptions { seed, ..Default::default() }, at, &|_, _, _| {}).unwrap();
+        };
+        build(&path, 1);
+        build(&fresh, 2);
+        // A writer of the old index journals a header change, scribbles over it, and dies.
+        let garbage = [0xAAu8; 300];
+        let file = open_exclusive(&FileStorage, &path, false).unwrap();
+        begin(&path, &*file, &[(0, &garbage)]);
+        apply(&path, &*file, &[(0, &garbage)]).unwrap();
+        drop(file);
+        build(&path, 2);
+        assert!(!journal_path(&path).exists());
+        let index = super::super::IndexFile::open(&path).unwrap();
+        assert_eq!(index.header().live, 50);
+        drop(index);
+        assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&fresh).unwrap());
+        // A journal with no index beside it belongs to no file: a build there removes it.
+        let other = dir.path().join("other.lmd");
+        build(&other, 1);
+        begin(&other, &*open_exclusive(&FileStorage, &other, false).unwrap(), &[(0, &garbage)]);
+        std::fs::remove_file(&path).unwrap();
+        std::fs::rename(journal_path(&other), journal_path(&path)).unwrap();
+        build(&path, 2);
+        assert!(!journal_path(&path).exists());
+        assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&fresh).unwrap());
     }
 }

@@ -7,14 +7,16 @@
 #![allow(unsafe_code)]
 
 mod atomic;
+pub mod destination;
 mod faults;
 mod journal;
 mod mmap;
 mod vfs;
 mod writer;
 
-pub use atomic::write_atomically;
+pub use atomic::{remove_stale_tmp, temporaries_being_written, tmp_path, write_atomically, write_index_atomically};
 pub use faults::{Fault, Faulty};
+pub use destination::{check_index_destination, destination, Destination, Refusal, Written};
 pub use journal::{journal_path, recover, Left};
 pub use mmap::IndexFile;
 pub use vfs::{FileStorage, Mapped, MemoryStorage, Storage, StoredFile};

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::atomic::remove_stale_tmp;
 use super::journal::{open_exclusive, roll_back_locked, write_locked};
 use super::mmap::{block_in, checked_block, layout_of, map_header};
 use super::vfs::{Mapped, Storage, StoredFile};
@@ -24,19 +25,22 @@ pub struct IndexWriter<'s> {
     /// Blocks changed or added by this command, by slot.
     dirty: HashMap<u64, Box<[u8]>>,
     rolled_back: bool,
+    removed_tmp: bool,
 }
 
 impl<'s> IndexWriter<'s> {
     /// Opens `path` in `storage` for changing under an exclusive lock (waiting for it
-    /// with `wait`), rolling back a hot journal first.
+    /// with `wait`), rolling back a hot journal and removing a temporary file an
+    /// interrupted build or compaction left first.
     pub fn open(storage: &'s dyn Storage, path: &Path, wait: bool) -> Result<IndexWriter<'s>> {
         let file = open_exclusive(storage, path, wait)?;
         let rolled_back = roll_back_locked(storage, path, &*file)?;
+        let removed_tmp = remove_stale_tmp(storage, path)?;
         // The map is only read: this writer changes the file in `commit`, after its last
         // read through the map, and never truncates it.
         let (map, header) = map_header(path, &*file)?;
         let layout = layout_of(path, &header)?;
-        Ok(IndexWriter { storage, path: path.into(), file, map, header, layout, dirty: HashMap::new(), rolled_back })
+        Ok(IndexWriter { storage, path: path.into(), file, map, header, layout, dirty: HashMap::new(), rolled_back, removed_tmp })
     }
 
     /// Refuses files of an older format, whose rowid map cannot be changed in place.
@@ -69,6 +73,11 @@ impl<'s> IndexWriter<'s> {
     /// True when opening rolled back a change that an earlier writer did not finish.
     pub fn rolled_back(&self) -> bool {
         self.rolled_back
+    }
+
+    /// True when opening removed a temporary file that an interrupted command left.
+    pub fn removed_tmp(&self) -> bool {
+        self.removed_tmp
     }
 
     pub fn header_mut(&mut self) -> &mut Header {

@@ -62,3 +62,58 @@ fn searches_during_a_writer_see_the_old_or_the_new_index() {
     assert!(new >= 3, "the searches after the writer finished must see the new index");
     assert_eq!(w.ok(&search), new_hits);
 }
+
+/// A build that replaces an index is one more writer of it: started while an insert holds
+/// the index, it fails at once without --wait, and with --wait renames its file over the
+/// index only after the insert has committed. Whichever ends last wrote the final index;
+/// the insert's acknowledged rows never vanish into a file the build unlinked.
+#[test]
+fn a_build_over_an_index_waits_for_its_writer_and_loses_no_acknowledged_insert() {
+    let w = Workdir::new();
+    let data = Clustered::standard(16, 5);
+    let old = data.sample(6000, 0);
+    let new = VectorSet { rowids: (100_000..105_000).collect(), ..data.sample(5000, 1) };
+    let rebuilt = VectorSet { rowids: (200_000..201_000).collect(), ..data.sample(1000, 2) };
+    write_vectors_parquet(&w.path("old.parquet"), &old, true).unwrap();
+    write_vectors_parquet(&w.path("new.parquet"), &new, true).unwrap();
+    write_vectors_parquet(&w.path("rebuilt.parquet"), &rebuilt, true).unwrap();
+    let both = VectorSet {
+        rowids: rebuilt.rowids.iter().chain(&new.rowids).copied().collect(),
+        data: rebuilt.data.iter().chain(&new.data).copied().collect(),
+        ..rebuilt.clone()
+    };
+    write_vectors_parquet(&w.path("rebuilt+new.parquet"), &both, true).unwrap();
+    w.ok(&["build", "--input", "old.parquet", "--index", "x.lmd"]);
+
+    let insert = ["insert", "--input", "new.parquet", "--index", "x.lmd", "--auto-vacuum", "off", "--threads", "1"];
+    let mut inserting = w.cmd(&insert).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    // Give the insert time to read its input and take the index.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let build = ["build", "--input", "rebuilt.parquet", "--index", "x.lmd", "--threads", "1"];
+    let busy = w.cmd(&build).output().unwrap();
+    let insert_done_early = inserting.try_wait().unwrap().is_some();
+    if !insert_done_early {
+        assert_eq!(busy.status.code(), Some(2), "a build over a busy index must be refused: {}", text(&busy.stderr));
+        assert!(text(&busy.stderr).contains("another lmdiskann process is using this index"), "{}", text(&busy.stderr));
+    }
+    let mut building = w.cmd(&[&build[..], &["--wait"]].concat()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    // Which ends last.
+    let (mut insert_end, mut build_end) = (None, None);
+    let mut tick = 0u64;
+    while insert_end.is_none() || build_end.is_none() {
+        tick += 1;
+        if insert_end.is_none() && inserting.try_wait().unwrap().is_some() {
+            insert_end = Some(tick);
+        }
+        if build_end.is_none() && building.try_wait().unwrap().is_some() {
+            build_end = Some(tick);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let (inserted, built) = (inserting.wait_with_output().unwrap(), building.wait_with_output().unwrap());
+    assert!(inserted.status.success(), "insert: {}", text(&inserted.stderr));
+    assert!(built.status.success(), "build: {}", text(&built.stderr));
+    let expected = if insert_end > build_end { "rebuilt+new.parquet" } else { "rebuilt.parquet" };
+    println!("insert ended at tick {insert_end:?}, build at {build_end:?}: the index must hold {expected}");
+    w.ok(&["validate", "--index", "x.lmd", "--against", expected]);
+}

@@ -10,11 +10,13 @@ use lmdiskann::index::{build_index, default_element_type, estimate_build, BuildR
 use lmdiskann::io::{probe, read_vectors, InputOptions, InputType};
 use lmdiskann::vector::ElementType;
 use lmdiskann::quant::CodeKind;
+use lmdiskann::storage::{check_index_destination, destination, FileStorage, Written};
 use lmdiskann::{BuildOptions, Metric};
 use serde_json::json;
 
 use crate::progress::Progress;
-use crate::report::{human_bytes, peak_rss_bytes, write_json, MemoryPeaks};
+use crate::report::{human_bytes, peak_rss_bytes, report_destination, write_json, MemoryPeaks};
+use crate::writing::note_removed_tmp;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum MetricArg {
@@ -91,13 +93,15 @@ pub struct Args {
     /// Also write a JSON summary (timings, sizes, peak memory) to this file.
     #[arg(long, value_name = "PATH")]
     report: Option<PathBuf>,
+    /// Wait while another process uses the index being replaced, instead of failing.
+    #[arg(long)]
+    wait: bool,
 }
 
 const CODE_NAMES: [&str; 7] = ["f32", "f16", "int8", "4bit", "2bit", "ternary", "1bit"];
 const STORE_NAMES: [&str; 5] = ["f32", "f16", "bf16", "i8", "u8"];
 
-pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
-    let out = args.output.clone().unwrap_or_else(|| index.to_path_buf());
+pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
     let options = BuildOptions {
         metric: args.metric.into(),
         max_degree: args.max_degree,
@@ -109,6 +113,8 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         saturate: args.saturate,
         created_ms: crate::now_ms(),
+        force,
+        wait: args.wait,
     };
     // Refuse bad parameters before reading what may be gigabytes of input.
     options.validate()?;
@@ -124,6 +130,10 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
         dry_run(&args.input, &input_options, &options, pool.current_num_threads())?;
         return Ok(ExitCode::SUCCESS);
     }
+    // Refuse an output that may not be replaced before reading the input, let alone building.
+    let out = destination(args.output.as_deref().unwrap_or(index), Written::Index, force, &[&args.input])?.path().to_path_buf();
+    check_index_destination(&FileStorage, &out, force, args.wait)?;
+    let report_to = report_destination(args.report.as_deref(), force, &[&args.input, &out])?;
     let memory = MemoryPeaks::start();
     let set = read_vectors(&args.input, &input_options)?;
     let read_seconds = started.elapsed().as_secs_f64();
@@ -137,6 +147,9 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
         .install(|| build_index(set, &options, &out, &|stage, done, total| progress.build_stage(stage, done, total)))
         .with_context(|| format!("{}: build failed, nothing was written", args.input.display()))?;
     progress.finish();
+    if report.removed_tmp {
+        note_removed_tmp(&out);
+    }
     warn_of_conversion(&args.input, source, &report);
     let build_seconds = built.elapsed().as_secs_f64();
     let rate = report.vectors as f64 / build_seconds.max(1e-9);
@@ -162,10 +175,11 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
         build_seconds,
         rate,
     );
-    if let Some(path) = &args.report {
+    if let Some(dest) = &report_to {
         write_json(
-            path,
-            &json!({
+            dest,
+            "build",
+            json!({
                 "index": out,
                 "vectors": report.vectors,
                 "dims": report.dims,

@@ -9,7 +9,7 @@ use lmdiskann::io::read_rowids;
 use lmdiskann::storage::FileStorage;
 
 use crate::progress::Progress;
-use crate::report::write_json;
+use crate::report::{report_destination, write_json};
 use crate::writing::{failed, print_outcome, to_json, WriteArgs};
 
 #[derive(clap::Args)]
@@ -36,7 +36,8 @@ pub struct Args {
     report: Option<PathBuf>,
 }
 
-pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
+    let report_to = report_destination(args.report.as_deref(), force, &[args.input.as_deref().unwrap_or(index), index])?;
     let rowids = match &args.input {
         Some(input) => read_rowids(input, args.id_column.as_deref())?,
         None => args.rowids.clone(),
@@ -52,8 +53,8 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
     let skipped = if report.missing > 0 { format!(" ({} not in the index, skipped)", report.missing) } else { String::new() };
     eprintln!("deleted {} rows from {}{skipped} in {:.2} s", report.deleted, index.display(), seconds);
     print_outcome(index, &report);
-    if let Some(path) = &args.report {
-        write_json(path, &to_json(index, &report, seconds))?;
+    if let Some(dest) = &report_to {
+        write_json(dest, "delete", to_json(index, &report, seconds))?;
     }
     Ok(ExitCode::SUCCESS)
 }

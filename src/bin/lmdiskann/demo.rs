@@ -8,11 +8,12 @@ use anyhow::Context;
 use lmdiskann::exact::exact_rowids;
 use lmdiskann::index::{build_index, Index, DEFAULT_BEAM_WIDTH};
 use lmdiskann::io::{read_vectors, InputOptions};
+use lmdiskann::storage::{destination, Written};
 use lmdiskann::synthetic::Clustered;
 use lmdiskann::{BuildOptions, SearchParams};
 
 use crate::build::MetricArg;
-use crate::generate::write_set;
+use crate::generate::{vectors_destination, write_set};
 use crate::measure::run_batch;
 use crate::progress::Progress;
 use crate::report::human_bytes;
@@ -43,21 +44,24 @@ pub struct Args {
 }
 
 /// Runs the demo; its index goes to `index` when given, else into the demo's folder.
-pub fn run(args: Args, index: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, index: Option<&Path>, force: bool) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.n > 0 && args.queries > 0 && args.dims > 0 && args.k > 0, "--n, --queries, --dims and -k must be at least 1");
     std::fs::create_dir_all(&args.dir).with_context(|| format!("{}: cannot create folder", args.dir.display()))?;
-    let base_path = args.dir.join("vectors.parquet");
-    let query_path = args.dir.join("queries.fvecs");
+    // Every file the demo writes is checked before any is written.
+    let base_to = vectors_destination(&args.dir.join("vectors.parquet"), force)?;
+    let query_to = vectors_destination(&args.dir.join("queries.fvecs"), force)?;
     let index_path = index.map_or_else(|| args.dir.join("index.lmd"), Path::to_path_buf);
+    let index_path = destination(&index_path, Written::Index, force, &[])?.path().to_path_buf();
+    let (base_path, query_path) = (base_to.0.path(), query_to.0.path());
 
     let data = Clustered::standard(args.dims, args.seed);
-    write_set(&base_path, &data.sample(args.n, 0))?;
-    write_set(&query_path, &data.sample(args.queries, 1))?;
+    write_set(&base_to, &data.sample(args.n, 0))?;
+    write_set(&query_to, &data.sample(args.queries, 1))?;
 
-    let base = read_vectors(&base_path, &InputOptions { unique_ids: true, ..Default::default() })?;
-    let queries = read_vectors(&query_path, &InputOptions { expect_dims: Some(args.dims), ..Default::default() })?;
+    let base = read_vectors(base_path, &InputOptions { unique_ids: true, ..Default::default() })?;
+    let queries = read_vectors(query_path, &InputOptions { expect_dims: Some(args.dims), ..Default::default() })?;
     let metric = args.metric.into();
-    let options = BuildOptions { metric, seed: args.seed, ..BuildOptions::default() };
+    let options = BuildOptions { metric, seed: args.seed, force, ..BuildOptions::default() };
     let pool = crate::thread_pool(args.threads)?;
     let progress = Progress::new();
     let started = Instant::now();

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use lmdiskann::exact::exact_knn_file;
 use lmdiskann::index::Index;
 use lmdiskann::io::{read_vectors, write_hits, write_ivecs, Hit, InputOptions, OutputFormat};
-use lmdiskann::storage::{write_atomically, FileStorage};
+use lmdiskann::storage::{destination, Written};
 use lmdiskann::Metric;
 
 use crate::build::MetricArg;
@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(short, default_value_t = 100)]
     k: usize,
     /// Where to write: .ivecs (rowids must fit int32) or .parquet/.csv/.tsv/.jsonl
-    /// (columns query, rank, rowid, distance).
+    /// (columns query, rank, rowid, distance); `-` is stdout, as CSV.
     #[arg(long, short, value_name = "PATH")]
     output: PathBuf,
     /// Distance (default: the metric of the index at --index if that file exists, else l2).
@@ -43,13 +43,15 @@ pub struct Args {
     threads: usize,
 }
 
-pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, index_path: &Path, force: bool) -> anyhow::Result<ExitCode> {
     if args.k == 0 {
         bail!("-k must be at least 1");
     }
     check_count("-k", args.k)?;
+    let stdout = args.output == Path::new("-");
     let ivecs = args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("ivecs"));
     let format = match OutputFormat::from_extension(&args.output) {
+        _ if stdout => Some(OutputFormat::Csv),
         Some(format) => Some(format),
         None if ivecs => None,
         None => bail!(
@@ -57,6 +59,11 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
             args.output.display()
         ),
     };
+    let mut inputs = vec![args.input.as_path(), args.query.as_path()];
+    if args.metric.is_none() {
+        inputs.push(index_path);
+    }
+    let output = destination(&args.output, format.map_or(Written::Ivecs, Written::Hits), force, &inputs)?;
     let metric = match args.metric {
         Some(m) => Metric::from(m),
         None if index_path.is_file() => Index::open(index_path)
@@ -74,7 +81,7 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{}: exact search failed", args.input.display()))?;
     let seconds = started.elapsed().as_secs_f64();
 
-    write_atomically(&FileStorage, &args.output, |w| {
+    output.write(|w| {
         match format {
             None => {
                 let rows: Vec<Vec<u64>> = neighbours.iter().map(|n| n.iter().map(|&(r, _)| r).collect()).collect();

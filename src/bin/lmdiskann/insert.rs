@@ -9,7 +9,7 @@ use lmdiskann::io::{read_vectors, InputOptions};
 use lmdiskann::storage::FileStorage;
 
 use crate::progress::Progress;
-use crate::report::write_json;
+use crate::report::{report_destination, write_json};
 use crate::writing::{failed, print_outcome, to_json, WriteArgs};
 
 #[derive(clap::Args)]
@@ -36,7 +36,8 @@ pub struct Args {
     report: Option<PathBuf>,
 }
 
-pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
+    let report_to = report_destination(args.report.as_deref(), force, &[&args.input, index])?;
     let input_options =
         InputOptions { vector_column: args.vector_column, id_column: args.id_column, unique_ids: true, expect_dims: None };
     let set = read_vectors(&args.input, &input_options)?;
@@ -69,8 +70,8 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
         report.inserted as f64 / seconds.max(1e-9)
     );
     print_outcome(index, &report);
-    if let Some(path) = &args.report {
-        write_json(path, &to_json(index, &report, seconds))?;
+    if let Some(dest) = &report_to {
+        write_json(dest, "insert", to_json(index, &report, seconds))?;
     }
     Ok(ExitCode::SUCCESS)
 }

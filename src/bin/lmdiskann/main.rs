@@ -34,6 +34,11 @@ struct Cli {
     #[arg(long, global = true, env = "LMDISKANN_INDEX", default_value = "index.lmd", value_name = "PATH")]
     index: PathBuf,
 
+    /// Replace an output file that is not of the kind the command writes (a command's
+    /// own inputs are never replaced).
+    #[arg(long, global = true)]
+    force: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -70,21 +75,23 @@ enum Command {
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    remove_temporaries_when_interrupted();
     // Only the demo asks: it writes its own index, so it takes --index from the command
     // line, never from LMDISKANN_INDEX (which names the index the user's work is in).
     let index_flag = matches.value_source("index") == Some(ValueSource::CommandLine);
+    let (index, force) = (&cli.index, cli.force);
     let result = match cli.command {
-        Command::Build(args) => build::run(args, &cli.index),
-        Command::Search(args) => search::run(args, &cli.index),
-        Command::Insert(args) => insert::run(args, &cli.index),
-        Command::Delete(args) => delete::run(args, &cli.index),
-        Command::Vacuum(args) => vacuum::run(args, &cli.index),
-        Command::Stats(args) => stats::run(args, &cli.index),
-        Command::Validate(args) => validate::run(args, &cli.index),
-        Command::Demo(args) => demo::run(args, index_flag.then_some(cli.index.as_path())),
-        Command::Generate(args) => generate::run(args),
-        Command::Groundtruth(args) => groundtruth::run(args, &cli.index),
-        Command::Tune(args) => tune::run(args, &cli.index),
+        Command::Build(args) => build::run(args, index, force),
+        Command::Search(args) => search::run(args, index, force),
+        Command::Insert(args) => insert::run(args, index, force),
+        Command::Delete(args) => delete::run(args, index, force),
+        Command::Vacuum(args) => vacuum::run(args, index, force),
+        Command::Stats(args) => stats::run(args, index),
+        Command::Validate(args) => validate::run(args, index),
+        Command::Demo(args) => demo::run(args, index_flag.then_some(index.as_path()), force),
+        Command::Generate(args) => generate::run(args, force),
+        Command::Groundtruth(args) => groundtruth::run(args, index, force),
+        Command::Tune(args) => tune::run(args, index, force),
     };
     match result {
         Ok(code) => code,
@@ -93,6 +100,22 @@ fn main() -> ExitCode {
             eprintln!("lmdiskann: {}", one_line(&err));
             ExitCode::from(2)
         }
+    }
+}
+
+/// On Ctrl-C (SIGINT), SIGTERM or SIGHUP: removes the temporary files this process is
+/// writing, so an interrupted build leaves nothing behind, and exits with 130 as a shell
+/// does for an interrupted command. A hot journal needs nothing here: the next command
+/// that opens the index rolls it back.
+fn remove_temporaries_when_interrupted() {
+    let installed = ctrlc::set_handler(|| {
+        for tmp in lmdiskann::storage::temporaries_being_written() {
+            let _ = std::fs::remove_file(tmp);
+        }
+        std::process::exit(130);
+    });
+    if let Err(e) = installed {
+        eprintln!("warning: cannot handle Ctrl-C ({e}); an interrupted command may leave a NAME.tmp file, which the next writer removes");
     }
 }
 

@@ -7,6 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
+use lmdiskann::storage::{destination, Destination, Written};
 
 /// Peak resident set size of this process in bytes (VmHWM), when the OS tells it. It
 /// counts mapped index pages too, which are the kernel's evictable page cache.
@@ -73,10 +74,20 @@ pub fn short_f32(x: f32) -> f64 {
     x.to_string().parse().unwrap_or(x.into())
 }
 
-/// Writes `value` as pretty JSON to `path`.
-pub fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    std::fs::write(path, text + "\n").with_context(|| format!("{}: cannot write report", path.display()))
+/// Where `--report PATH` goes, checked before the command does its work: a new file, an
+/// lmdiskann report, a device or `-`; not one of `inputs` (the files the command reads or
+/// writes otherwise).
+pub fn report_destination(path: Option<&Path>, force: bool, inputs: &[&Path]) -> anyhow::Result<Option<Destination>> {
+    Ok(path.map(|p| destination(p, Written::Report, force, inputs)).transpose()?)
+}
+
+/// Writes `value` as pretty JSON to `dest`, marked as a report of `command` (the mark lets
+/// a later run recognise the file as one it may replace).
+pub fn write_json(dest: &Destination, command: &str, mut value: serde_json::Value) -> anyhow::Result<()> {
+    value["lmdiskann"] = command.into();
+    let text = serde_json::to_string_pretty(&value)? + "\n";
+    dest.write(|w| w.write_all(text.as_bytes()).map_err(|e| lmdiskann::Error::Io { path: dest.path().into(), what: "cannot write", source: e }))
+        .with_context(|| format!("{}: cannot write report", dest.path().display()))
 }
 
 /// Bytes as a short human string.

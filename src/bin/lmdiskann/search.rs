@@ -1,18 +1,17 @@
 //! `lmdiskann search`
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use lmdiskann::index::{Index, DEFAULT_BEAM_WIDTH};
 use lmdiskann::io::{write_hits, Hit, OutputFormat};
-use lmdiskann::storage::{write_atomically, FileStorage};
+use lmdiskann::storage::{destination, Destination, Written};
 use lmdiskann::SearchParams;
 use serde_json::json;
 
 use crate::measure::{check_count, check_recall_bar, load_truth, read_queries, run_batch};
-use crate::report::{anon_rss_bytes, peak_rss_bytes, write_json};
+use crate::report::{anon_rss_bytes, peak_rss_bytes, report_destination, write_json};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -35,8 +34,8 @@ pub struct Args {
     /// Worker threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// Write hits here instead of stdout; the format follows the extension (.csv .tsv
-    /// .jsonl .parquet).
+    /// Write hits here instead of stdout (`-`); the format follows the extension (.csv
+    /// .tsv .jsonl .parquet). A device or FIFO is written in place, a symlink through.
     #[arg(long, short, value_name = "PATH")]
     output: Option<PathBuf>,
     /// Output format, overriding the extension (stdout default: csv).
@@ -55,7 +54,7 @@ pub struct Args {
     min_recall: Option<f64>,
 }
 
-pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, index_path: &Path, force: bool) -> anyhow::Result<ExitCode> {
     if args.k == 0 {
         bail!("-k must be at least 1");
     }
@@ -72,6 +71,15 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
     }
     let min_recall = args.min_recall.map(|r| check_recall_bar("--min-recall", r)).transpose()?;
     let format = output_format(&args)?;
+    let mut inputs = vec![args.query.as_path(), index_path];
+    inputs.extend(args.groundtruth.as_deref());
+    let hits_to = match &args.output {
+        Some(path) => Some(destination(path, Written::Hits(format), force, &inputs)?),
+        None if args.groundtruth.is_some() => None,
+        None => Some(destination(Path::new("-"), Written::Hits(format), force, &inputs)?),
+    };
+    inputs.extend(hits_to.as_ref().map(Destination::path));
+    let report_to = report_destination(args.report.as_deref(), force, &inputs)?;
     let index = Index::open(index_path)?;
     let queries = read_queries(&args.query, args.vector_column.clone(), &index)?;
     // k and L beyond what the index holds are clamped: they could find no more.
@@ -91,20 +99,14 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
     for (query, (found, _)) in batch.results.iter().enumerate() {
         hits.extend(Hit::ranked(query, found.iter().map(|n| (n.rowid, n.distance))));
     }
-    match &args.output {
-        Some(path) => write_atomically(&FileStorage, path, |w| Ok(write_hits(w, format, &hits)?))
-            .with_context(|| format!("{}: cannot write hits", path.display()))?,
-        None if truth.is_some() => {}
-        None => {
-            write_hits(std::io::BufWriter::new(std::io::stdout()), format, &hits)?;
-            std::io::stdout().flush()?;
-        }
+    if let Some(dest) = &hits_to {
+        dest.write(|w| Ok(write_hits(w, format, &hits)?)).with_context(|| format!("{}: cannot write hits", dest.path().display()))?;
     }
     let passed = match (summary.recall, min_recall) {
         (Some(recall), Some(bar)) => recall >= bar,
         _ => true,
     };
-    if let Some(path) = &args.report {
+    if let Some(dest) = &report_to {
         let mut report = summary.json();
         for (key, value) in [
             ("index", json!(index_path)),
@@ -118,7 +120,7 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
         ] {
             report[key] = value;
         }
-        write_json(path, &report)?;
+        write_json(dest, "search", report)?;
     }
     if truth.is_some() {
         eprintln!("{}", summary.line());
@@ -139,6 +141,7 @@ fn output_format(args: &Args) -> anyhow::Result<OutputFormat> {
     }
     match &args.output {
         None => Ok(OutputFormat::Csv),
+        Some(path) if path == Path::new("-") => Ok(OutputFormat::Csv),
         Some(path) => OutputFormat::from_extension(path).with_context(|| {
             format!("{}: cannot tell the output format from the extension; use .csv, .tsv, .jsonl or .parquet, or pass --format", path.display())
         }),

@@ -9,8 +9,8 @@ use lmdiskann::SearchParams;
 use serde_json::json;
 
 use crate::measure::{check_count, check_recall_bar, load_truth, read_queries, run_batch, Summary};
-use crate::report::write_json;
-use crate::writing::failed;
+use crate::report::{report_destination, write_json};
+use crate::writing::{failed, note_removed_tmp};
 
 /// The search lists tried by default, smallest first: roughly 1.25x apart, so the answer
 /// is within a quarter of the true minimum.
@@ -49,7 +49,7 @@ pub struct Args {
     report: Option<PathBuf>,
 }
 
-pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, index_path: &Path, force: bool) -> anyhow::Result<ExitCode> {
     let target = check_recall_bar("--target-recall", args.target_recall)?;
     if args.k == 0 {
         bail!("-k must be at least 1");
@@ -67,6 +67,7 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
             check_count("--lists", l)?;
         }
     }
+    let report_to = report_destination(args.report.as_deref(), force, &[&args.query, &args.groundtruth, index_path])?;
     let index = Index::open(index_path)?;
     // k and lists beyond what the index holds are clamped (they could find no more), so
     // lists that end up equal are run once.
@@ -105,9 +106,9 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
         }
     }
     let chosen = sweep.iter().find(|s| s.recall.unwrap_or(0.0) >= target).map(|s| s.search_list);
-    if let Some(path) = &args.report {
+    if let Some(dest) = &report_to {
         let rows: Vec<_> = sweep.iter().map(Summary::json).collect();
-        write_json(path, &json!({ "index": index_path, "target_recall": target, "chosen_search_list": chosen, "sweep": rows }))?;
+        write_json(dest, "tune", json!({ "index": index_path, "target_recall": target, "chosen_search_list": chosen, "sweep": rows }))?;
     }
     let Some(chosen) = chosen else {
         let best = sweep.iter().max_by(|a, b| a.recall.unwrap_or(0.0).total_cmp(&b.recall.unwrap_or(0.0)));
@@ -123,8 +124,12 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
     if args.save {
         // Saving takes the exclusive lock, which our own shared one would block.
         drop(index);
-        let previous = save_default_search_list(index_path, chosen as u32, crate::now_ms())
+        let saved = save_default_search_list(index_path, chosen as u32, crate::now_ms())
             .map_err(|e| failed(index_path, "recording the default search list", e))?;
+        if saved.removed_tmp {
+            note_removed_tmp(index_path);
+        }
+        let previous = saved.previous;
         let was = if previous == 0 { "the built-in default".to_string() } else { format!("L={previous}") };
         println!("saved: searches of {} without -L now use L={chosen} (was {was})", index_path.display());
     }

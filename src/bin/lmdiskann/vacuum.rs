@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use lmdiskann::index::vacuum_with_progress;
-use lmdiskann::storage::FileStorage;
+use lmdiskann::storage::{destination, FileStorage, Written};
 
 use crate::progress::Progress;
-use crate::report::write_json;
+use crate::report::{report_destination, write_json};
 use crate::writing::{failed, print_outcome, to_json, wait_only};
 
 #[derive(clap::Args)]
@@ -28,13 +28,19 @@ pub struct Args {
     report: Option<PathBuf>,
 }
 
-pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
+    let report_to = report_destination(args.report.as_deref(), force, &[index])?;
+    // A compaction renames a new file over the index: through a symlink, over its target.
+    let resolved = match args.compact {
+        true => destination(index, Written::Index, false, &[])?.path().to_path_buf(),
+        false => index.to_path_buf(),
+    };
     let started = Instant::now();
     let pool = crate::thread_pool(args.threads)?;
     let progress = Progress::new();
     let report = pool
         .install(|| {
-            vacuum_with_progress(&FileStorage, index, args.compact, &wait_only(args.wait), &|done, total| {
+            vacuum_with_progress(&FileStorage, &resolved, args.compact, &wait_only(args.wait), &|done, total| {
                 progress.update("vacuum", done, total)
             })
         })
@@ -43,8 +49,8 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
     let seconds = started.elapsed().as_secs_f64();
     eprintln!("vacuumed {} in {:.2} s", index.display(), seconds);
     print_outcome(index, &report);
-    if let Some(path) = &args.report {
-        write_json(path, &to_json(index, &report, seconds))?;
+    if let Some(dest) = &report_to {
+        write_json(dest, "vacuum", to_json(index, &report, seconds))?;
     }
     Ok(ExitCode::SUCCESS)
 }

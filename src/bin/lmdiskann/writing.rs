@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use lmdiskann::index::{UpdateOptions, UpdateReport, DEFAULT_AUTO_VACUUM};
 use lmdiskann::Error;
+use lmdiskann::storage::tmp_path;
 use serde_json::json;
 
 use crate::report::human_bytes;
@@ -70,6 +71,9 @@ pub fn print_outcome(path: &Path, report: &UpdateReport) {
     if report.rolled_back {
         eprintln!("note: {}: rolled back a change that an earlier command did not finish", path.display());
     }
+    if report.removed_tmp {
+        note_removed_tmp(path);
+    }
     if let Some(v) = report.vacuum {
         eprintln!("vacuum: freed {} tombstones, re-pruned {} nodes in {:.2} s", v.freed, v.repruned, v.took_ms as f64 / 1000.0);
     }
@@ -88,6 +92,12 @@ pub fn print_outcome(path: &Path, report: &UpdateReport) {
     }
 }
 
+/// Says that opening the index at `path` removed the temporary file an interrupted
+/// command had left beside it.
+pub fn note_removed_tmp(path: &Path) {
+    eprintln!("note: {}: removed {}, a temporary file an interrupted command left", path.display(), tmp_path(path).display());
+}
+
 /// The JSON summary of a change (`--report`).
 pub fn to_json(path: &Path, report: &UpdateReport, seconds: f64) -> serde_json::Value {
     let h = report.header.as_ref();
@@ -101,6 +111,7 @@ pub fn to_json(path: &Path, report: &UpdateReport, seconds: f64) -> serde_json::
         "vectors_per_second": report.inserted as f64 / seconds.max(1e-9),
         "rolled_back": report.rolled_back,
         "reconnected": report.reconnected,
+        "removed_tmp": report.removed_tmp,
         "vacuum": report.vacuum.map(|v| json!({"freed": v.freed, "repruned": v.repruned, "seconds": v.took_ms as f64 / 1000.0})),
         "compacted": report.compacted.map(|(before, after)| json!({"before_bytes": before, "after_bytes": after})),
         "live": h.map(|h| h.live),
