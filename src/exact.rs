@@ -247,6 +247,7 @@ pub fn recall_at_k(found: &[Vec<u64>], truth: &[Vec<u64>], k: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::RowidSource;
     use crate::rng::Rng;
 
     fn set(dims: usize, rowids: Vec<u64>, data: Vec<f32>) -> VectorSet {
@@ -316,7 +317,7 @@ mod tests {
         let opts = InputOptions::default();
         let (got, read) = exact_knn_file_in_chunks(&path, &opts, &queries, Metric::Cosine, 7, 64).unwrap();
         assert_eq!(got, exact_knn(&base, &queries, Metric::Cosine, 7).unwrap());
-        assert_eq!(read, StreamSummary { dims: 6, rows: n as u64 });
+        assert_eq!(read, StreamSummary { dims: 6, rows: n as u64, rowids_from: RowidSource::Column });
         base.data[700 * 6..701 * 6].fill(0.0);
         crate::io::write_vectors_parquet(&path, &base, true).unwrap();
         let err = exact_knn_file_in_chunks(&path, &opts, &queries, Metric::Cosine, 7, 64).unwrap_err().to_string();

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::exact::{recall_at_k, ExactKnn};
 use crate::format::NodeState;
 use crate::graph::SearchParams;
-use crate::io::{read_vectors_chunked, InputOptions, VectorSet};
+use crate::io::{read_vectors_chunked, InputOptions, RowidSource, VectorSet};
 use crate::rng::Rng;
 use crate::storage::IndexFile;
 
@@ -30,6 +30,8 @@ pub struct AgainstReport {
     pub differing: u64,
     /// Live rows of the index that the input does not hold.
     pub extra: u64,
+    /// Whether the input's rowids came from a column or from row positions.
+    pub rowids_from: RowidSource,
     pub problems: Vec<String>,
 }
 
@@ -98,15 +100,16 @@ pub fn check_against(file: &IndexFile, input: &Path, opts: &InputOptions) -> Res
     if let Some(e) = failed {
         return Err(e);
     }
-    read?;
+    report.rowids_from = read?.rowids_from;
     // Rowids repeated in the input match one row several times; count the rest as extra.
     report.extra = h.live.saturating_sub(matched);
     if report.extra > 0 {
-        report.problems.push(format!("{} live rows of the index are not in the input", report.extra));
+        let (rows, verb) = (crate::plural(report.extra, "live row"), if report.extra == 1 { "is" } else { "are" });
+        report.problems.push(format!("{rows} of the index {verb} not in the input"));
     }
     for (what, n) in [("missing", report.missing), ("differing", report.differing)] {
         if n > SHOWN as u64 {
-            report.problems.push(format!("... {} more {what} rows", n - SHOWN as u64));
+            report.problems.push(format!("... {}", crate::plural(n - SHOWN as u64, &format!("more {what} row"))));
         }
     }
     Ok(report)

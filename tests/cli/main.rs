@@ -7,6 +7,7 @@ mod errors;
 mod golden;
 mod kill;
 mod recall_gate;
+mod rowids;
 mod types;
 mod update;
 mod util;

@@ -10,11 +10,11 @@ use lmdiskann::index::{build_index, default_element_type, estimate_build, BuildR
 use lmdiskann::io::{probe, read_vectors, InputOptions, InputType};
 use lmdiskann::vector::ElementType;
 use lmdiskann::quant::CodeKind;
-use lmdiskann::{BuildOptions, Metric};
+use lmdiskann::{plural, BuildOptions, Metric};
 use serde_json::json;
 
 use crate::progress::BuildProgress;
-use crate::report::{human_bytes, peak_rss_bytes, write_json};
+use crate::report::{human_bytes, note_rowids, peak_rss_bytes, write_json};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum MetricArg {
@@ -113,18 +113,15 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
     // Refuse bad parameters before reading what may be gigabytes of input.
     options.validate()?;
     let started = Instant::now();
-    let input_options = InputOptions {
-        vector_column: args.vector_column,
-        id_column: args.id_column,
-        unique_ids: true,
-        expect_dims: None,
-    };
+    let input_options =
+        InputOptions { vector_column: args.vector_column, id_column: args.id_column, unique_ids: true, ..Default::default() };
     let pool = crate::thread_pool(args.threads)?;
     if args.dry_run {
         dry_run(&args.input, &input_options, &options, pool.current_num_threads())?;
         return Ok(ExitCode::SUCCESS);
     }
     let set = read_vectors(&args.input, &input_options)?;
+    let rowids_from = set.rowids_from;
     let read_seconds = started.elapsed().as_secs_f64();
     let source = set.source;
     options
@@ -136,15 +133,16 @@ pub fn run(args: Args, index: &Path) -> anyhow::Result<ExitCode> {
         .install(|| build_index(set, &options, &out, &|stage, done, total| progress.update(stage, done, total)))
         .with_context(|| format!("{}: build failed, nothing was written", args.input.display()))?;
     progress.finish();
+    note_rowids(&args.input, rowids_from);
     warn_of_conversion(&args.input, source, &report);
     let build_seconds = built.elapsed().as_secs_f64();
     let rate = report.vectors as f64 / build_seconds.max(1e-9);
     let peak = peak_rss_bytes();
     eprintln!(
-        "built {}: {} vectors x {} dims as {} with {} codes, {} ({} per vector, block {} B, R {}), {:.1} s ({:.0} vectors/s), peak RSS {}",
+        "built {}: {} x {} as {} with {} codes, {} ({} per vector, block {} B, R {}), {:.1} s ({:.0} vectors/s), peak RSS {}",
         out.display(),
-        report.vectors,
-        report.dims,
+        plural(report.vectors, "vector"),
+        plural(report.dims as u64, "dim"),
         report.element_type.name(),
         report.code_kind.name(),
         human_bytes(report.file_bytes),
@@ -184,7 +182,7 @@ fn warn_of_conversion(input: &Path, source: InputType, report: &BuildReport) {
     let keeps = default_element_type(source).name();
     if let Some(loss) = report.loss {
         eprintln!(
-            "warning: {}: storing {} values as {} changed them by up to {:.3e} (largest at row {}, element {}); --store {keeps} keeps them{}",
+            "warning: {}: storing {} values as {} changed them by up to {:.3e} (largest at row {}, element {}, counting from 0); --store {keeps} keeps them{}",
             input.display(),
             source.name(),
             report.element_type.name(),
@@ -211,10 +209,10 @@ fn dry_run(input: &Path, input_options: &InputOptions, options: &BuildOptions, t
     let minutes = cost.build_seconds / 60.0;
     println!("plan for {}", input.display());
     println!(
-        "  input          {} vectors{} x {} dims, {}",
-        seen.rows,
+        "  input          {}{} x {}, {}",
+        plural(seen.rows, "vector"),
         if seen.rows_exact { "" } else { " (estimated from the file size)" },
-        seen.dims,
+        plural(seen.dims as u64, "dim"),
         seen.source.name()
     );
     println!("  stored as      {} ({} B per vector)", element.name(), seen.dims * element.size());
@@ -232,7 +230,8 @@ fn dry_run(input: &Path, input_options: &InputOptions, options: &BuildOptions, t
         human_bytes(cost.search_bytes_per_query)
     );
     println!(
-        "  build time     ~{} on {threads} threads (an estimate; see the README for its accuracy)",
+        "  build time     ~{} on {} (an estimate; see the README for its accuracy)",
+        plural(threads as u64, "thread"),
         if minutes < 2.0 { format!("{:.0} s", cost.build_seconds.max(1.0)) } else { format!("{minutes:.0} min") }
     );
     Ok(())
