@@ -46,7 +46,7 @@ impl ExactKnn {
     pub fn new(queries: &VectorSet, metric: Metric, k: usize) -> Result<ExactKnn> {
         let mut data = queries.data.clone();
         if let Some(i) = metric.prepare_rows(&mut data, queries.dims) {
-            return Err(Error::InvalidData(format!("query {i} is a zero vector, which has no cosine distance")));
+            return Err(Error::InvalidData(format!("query {i} (counting from 0) is a zero vector, which has no cosine distance")));
         }
         Ok(ExactKnn {
             metric,
@@ -321,7 +321,7 @@ mod tests {
         base.data[700 * 6..701 * 6].fill(0.0);
         crate::io::write_vectors_parquet(&path, &base, true).unwrap();
         let err = exact_knn_file_in_chunks(&path, &opts, &queries, Metric::Cosine, 7, 64).unwrap_err().to_string();
-        assert!(err.contains("row 700 (rowid 3503) is a zero vector"), "{err}");
+        assert!(err.contains("row 700 (counting from 0; rowid 3503) is a zero vector"), "{err}");
     }
 
     #[test]
@@ -336,9 +336,9 @@ mod tests {
         let base = set(2, vec![5, 6], vec![1.0, 1.0, 0.0, 0.0]);
         let q = set(2, vec![0], vec![1.0, 1.0]);
         let err = exact_knn(&base, &q, Metric::Cosine, 1).unwrap_err().to_string();
-        assert!(err.contains("row 1 (rowid 6)") && err.contains("zero vector"), "{err}");
+        assert!(err.contains("row 1 (counting from 0; rowid 6) is a zero vector"), "{err}");
         let err = exact_knn(&q, &base, Metric::Cosine, 1).unwrap_err().to_string();
-        assert!(err.contains("query 1"), "{err}");
+        assert!(err.contains("query 1 (counting from 0) is a zero vector"), "{err}");
     }
 
     #[test]
