@@ -74,7 +74,7 @@ fn parse_args() -> Options {
 
 /// Rows of `pool` whose positions are in `picked`, with those positions as rowids.
 fn subset(pool: &VectorSet, picked: &[u64]) -> VectorSet {
-    let mut set = VectorSet { dims: pool.dims, rowids: picked.to_vec(), data: Vec::with_capacity(picked.len() * pool.dims), source: pool.source };
+    let mut set = VectorSet { dims: pool.dims, rowids: picked.to_vec(), data: Vec::with_capacity(picked.len() * pool.dims), source: pool.source, ..VectorSet::default() };
     for &r in picked {
         set.data.extend_from_slice(pool.vector(r as usize));
     }

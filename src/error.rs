@@ -58,7 +58,7 @@ impl Error {
     /// A zero vector where cosine needs a direction; `row` counts from the input's start.
     pub(crate) fn zero_vector(row: u64, rowid: u64) -> Self {
         Error::InvalidData(format!(
-            "row {row} (rowid {rowid}) is a zero vector, which has no cosine distance; remove it or use --metric l2"
+            "row {row} (counting from 0; rowid {rowid}) is a zero vector, which has no cosine distance; remove it or use --metric l2"
         ))
     }
 }

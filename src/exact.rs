@@ -46,7 +46,7 @@ impl ExactKnn {
     pub fn new(queries: &VectorSet, metric: Metric, k: usize) -> Result<ExactKnn> {
         let mut data = queries.data.clone();
         if let Some(i) = metric.prepare_rows(&mut data, queries.dims) {
-            return Err(Error::InvalidData(format!("query {i} is a zero vector, which has no cosine distance")));
+            return Err(Error::InvalidData(format!("query {i} (counting from 0) is a zero vector, which has no cosine distance")));
         }
         Ok(ExactKnn {
             metric,
@@ -248,6 +248,7 @@ pub fn recall_at_k(found: &[Vec<u64>], truth: &[Vec<u64>], k: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::RowidSource;
     use crate::rng::Rng;
 
     fn set(dims: usize, rowids: Vec<u64>, data: Vec<f32>) -> VectorSet {
@@ -317,11 +318,11 @@ mod tests {
         let opts = InputOptions::default();
         let (got, read) = exact_knn_file_in_chunks(&path, &opts, &queries, Metric::Cosine, 7, 64).unwrap();
         assert_eq!(got, exact_knn(&base, &queries, Metric::Cosine, 7).unwrap());
-        assert_eq!(read, StreamSummary { dims: 6, rows: n as u64 });
+        assert_eq!(read, StreamSummary { dims: 6, rows: n as u64, rowids_from: RowidSource::Column });
         base.data[700 * 6..701 * 6].fill(0.0);
         crate::io::write_vectors_parquet(&path, &base, true).unwrap();
         let err = exact_knn_file_in_chunks(&path, &opts, &queries, Metric::Cosine, 7, 64).unwrap_err().to_string();
-        assert!(err.contains("row 700 (rowid 3503) is a zero vector"), "{err}");
+        assert!(err.contains("row 700 (counting from 0; rowid 3503) is a zero vector"), "{err}");
     }
 
     #[test]
@@ -336,9 +337,9 @@ mod tests {
         let base = set(2, vec![5, 6], vec![1.0, 1.0, 0.0, 0.0]);
         let q = set(2, vec![0], vec![1.0, 1.0]);
         let err = exact_knn(&base, &q, Metric::Cosine, 1).unwrap_err().to_string();
-        assert!(err.contains("row 1 (rowid 6)") && err.contains("zero vector"), "{err}");
+        assert!(err.contains("row 1 (counting from 0; rowid 6) is a zero vector"), "{err}");
         let err = exact_knn(&q, &base, Metric::Cosine, 1).unwrap_err().to_string();
-        assert!(err.contains("query 1"), "{err}");
+        assert!(err.contains("query 1 (counting from 0) is a zero vector"), "{err}");
     }
 
     #[test]

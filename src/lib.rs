@@ -35,3 +35,21 @@ pub use graph::{SearchParams, SearchStats};
 pub use index::{build_index, BuildOptions, Index, Neighbour};
 pub use io::VectorSet;
 pub use vector::Metric;
+
+/// `n` and `noun`, plural unless `n` is 1 ("1 row", "2 rows", "0 queries"): for messages.
+pub fn plural(n: u64, noun: &str) -> String {
+    match (n, noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (_, Some(stem)) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{n} {stem}ies"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plural_counts() {
+        let said = [(1, "row"), (0, "row"), (2, "live node"), (1, "query"), (3, "query"), (2, "key")].map(|(n, w)| super::plural(n, w));
+        assert_eq!(said, ["1 row", "0 rows", "2 live nodes", "1 query", "3 queries", "2 keys"]);
+    }
+}

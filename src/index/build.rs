@@ -331,7 +331,7 @@ fn check_fits(set: &VectorSet, codec: ElementCodec) -> Result<()> {
         Some(i) => {
             let row = i / set.dims;
             Err(Error::InvalidData(format!(
-                "row {row} (rowid {}) element {} is {}, outside the {lo}..{hi} this index's {} storage holds; rebuild the index with all rows",
+                "row {row} (rowid {}) element {} (counting from 0) is {}, outside the {lo}..{hi} this index's {} storage holds; rebuild the index with all rows",
                 set.rowids[row],
                 i % set.dims,
                 set.data[i],

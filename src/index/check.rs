@@ -64,13 +64,13 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
     let any_damaged = states.iter().any(Option::is_none);
     if !any_damaged {
         for (what, found, said) in [
-            ("live nodes", report.live, h.live),
-            ("tombstones", report.tombstoned, h.tombstoned),
-            ("free slots", report.free, if v1 { report.free } else { h.free_slots }),
-            ("map pages", report.map_pages, h.map_pages),
+            ("live node", report.live, h.live),
+            ("tombstone", report.tombstoned, h.tombstoned),
+            ("free slot", report.free, if v1 { report.free } else { h.free_slots }),
+            ("map page", report.map_pages, h.map_pages),
         ] {
             if found != said {
-                note(format!("the header counts {said} {what} but the blocks hold {found}"));
+                note(format!("the header counts {} but the blocks hold {found}", crate::plural(said, what)));
             }
         }
     }
@@ -126,10 +126,10 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
             problems.push(e);
         }
         if mapped != report.live {
-            problems.push(format!("the rowid map holds {mapped} rowids for {} live nodes", report.live));
+            problems.push(format!("the rowid map holds {} for {}", crate::plural(mapped, "rowid"), crate::plural(report.live, "live node")));
         }
         if pages.len() as u64 != report.map_pages {
-            problems.push(format!("the rowid map reaches {} pages of {}", pages.len(), report.map_pages));
+            problems.push(format!("the rowid map reaches {} of {}", crate::plural(pages.len() as u64, "page"), report.map_pages));
         }
     }
     // Reachability from the entry point through any node.
@@ -163,8 +163,8 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
                 .collect();
             let through = if !any_damaged { String::new() } else { " (some may be reachable through the damaged blocks)".into() };
             problems.push(format!(
-                "{} live nodes cannot be reached from the entry point{through} (rowids {}...)",
-                unreachable.len(),
+                "{} cannot be reached from the entry point{through} (rowids {}...)",
+                crate::plural(unreachable.len() as u64, "live node"),
                 rowids.join(", ")
             ));
         }
@@ -172,7 +172,7 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
     if problems.len() > 4 * SHOWN {
         let more = problems.len() - 4 * SHOWN;
         problems.truncate(4 * SHOWN);
-        problems.push(format!("... and {more} more problems"));
+        problems.push(format!("... and {}", crate::plural(more as u64, "more problem")));
     }
     report.problems = problems;
     report

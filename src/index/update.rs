@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::format::rowid_map::{NewPages, RowidMap};
 use crate::format::{Header, NodeLayout, NodeState, VacuumRecord, FORMAT_MAJOR, FORMAT_MINOR, NO_SLOT};
 use crate::graph::{self, Beam, Edges, NewNodes, Reconnect, SearchStats, UpdateSpace};
-use crate::io::VectorSet;
+use crate::io::{RowidSource, VectorSet};
 use crate::quant::CodeSpace;
 use crate::storage::{write_atomically, Blocks, IndexWriter, Storage};
 use crate::vector::{norm_squared, Loss};
@@ -66,7 +66,7 @@ fn codes_of(header: &Header) -> CodeSpace {
 }
 
 /// Adds `set`'s rows. A rowid already live is an error unless `upsert`, which replaces
-/// that row. `progress(done, total)` follows the rows.
+/// that row. An empty set changes nothing. `progress(done, total)` follows the rows.
 pub fn insert(
     storage: &dyn Storage,
     path: &Path,
@@ -77,6 +77,9 @@ pub fn insert(
 ) -> Result<UpdateReport> {
     let mut writer = open(storage, path, opts)?;
     let header = writer.header().clone();
+    if set.is_empty() {
+        return Ok(unchanged(&writer));
+    }
     if set.dims != header.dims as usize {
         return Err(Error::InvalidData(format!("the rows have {} dims but the index has {}", set.dims, header.dims)));
     }
@@ -89,9 +92,7 @@ pub fn insert(
     for &rowid in &set.rowids {
         if let Some(slot) = map.remove(&mut writer, rowid).map_err(|e| writer.corrupted(e))? {
             if !upsert {
-                return Err(Error::InvalidData(format!(
-                    "rowid {rowid} is already in the index; pass --upsert to replace it (rows without a rowid column are numbered from 0 by their position in the file)"
-                )));
+                return Err(already_in_the_index(rowid, set.rowids_from));
             }
             tombstone(&mut writer, slot)?;
             report.replaced += 1;
@@ -143,14 +144,32 @@ pub fn insert(
     finish(writer, report, opts, &|_, _| {})
 }
 
+/// The refusal of a rowid that is live already. `--upsert` is safe advice only when the
+/// rowids came from a column: rows numbered by position collide with other rows.
+fn already_in_the_index(rowid: u64, from: RowidSource) -> Error {
+    Error::InvalidData(match from {
+        RowidSource::Column => format!("rowid {rowid} is already in the index; pass --upsert to replace that row"),
+        RowidSource::Positions { start, .. } => format!(
+            "rowid {rowid} is already in the index: these rows are numbered by their position in the file from {start}, \
+             and positions collide with the rows already indexed; pass --start-rowid N with N above the largest rowid \
+             in the index (in DuckDB: SELECT max(rowid) + 1 FROM items), or give the rows a rowid column"
+        ),
+    })
+}
+
+/// What a command that has nothing to do reports: the index as it is, not written.
+fn unchanged(writer: &IndexWriter) -> UpdateReport {
+    UpdateReport { rolled_back: writer.rolled_back(), header: Some(writer.header().clone()), ..UpdateReport::default() }
+}
+
 /// Largest insert batch: big batches search in parallel; small ones see more of each
 /// other's edges. 2% of the graph, as the build uses.
 fn batch_size(nodes: u64) -> usize {
     ((nodes / 50) as usize).clamp(1, 1024)
 }
 
-/// Tombstones `rowids`. Rowids not in the index are counted, and are an error unless
-/// `ignore_missing`.
+/// Tombstones `rowids`. Rowids not live in the index are counted, and are an error unless
+/// `ignore_missing`. An empty list changes nothing.
 pub fn delete(storage: &dyn Storage, path: &Path, rowids: &[u64], ignore_missing: bool, opts: &UpdateOptions) -> Result<UpdateReport> {
     delete_with_progress(storage, path, rowids, ignore_missing, opts, &|_, _| {})
 }
@@ -166,7 +185,11 @@ pub fn delete_with_progress(
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<UpdateReport> {
     let mut writer = open(storage, path, opts)?;
+    if rowids.is_empty() {
+        return Ok(unchanged(&writer));
+    }
     let mut report = UpdateReport { rolled_back: writer.rolled_back(), removed_tmp: writer.removed_tmp(), ..UpdateReport::default() };
+
     let mut rowids = rowids.to_vec();
     rowids.sort_unstable();
     rowids.dedup();
@@ -185,10 +208,12 @@ pub fn delete_with_progress(
         }
     }
     if let (Some(first), false) = (first_missing, ignore_missing) {
+        let (verb, which) = if report.missing == 1 { ("is", "rowid") } else { ("are", "the first is") };
         return Err(Error::InvalidData(format!(
-            "{} of the {} rowids to delete are not in the index (the first is {first}); nothing was deleted; pass --ignore-missing to delete the others",
+            "{} of the {} to delete {verb} not live in the index (never inserted, or already deleted; {which} {first}): \
+             nothing was deleted; pass --ignore-missing to skip those and delete the rest",
             report.missing,
-            rowids.len()
+            crate::plural(rowids.len() as u64, "rowid"),
         )));
     }
     writer.header_mut().set_rowid_map(&map);
@@ -505,7 +530,7 @@ mod tests {
     }
 
     fn rows(set: &VectorSet, keep: impl Fn(u64) -> bool) -> VectorSet {
-        let mut out = VectorSet { dims: set.dims, rowids: Vec::new(), data: Vec::new(), source: set.source };
+        let mut out = VectorSet { dims: set.dims, source: set.source, ..VectorSet::default() };
         for (i, &r) in set.rowids.iter().enumerate() {
             if keep(r) {
                 out.rowids.push(r);
@@ -606,16 +631,45 @@ mod tests {
     }
 
     #[test]
+    fn rows_numbered_by_position_are_not_told_to_upsert() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = Clustered::standard(8, 2).sample(300, 0);
+        let path = build(dir.path(), set.clone());
+        let before = std::fs::read(&path).unwrap();
+        // The rows of a file without a rowid column, numbered 0.. as the build numbered its rows.
+        let positional = VectorSet { rowids_from: RowidSource::Positions { start: 0, columns: true }, ..rows(&set, |r| r < 3) };
+        let e = insert(&FileStorage, &path, positional, false, &OPTS, &|_, _| {}).unwrap_err().to_string();
+        assert!(e.contains("rowid 0 is already in the index") && e.contains("positions collide") && e.contains("--start-rowid N"), "{e}");
+        assert!(!e.contains("--upsert"), "the advice to upsert would replace other rows: {e}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn nothing_to_insert_or_delete_leaves_the_file_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = build(dir.path(), Clustered::standard(8, 3).sample(200, 0));
+        let before = std::fs::read(&path).unwrap();
+        let report = insert(&FileStorage, &path, VectorSet::default(), false, &OPTS, &|_, _| {}).unwrap();
+        assert_eq!((report.inserted, report.header.map(|h| h.live)), (0, Some(200)));
+        let report = delete(&FileStorage, &path, &[], false, &OPTS).unwrap();
+        assert_eq!((report.deleted, report.missing), (0, 0));
+        assert_eq!(std::fs::read(&path).unwrap(), before, "a command with nothing to do wrote the file");
+    }
+
+    #[test]
     fn unknown_rowids_are_an_error_unless_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let path = build(dir.path(), Clustered::standard(8, 3).sample(200, 0));
         let before = std::fs::read(&path).unwrap();
         let e = delete(&FileStorage, &path, &[3, 999, 1000], false, &OPTS).unwrap_err().to_string();
-        assert!(e.contains("2 of the 3") && e.contains("999") && e.contains("--ignore-missing"), "{e}");
+        assert!(e.contains("2 of the 3 rowids") && e.contains("first is 999") && e.contains("--ignore-missing"), "{e}");
         assert_eq!(std::fs::read(&path).unwrap(), before);
         let report = delete(&FileStorage, &path, &[3, 999, 1000, 3], true, &OPTS).unwrap();
         assert_eq!((report.deleted, report.missing), (1, 2));
         assert_eq!(assert_sound(&path).live, 199);
+        // A rowid deleted already is not live: the message says it may have been deleted.
+        let e = delete(&FileStorage, &path, &[3], false, &OPTS).unwrap_err().to_string();
+        assert!(e.contains("1 of the 1 rowid to delete is not live in the index (never inserted, or already deleted; rowid 3)"), "{e}");
     }
 
     #[test]
@@ -625,11 +679,11 @@ mod tests {
         let path = build(dir.path(), base.clone());
         // 80 copies of one vector (more than R = 24), in one insert.
         let copy = base.vector(0).to_vec();
-        let copies = VectorSet { dims: 8, rowids: (10_000..10_080).collect(), data: copy.repeat(80), source: base.source };
+        let copies = VectorSet { dims: 8, rowids: (10_000..10_080).collect(), data: copy.repeat(80), ..base.clone() };
         insert(&FileStorage, &path, copies, false, &OPTS, &|_, _| {}).unwrap();
         let report = assert_sound_report(&path);
         assert_eq!(report.unreachable, 0);
-        let query = VectorSet { dims: 8, rowids: vec![0], data: copy.clone(), source: base.source };
+        let query = VectorSet { dims: 8, rowids: vec![0], data: copy.clone(), ..base.clone() };
         let mut found = search_all(&path, &query, 81, 160).remove(0);
         found.sort_unstable();
         let mut want: Vec<u64> = (10_000..10_080).collect();

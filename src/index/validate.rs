@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::exact::{recall_at_k, ExactKnn};
 use crate::format::NodeState;
 use crate::graph::SearchParams;
-use crate::io::{read_vectors_chunked, InputOptions, VectorSet};
+use crate::io::{read_vectors_chunked, InputOptions, RowidSource, VectorSet};
 use crate::rng::Rng;
 use crate::storage::IndexFile;
 
@@ -30,6 +30,8 @@ pub struct AgainstReport {
     pub differing: u64,
     /// Live rows of the index that the input does not hold.
     pub extra: u64,
+    /// Whether the input's rowids came from a column or from row positions.
+    pub rowids_from: RowidSource,
     pub problems: Vec<String>,
 }
 
@@ -99,11 +101,12 @@ pub fn check_against(file: &IndexFile, input: &Path, opts: &InputOptions) -> Res
     if let Some(e) = failed {
         return Err(e);
     }
-    read?;
+    report.rowids_from = read?.rowids_from;
     // Rowids repeated in the input match one row several times: count rows, not matches.
     report.extra = h.live.saturating_sub(matched.iter().map(|w| w.count_ones() as u64).sum());
     if report.extra > 0 {
-        report.problems.push(format!("{} live rows of the index are not in the input", report.extra));
+        let (rows, verb) = (crate::plural(report.extra, "live row"), if report.extra == 1 { "is" } else { "are" });
+        report.problems.push(format!("{rows} of the index {verb} not in the input"));
         let mut shown = 0;
         for slot in (0..h.slots).filter(|s| matched[*s as usize / 64] & (1 << (s % 64)) == 0) {
             let block = file.block(slot)?;
@@ -118,7 +121,7 @@ pub fn check_against(file: &IndexFile, input: &Path, opts: &InputOptions) -> Res
     }
     for (what, n) in [("missing", report.missing), ("differing", report.differing), ("extra", report.extra)] {
         if n > SHOWN as u64 {
-            report.problems.push(format!("... {} more {what} rows", n - SHOWN as u64));
+            report.problems.push(format!("... {}", crate::plural(n - SHOWN as u64, &format!("more {what} row"))));
         }
     }
     Ok(report)

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
-use super::input::{io_error, ChunkSink, Collector, Element, InputError, InputOptions, InputType, VectorSet};
+use super::input::{find_column, io_error, ChunkSink, Collector, Element, InputError, InputOptions, InputType, VectorSet};
 
 /// A number read from text. Parsed as f64 so an out-of-range value can be shown as
 /// written; text has no width of its own, so it counts as f32, the type of the FLOAT[]
@@ -65,19 +65,21 @@ pub(super) fn read_csv<'a>(
         .map(|h| String::from_utf8_lossy(h).into_owned())
         .collect();
     let columns = names.join(", ");
-    let find = |name: &str, option: &'static str| {
-        names.iter().position(|n| n == name).ok_or_else(|| InputError::MissingColumn {
+    let flagged = |name: &str, option: &'static str| {
+        find_column(path, &names, name, Some(option))?.ok_or_else(|| InputError::MissingColumn {
             path: path.to_path_buf(),
             option,
             name: name.to_string(),
             columns: columns.clone(),
         })
     };
-    let id_name = opts.id_column.clone().or_else(|| names.iter().any(|n| n == "rowid").then(|| "rowid".to_string()));
-    let id_at = id_name.as_deref().map(|name| find(name, "id-column")).transpose()?;
-    let mut vector_at = opts.vector_column.as_deref().map(|name| find(name, "vector-column")).transpose()?;
+    let id_at = match &opts.id_column {
+        Some(name) => Some(flagged(name, "id-column")?),
+        None => find_column(path, &names, "rowid", Some("id-column"))?,
+    };
+    let mut vector_at = opts.vector_column.as_deref().map(|name| flagged(name, "vector-column")).transpose()?;
 
-    let mut c = Collector::new(path, opts, id_name.as_deref(), sink);
+    let mut c = Collector::new(path, opts, id_at.map(|i| names[i].as_str()), true, sink)?;
     let mut record = csv::ByteRecord::new();
     let mut values = Vec::new();
     let mut row = 0u64;
@@ -115,15 +117,15 @@ pub(super) fn read_csv<'a>(
         }
         parse_list(text, &mut values).map_err(|why| bad(path, row, format!("column {}: {why}", names[vector])))?;
         let rowid = match id_at {
-            None => row,
+            None => None,
             Some(i) => {
                 let text = field(i)?.trim();
-                text.parse::<u64>().map_err(|_| InputError::BadId {
+                Some(text.parse::<u64>().map_err(|_| InputError::BadId {
                     path: path.to_path_buf(),
                     row,
                     column: names[i].clone(),
                     value: if text.is_empty() { "NULL".to_string() } else { shorten(text) },
-                })?
+                })?)
             }
         };
         c.check_len(row, values.len())?;
@@ -136,7 +138,7 @@ pub(super) fn read_csv<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::{read_vectors, InputType};
+    use crate::io::{read_vectors, PositionRowids, RowidSource};
     use crate::io::test_util::assert_contains;
 
     fn read_text(name: &str, text: &[u8], opts: &InputOptions) -> Result<VectorSet, InputError> {
@@ -151,13 +153,27 @@ mod tests {
         // What DuckDB 2.0 writes for COPY (SELECT rowid, emb, note ...) TO 'x.csv'.
         let csv = b"rowid,emb,note\n7,\"[0.0, -2.0, 1e-07]\",\"a,b\"\n3,\"[1.5, -2.0, 1e-07]\",\"a,b\"\n";
         let set = read_text("x.csv", csv, &InputOptions::default()).unwrap();
-        assert_eq!(set, VectorSet { dims: 3, rowids: vec![7, 3], data: vec![0.0, -2.0, 1e-7, 1.5, -2.0, 1e-7], source: InputType::F32 });
+        assert_eq!(set, VectorSet { dims: 3, rowids: vec![7, 3], data: vec![0.0, -2.0, 1e-7, 1.5, -2.0, 1e-7], ..Default::default() });
         let tsv = b"emb\n[0.0, -2.0]\n[1.5, -2.0]\n";
         let set = read_text("x.tsv", tsv, &InputOptions::default()).unwrap();
-        assert_eq!(set, VectorSet { dims: 2, rowids: vec![0, 1], data: vec![0.0, -2.0, 1.5, -2.0], ..Default::default() });
+        let rowids_from = RowidSource::Positions { start: 0, columns: true };
+        assert_eq!(set, VectorSet { dims: 2, rowids: vec![0, 1], data: vec![0.0, -2.0, 1.5, -2.0], rowids_from, ..Default::default() });
         let two = b"id,a,b\n5,[1],\"[2, 3]\"\n";
         let opts = InputOptions { vector_column: Some("b".into()), id_column: Some("id".into()), ..Default::default() };
         assert_eq!(read_text("x.csv", two, &opts).unwrap(), VectorSet { dims: 2, rowids: vec![5], data: vec![2.0, 3.0], ..Default::default() });
+    }
+
+    #[test]
+    fn column_names_match_ignoring_case() {
+        let csv = b"RowId,EMB\n7,\"[1.0]\"\n3,\"[2.0]\"\n";
+        let opts = InputOptions { vector_column: Some("emb".into()), positions: PositionRowids::Refuse, ..Default::default() };
+        let set = read_text("x.csv", csv, &opts).unwrap();
+        assert_eq!((set.rowids, set.rowids_from), (vec![7, 3], RowidSource::Column));
+        let two = b"RowId,ROWID,emb\n7,1,\"[1.0]\"\n";
+        let msg = read_text("x.csv", two, &InputOptions::default()).unwrap_err().to_string();
+        assert_contains(&msg, &["columns RowId and ROWID both match \"rowid\"", "--id-column"]);
+        let msg = read_text("x.tsv", b"emb\n[1.0]\n", &InputOptions { positions: PositionRowids::Refuse, ..Default::default() }).unwrap_err().to_string();
+        assert_contains(&msg, &["x.tsv: no rowid column", "--id-column NAME", "--start-rowid N", "--rowids-from-position"]);
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub(super) fn read_vecs<'a>(
     let file = File::open(path).map_err(|e| io_error(path, e))?;
     let file_len = file.metadata().map(|m| m.len()).ok();
     let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut c = Collector::new(path, opts, None, sink);
+    let mut c = Collector::new(path, opts, None, false, sink)?;
     let mut bytes = Vec::new();
     let mut values: Vec<f32> = Vec::new();
     let mut row = 0u64;
@@ -123,9 +123,9 @@ pub(super) fn read_vecs<'a>(
                         .chunks_exact(4)
                         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
                 );
-                c.push(row, row, &values)?;
+                c.push(row, None, &values)?;
             }
-            Vecs::Byte => c.push(row, row, &bytes)?,
+            Vecs::Byte => c.push(row, None, &bytes)?,
         }
         row += 1;
     }
@@ -173,7 +173,7 @@ pub fn write_fvecs_to(out: impl Write, set: &VectorSet) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::{read_vectors, InputType};
+    use crate::io::{read_vectors, InputType, PositionRowids, RowidSource};
     use crate::io::test_util::*;
 
     fn raw_record(dim: i32, values: &[f32]) -> Vec<u8> {
@@ -193,6 +193,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 300 * (4 + 17 * 4));
         // fvecs carries no ids: they come back as positions.
         set.rowids = (0..300).collect();
+        set.rowids_from = RowidSource::Positions { start: 0, columns: false };
         assert_eq!(read_vectors(&path, &InputOptions::default()).unwrap(), set);
         let opts = InputOptions {
             expect_dims: Some(17),
@@ -200,6 +201,10 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(read_vectors(&path, &opts).unwrap(), set);
+        // Unless positions are refused, as an insert refuses them.
+        let msg = read_err(&path, &InputOptions { positions: PositionRowids::Refuse, ..Default::default() });
+        assert_one_line(&msg, &path);
+        assert_contains(&msg, &["no rowid column", "as Parquet or CSV with a rowid column", "--start-rowid N", "--rowids-from-position"]);
     }
 
     #[test]
@@ -353,7 +358,8 @@ mod tests {
         bytes.extend(bvecs_record(&[1, 2, 3]));
         std::fs::write(&path, &bytes).unwrap();
         let set = read_vectors(&path, &InputOptions::default()).unwrap();
-        assert_eq!(set, VectorSet { dims: 3, rowids: vec![0, 1], data: vec![0.0, 7.0, 255.0, 1.0, 2.0, 3.0], source: InputType::U8 });
+        let rowids_from = RowidSource::Positions { start: 0, columns: false };
+        assert_eq!(set, VectorSet { dims: 3, rowids: vec![0, 1], data: vec![0.0, 7.0, 255.0, 1.0, 2.0, 3.0], source: InputType::U8, rowids_from });
 
         std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
         let msg = read_vectors(&path, &InputOptions::default()).unwrap_err().to_string();

@@ -13,7 +13,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::input::{io_error, one_line, InputError};
+use super::input::{find_column, io_error, one_line, InputError};
 use super::output::OutputError;
 
 /// Write one ivecs record per query. Rowids must fit ivecs' i32 (Parquet has no such limit).
@@ -78,15 +78,15 @@ fn read_ivecs(path: &Path) -> Result<Vec<Vec<u64>>, InputError> {
         let int = |b: &[u8]| i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         let count = match rest.get(..4).map(int) {
             Some(n) if n >= 0 => n as usize,
-            Some(n) => return Err(bad(path, format!("query {query} has a negative count {n}"))),
-            None => return Err(bad(path, format!("truncated count at query {query}"))),
+            Some(n) => return Err(bad(path, format!("query {query} (counting from 0) has a negative count {n}"))),
+            None => return Err(bad(path, format!("truncated count at query {query} (counting from 0)"))),
         };
         let Some(ids) = rest.get(4..4 + 4 * count) else {
-            return Err(bad(path, format!("query {query} needs {count} ids but the file ends first")));
+            return Err(bad(path, format!("query {query} (counting from 0) needs {count} ids but the file ends first")));
         };
         let row = ids
             .chunks_exact(4)
-            .map(|b| u64::try_from(int(b)).map_err(|_| bad(path, format!("negative rowid {} at query {query}", int(b)))))
+            .map(|b| u64::try_from(int(b)).map_err(|_| bad(path, format!("negative rowid {} at query {query} (counting from 0)", int(b)))))
             .collect::<Result<Vec<u64>, _>>()?;
         rows.push(row);
         rest = &rest[4 + 4 * count..];
@@ -97,19 +97,25 @@ fn read_ivecs(path: &Path) -> Result<Vec<Vec<u64>>, InputError> {
 fn read_parquet(path: &Path) -> Result<Vec<Vec<u64>>, InputError> {
     let open_err = |e: parquet::errors::ParquetError| InputError::ParquetOpen { path: path.to_path_buf(), message: one_line(e) };
     let file = File::open(path).map_err(|e| io_error(path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(open_err)?.build().map_err(open_err)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(open_err)?;
+    let names: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+    // Names match ignoring case, as in DuckDB.
+    let [query_at, rank_at, rowid_at] = ["query", "rank", "rowid"].map(|name| {
+        find_column(path, &names, name, None)?
+            .ok_or_else(|| bad(path, format!("no column {name:?}; expected query, rank, rowid")))
+    });
+    let (query_at, rank_at, rowid_at) = (query_at?, rank_at?, rowid_at?);
+    let reader = builder.build().map_err(open_err)?;
     // (query, rank, rowid) triples, sorted below: the file may come in any order.
     let mut triples: Vec<(u64, i64, u64)> = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| bad(path, one_line(e)))?;
-        let column = |name: &str| -> Result<Vec<Option<i64>>, InputError> {
-            let col = batch
-                .column_by_name(name)
-                .ok_or_else(|| bad(path, format!("no column {name:?}; expected query, rank, rowid")))?;
-            let col = cast(col, &DataType::Int64).map_err(|e| bad(path, format!("column {name}: {}", one_line(e))))?;
+        let column = |at: usize| -> Result<Vec<Option<i64>>, InputError> {
+            let col = cast(batch.column(at), &DataType::Int64)
+                .map_err(|e| bad(path, format!("column {}: {}", names[at], one_line(e))))?;
             Ok(col.as_primitive::<Int64Type>().iter().collect())
         };
-        let (queries, ranks, rowids) = (column("query")?, column("rank")?, column("rowid")?);
+        let (queries, ranks, rowids) = (column(query_at)?, column(rank_at)?, column(rowid_at)?);
         for ((q, r), id) in queries.into_iter().zip(ranks).zip(rowids) {
             let nonneg = |v: Option<i64>, what: &str| {
                 v.and_then(|v| u64::try_from(v).ok()).ok_or_else(|| bad(path, format!("{what} {v:?} is NULL or negative")))
@@ -147,7 +153,7 @@ mod tests {
         assert!(err.contains("parquet"), "{err}");
         std::fs::write(&path, &bytes[..bytes.len() - 2]).unwrap();
         let err = read_groundtruth(&path).unwrap_err().to_string();
-        assert!(err.contains("query 1 needs 3 ids"), "{err}");
+        assert!(err.contains("query 1 (counting from 0) needs 3 ids"), "{err}");
     }
 
     #[test]
@@ -162,6 +168,19 @@ mod tests {
         write_hits(File::create(&path).unwrap(), OutputFormat::Parquet, &gap).unwrap();
         let err = read_groundtruth(&path).unwrap_err().to_string();
         assert!(err.contains("query 1 has no rows"), "{err}");
+    }
+
+    #[test]
+    fn parquet_column_names_match_ignoring_case() {
+        use arrow::array::{ArrayRef, Int64Array};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gt.parquet");
+        let col = |v: Vec<i64>| std::sync::Arc::new(Int64Array::from(v)) as ArrayRef;
+        let batch = arrow::record_batch::RecordBatch::try_from_iter([("QUERY", col(vec![0, 0])), ("Rank", col(vec![2, 1])), ("ROWID", col(vec![9, 4]))]).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        assert_eq!(read_groundtruth(&path).unwrap(), vec![vec![4, 9]]);
     }
 
     #[test]

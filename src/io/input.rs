@@ -24,6 +24,37 @@ pub struct VectorSet {
     pub data: Vec<f32>,
     /// The element type the values had in the input (they are held as f32).
     pub source: InputType,
+    /// Whether the rowids came from a column or from row positions.
+    pub rowids_from: RowidSource,
+}
+
+/// Where a set's rowids came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RowidSource {
+    /// A rowid column: `rowid` (in any case) or the one `id_column` names.
+    #[default]
+    Column,
+    /// The file has no rowid column: a row's rowid is `start` plus its position in the file
+    /// (counting from 0). `columns` is false for formats that have no columns at all
+    /// (fvecs, bvecs, npy).
+    Positions { start: u64, columns: bool },
+}
+
+/// What rowids the rows of a file without a rowid column get.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PositionRowids {
+    /// The given start plus the row's position in the file (counting from 0). `From(0)`,
+    /// the default, is DuckDB's `file_row_number` and the rowid of a table loaded from it.
+    From(u64),
+    /// None: such a file is refused with [`InputError::NoRowidColumn`], for callers whose
+    /// rows would collide with rows numbered the same way before (an insert).
+    Refuse,
+}
+
+impl Default for PositionRowids {
+    fn default() -> Self {
+        PositionRowids::From(0)
+    }
 }
 
 /// Element types inputs hold (a build stores the same type unless told otherwise).
@@ -69,9 +100,11 @@ impl VectorSet {
 pub struct InputOptions {
     /// Parquet: the vector column. Default: the only list-typed column.
     pub vector_column: Option<String>,
-    /// Parquet: the id column. Default: `rowid` if present, else the row
-    /// position in the file (DuckDB's `file_row_number`).
+    /// Parquet and CSV: the id column. Default: `rowid` if present, else the row
+    /// position in the file (DuckDB's `file_row_number`). Names match ignoring case.
     pub id_column: Option<String>,
+    /// The rowids of a file without an id column.
+    pub positions: PositionRowids,
     /// Reject duplicate ids.
     pub unique_ids: bool,
     /// Require every vector to have exactly this many dims.
@@ -117,7 +150,7 @@ pub enum InputError {
     #[error("{}: option --{option} does not apply ({format} input has no columns): remove it", .path.display())]
     OptionNotApplicable { path: PathBuf, option: &'static str, format: &'static str },
 
-    #[error("{}: invalid vector length {dims} (row {row}): {hint}", .path.display())]
+    #[error("{}: invalid vector length {dims} (row {row}, counting from 0): {hint}", .path.display())]
     BadDims {
         path: PathBuf,
         row: u64,
@@ -126,7 +159,7 @@ pub enum InputError {
     },
 
     #[error(
-        "{}: file is truncated (row {row}): the record needs {needed} bytes but only \
+        "{}: file is truncated (row {row}, counting from 0): the record needs {needed} bytes but only \
          {available} remain; re-export the file",
         .path.display()
     )]
@@ -138,7 +171,7 @@ pub enum InputError {
     },
 
     #[error(
-        "{}: inconsistent dimensions (row {row}): vector has {dims} dims but {} has {expected}: \
+        "{}: inconsistent dimensions (row {row}, counting from 0): vector has {dims} dims but {} has {expected}: \
          all vectors must have the same length{}",
         .path.display(),
         .first_row.map_or_else(|| "the index".to_string(), |r| format!("row {r}")),
@@ -153,7 +186,7 @@ pub enum InputError {
     },
 
     #[error(
-        "{}: non-finite value {value} (row {row}, element {element}): vectors must not \
+        "{}: non-finite value {value} (row {row}, element {element}, counting from 0): vectors must not \
          contain NaN or infinity; fix or filter these rows",
         .path.display()
     )]
@@ -171,7 +204,7 @@ pub enum InputError {
     )]
     BadGroundTruth { path: PathBuf, message: String },
 
-    #[error("{}: {message} (row {row})", .path.display())]
+    #[error("{}: {message} (row {row}, counting from 0)", .path.display())]
     BadCsv { path: PathBuf, row: u64, message: String },
 
     #[error("{}: unusable .npy file ({message})", .path.display())]
@@ -180,7 +213,7 @@ pub enum InputError {
     #[error("{}: reading stopped early by its consumer", .path.display())]
     Stopped { path: PathBuf },
 
-    #[error("{}: NULL vector (row {row}, column {column}): {}", .path.display(), duckdb_null_hint(.column))]
+    #[error("{}: NULL vector (row {row}, counting from 0, column {column}): {}", .path.display(), duckdb_null_hint(.column))]
     NullVector {
         path: PathBuf,
         row: u64,
@@ -188,7 +221,7 @@ pub enum InputError {
     },
 
     #[error(
-        "{}: NULL element {element} (row {row}, column {column}): {}",
+        "{}: NULL element (row {row}, element {element}, counting from 0, column {column}): {}",
         .path.display(),
         duckdb_null_hint(.column)
     )]
@@ -200,7 +233,7 @@ pub enum InputError {
     },
 
     #[error(
-        "{}: duplicate rowid {rowid} (row {row}, column {column}; first seen at row {first_row}): \
+        "{}: duplicate rowid {rowid} (row {row}, column {column}; first seen at row {first_row}; counting from 0): \
          ids must be unique; deduplicate the rows or choose another id column",
         .path.display()
     )]
@@ -213,7 +246,7 @@ pub enum InputError {
     },
 
     #[error(
-        "{}: invalid id {value} (row {row}, column {column}): ids must be non-negative \
+        "{}: invalid id {value} (row {row}, counting from 0, column {column}): ids must be non-negative \
          integers; filter these rows or choose another --id-column",
         .path.display()
     )]
@@ -262,13 +295,43 @@ pub enum InputError {
     },
 
     #[error(
+        "{}: columns {first} and {second} both match {name:?} (names match ignoring case, as in DuckDB): \
+         {}",
+        .path.display(),
+        .option.map_or_else(|| "rename one of them".to_string(), |o| format!("pass --{o} with the exact name"))
+    )]
+    AmbiguousColumn {
+        path: PathBuf,
+        option: Option<&'static str>,
+        name: String,
+        first: String,
+        second: String,
+    },
+
+    #[error(
+        "{}: no rowid column, and numbering its rows from 0 would collide with rowids already \
+         in the index: {}, pass --start-rowid N to number them from N, or pass \
+         --rowids-from-position to number them from 0 anyway",
+        .path.display(),
+        if *.columns { "export the rowid column (or name it with --id-column NAME)" } else { "write the rows as Parquet or CSV with a rowid column" }
+    )]
+    NoRowidColumn { path: PathBuf, columns: bool },
+
+    #[error(
+        "{}: rowid {start} + row {row} is beyond the largest rowid ({}): pass a smaller --start-rowid",
+        .path.display(),
+        u64::MAX
+    )]
+    RowidOverflow { path: PathBuf, start: u64, row: u64 },
+
+    #[error(
         "{}: not a readable Parquet file ({message}): check that the file is complete and really Parquet",
         .path.display()
     )]
     ParquetOpen { path: PathBuf, message: String },
 
     #[error(
-        "{}: cannot decode Parquet data ({message}; rows from {row}, column {column}): {}; \
+        "{}: cannot decode Parquet data ({message}; rows from {row}, counting from 0, column {column}): {}; \
          otherwise check that the file is not corrupt",
         .path.display(),
         duckdb_null_hint(.column)
@@ -290,6 +353,32 @@ pub(super) fn one_line(message: impl std::fmt::Display) -> String {
         .join(" ")
 }
 
+/// The column called `name` among `names`: the exact name, else the one name that differs
+/// from it only in case (DuckDB's names are case-insensitive). `None` when no name matches;
+/// an error naming two of them when several match ignoring case and none exactly, which
+/// says to pass `option` (the flag that names this column) with the exact name.
+pub(super) fn find_column<S: AsRef<str>>(
+    path: &Path,
+    names: &[S],
+    name: &str,
+    option: Option<&'static str>,
+) -> Result<Option<usize>, InputError> {
+    if let Some(i) = names.iter().position(|n| n.as_ref() == name) {
+        return Ok(Some(i));
+    }
+    let mut folded = (0..names.len()).filter(|&i| names[i].as_ref().eq_ignore_ascii_case(name));
+    match (folded.next(), folded.next()) {
+        (Some(first), Some(second)) => Err(InputError::AmbiguousColumn {
+            path: path.to_path_buf(),
+            option,
+            name: name.to_string(),
+            first: names[first].as_ref().to_string(),
+            second: names[second].as_ref().to_string(),
+        }),
+        (first, _) => Ok(first),
+    }
+}
+
 pub(super) fn io_error(path: &Path, error: io::Error) -> InputError {
     InputError::Io {
         path: path.to_path_buf(),
@@ -303,11 +392,13 @@ pub fn read_vectors(path: &Path, opts: &InputOptions) -> Result<VectorSet, Input
     read_with(path, opts, None)
 }
 
-/// What a streamed read saw in all: the set's dims and its number of rows.
+/// What a streamed read saw in all: the set's dims, its number of rows and where its
+/// rowids came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StreamSummary {
     pub dims: usize,
     pub rows: u64,
+    pub rowids_from: RowidSource,
 }
 
 /// Read a vector set as [`read_vectors`] does (same formats, same checks) but hand it to
@@ -328,11 +419,11 @@ pub fn read_vectors_chunked(
         consume(chunk)
     };
     let sink = ChunkSink { rows: chunk_rows.max(1), consume: &mut counting };
-    let dims = read_with(path, &opts, Some(sink))?.dims;
+    let read = read_with(path, &opts, Some(sink))?;
     if rows == 0 {
         return Err(InputError::Empty { path: path.to_path_buf() });
     }
-    Ok(StreamSummary { dims, rows })
+    Ok(StreamSummary { dims: read.dims, rows, rowids_from: read.rowids_from })
 }
 
 /// Where a streaming [`Collector`] sends its full chunks.
@@ -461,6 +552,7 @@ pub(super) struct Collector<'a> {
     /// rowid -> first row, only when uniqueness is checked.
     seen: Option<HashMap<u64, u64, BuildHasherDefault<IdHasher>>>,
     id_column: String,
+    rowids_from: RowidSource,
 }
 
 /// Hasher for u64 ids: SipHash's DoS resistance buys nothing for ids read
@@ -493,14 +585,22 @@ impl Hasher for IdHasher {
 const MAX_RESERVE: usize = 1 << 28;
 
 impl<'a> Collector<'a> {
-    /// `id_column` is `None` when ids are row positions (always unique).
+    /// `id_column` is `None` when the file has no id column, so that rowids are row
+    /// positions (always unique) as `opts.positions` says, or the file is refused;
+    /// `columns` says whether the format has columns at all.
     pub(super) fn new(
         path: &'a Path,
         opts: &InputOptions,
         id_column: Option<&str>,
+        columns: bool,
         sink: Option<ChunkSink<'a>>,
-    ) -> Self {
-        Collector {
+    ) -> Result<Self, InputError> {
+        let rowids_from = match (id_column, opts.positions) {
+            (Some(_), _) => RowidSource::Column,
+            (None, PositionRowids::From(start)) => RowidSource::Positions { start, columns },
+            (None, PositionRowids::Refuse) => return Err(InputError::NoRowidColumn { path: path.to_path_buf(), columns }),
+        };
+        Ok(Collector {
             sink,
             path,
             dims: opts.expect_dims,
@@ -510,7 +610,8 @@ impl<'a> Collector<'a> {
             source: InputType::default(),
             seen: (opts.unique_ids && id_column.is_some()).then(HashMap::default),
             id_column: id_column.unwrap_or_default().to_string(),
-        }
+            rowids_from,
+        })
     }
 
     pub(super) fn path(&self) -> &'a Path {
@@ -568,14 +669,22 @@ impl<'a> Collector<'a> {
         }
     }
 
-    /// Append one vector (length already checked with [`check_len`]).
+    /// Append one vector (length already checked with [`check_len`]) with the rowid read
+    /// from the id column, `None` when there is none.
     #[inline]
     pub(super) fn push<T: Element>(
         &mut self,
         row: u64,
-        rowid: u64,
+        rowid: Option<u64>,
         values: &[T],
     ) -> Result<(), InputError> {
+        let rowid = match (rowid, self.rowids_from) {
+            (Some(rowid), _) => rowid,
+            (None, RowidSource::Positions { start, .. }) => start
+                .checked_add(row)
+                .ok_or_else(|| InputError::RowidOverflow { path: self.path.to_path_buf(), start, row })?,
+            (None, RowidSource::Column) => unreachable!("a reader with an id column passes every row's id"),
+        };
         self.source = T::TYPE;
         let start = self.data.len();
         self.data.extend(values.iter().map(|v| v.to_f32()));
@@ -630,6 +739,7 @@ impl<'a> Collector<'a> {
             rowids: std::mem::replace(&mut self.rowids, Vec::with_capacity(sink.rows)),
             data: std::mem::replace(&mut self.data, Vec::with_capacity(sink.rows * dims)),
             source: self.source,
+            rowids_from: self.rowids_from,
         };
         match (sink.consume)(chunk) {
             ControlFlow::Continue(()) => Ok(()),
@@ -648,6 +758,7 @@ impl<'a> Collector<'a> {
                 rowids: self.rowids,
                 data: self.data,
                 source: self.source,
+                rowids_from: self.rowids_from,
             }),
             _ => Err(InputError::Empty {
                 path: self.path.to_path_buf(),
@@ -688,16 +799,17 @@ mod tests {
             let mut joined = VectorSet { dims: 5, ..Default::default() };
             let mut sizes = Vec::new();
             let summary = read_vectors_chunked(path, &InputOptions::default(), 300, &mut |chunk| {
-                assert_eq!(chunk.dims, 5);
+                assert_eq!((chunk.dims, chunk.rowids_from), (5, whole.rowids_from));
                 sizes.push(chunk.len());
                 joined.rowids.extend(chunk.rowids);
                 joined.data.extend(chunk.data);
                 ControlFlow::Continue(())
             })
             .unwrap();
+            joined.rowids_from = whole.rowids_from;
             assert_eq!(joined, whole, "{}", path.display());
             assert_eq!(sizes, vec![300, 300, 300, 100]);
-            assert_eq!(summary, StreamSummary { dims: 5, rows: 1000 });
+            assert_eq!(summary, StreamSummary { dims: 5, rows: 1000, rowids_from: whole.rowids_from });
         }
     }
 

@@ -17,7 +17,10 @@ mod test_util;
 
 pub use fvecs::{write_fvecs, write_fvecs_to};
 pub use groundtruth::{read_groundtruth, write_ivecs};
-pub use input::{read_vectors, read_vectors_chunked, InputError, InputOptions, InputType, StreamSummary, VectorSet, MAX_DIMS};
+pub use input::{
+    read_vectors, read_vectors_chunked, InputError, InputOptions, InputType, PositionRowids, RowidSource, StreamSummary, VectorSet,
+    MAX_DIMS,
+};
 pub use output::{write_hits, Hit, OutputError, OutputFormat, ParquetMarker, PARQUET_MARKER};
 pub use parquet_input::{write_vectors_parquet, write_vectors_parquet_to};
 pub use probe::{probe, Probe};

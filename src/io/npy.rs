@@ -131,7 +131,7 @@ pub(super) fn read_npy<'a>(
 ) -> Result<VectorSet, InputError> {
     super::fvecs::reject_column_options(path, opts, ".npy")?;
     let (mut reader, header) = open(path)?;
-    let mut c = Collector::new(path, opts, None, sink);
+    let mut c = Collector::new(path, opts, None, false, sink)?;
     if header.rows > 0 {
         // Checked before the row buffer is sized by it.
         c.check_len(0, header.dims)?;
@@ -147,7 +147,7 @@ pub(super) fn read_npy<'a>(
             Dtype::F32 => push(&mut c, row, &bytes, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))?,
             Dtype::F64 => push(&mut c, row, &bytes, |b| f64::from_le_bytes(b.try_into().expect("8 bytes")))?,
             Dtype::F16 => push(&mut c, row, &bytes, |b| half::f16::from_le_bytes([b[0], b[1]]))?,
-            Dtype::U8 => c.push(row, row, &bytes)?,
+            Dtype::U8 => c.push(row, None, &bytes)?,
             Dtype::I8 => push(&mut c, row, &bytes, |b| b[0] as i8)?,
         }
     }
@@ -157,13 +157,13 @@ pub(super) fn read_npy<'a>(
 /// Decodes one row of `T`-sized little-endian values and pushes it.
 fn push<T: Element>(c: &mut Collector, row: u64, bytes: &[u8], decode: impl Fn(&[u8]) -> T) -> Result<(), InputError> {
     let values: Vec<T> = bytes.chunks_exact(std::mem::size_of::<T>()).map(decode).collect();
-    c.push(row, row, &values)
+    c.push(row, None, &values)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::{read_vectors, InputType};
+    use crate::io::{read_vectors, InputType, RowidSource};
     use crate::io::test_util::assert_contains;
 
     /// A version-1 `.npy` file with `descr`, `shape` and the raw data.
@@ -190,7 +190,8 @@ mod tests {
 
     #[test]
     fn every_element_type_reads_as_f32_rows() {
-        let want = VectorSet { dims: 2, rowids: vec![0, 1], data: vec![1.0, -2.0, 3.0, 4.0], ..Default::default() };
+        let rowids_from = RowidSource::Positions { start: 0, columns: false };
+        let want = VectorSet { dims: 2, rowids: vec![0, 1], data: vec![1.0, -2.0, 3.0, 4.0], rowids_from, ..Default::default() };
         let f32s: Vec<u8> = want.data.iter().flat_map(|x| x.to_le_bytes()).collect();
         let f64s: Vec<u8> = want.data.iter().flat_map(|x| f64::from(*x).to_le_bytes()).collect();
         let f16s: Vec<u8> = want.data.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect();

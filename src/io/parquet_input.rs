@@ -21,7 +21,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::input::{io_error, one_line, ChunkSink, Collector, Element, InputError, InputOptions, VectorSet};
+use super::input::{find_column, io_error, one_line, ChunkSink, Collector, Element, InputError, InputOptions, VectorSet};
 use super::output::{OutputError, PARQUET_MARKER};
 
 const VECTOR_TYPES: &str = "List, LargeList or FixedSizeList of Float32, Float64, Float16, Int8 or UInt8";
@@ -76,30 +76,20 @@ fn is_id_type(dt: &DataType) -> bool {
     )
 }
 
-/// Exact name first; else a unique case-insensitive match, since DuckDB
-/// users think of identifiers as case-insensitive.
-fn find_column(
-    path: &Path,
-    schema: &Schema,
-    name: &str,
-    option: &'static str,
-) -> Result<usize, InputError> {
-    let fields = schema.fields();
-    if let Some(i) = fields.iter().position(|f| f.name() == name) {
-        return Ok(i);
-    }
-    let folded: Vec<usize> = (0..fields.len())
-        .filter(|&i| fields[i].name().eq_ignore_ascii_case(name))
-        .collect();
-    match folded[..] {
-        [i] => Ok(i),
-        _ => Err(InputError::MissingColumn {
-            path: path.to_path_buf(),
-            option,
-            name: name.to_string(),
-            columns: column_list(schema),
-        }),
-    }
+/// The column called `name`, matched as DuckDB matches names (ignoring case).
+fn named_column(path: &Path, schema: &Schema, name: &str, option: &'static str) -> Result<Option<usize>, InputError> {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    find_column(path, &names, name, Some(option))
+}
+
+/// The column a flag names, which must exist.
+fn flagged_column(path: &Path, schema: &Schema, name: &str, option: &'static str) -> Result<usize, InputError> {
+    named_column(path, schema, name, option)?.ok_or_else(|| InputError::MissingColumn {
+        path: path.to_path_buf(),
+        option,
+        name: name.to_string(),
+        columns: column_list(schema),
+    })
 }
 
 fn unsupported(
@@ -140,7 +130,7 @@ pub(super) fn read_parquet<'a>(
     let schema = builder.schema().clone();
 
     let vec_idx = match &opts.vector_column {
-        Some(name) => find_column(path, &schema, name, "vector-column")?,
+        Some(name) => flagged_column(path, &schema, name, "vector-column")?,
         None => {
             let lists: Vec<usize> = (0..schema.fields().len())
                 .filter(|&i| is_list(schema.field(i).data_type()))
@@ -178,8 +168,8 @@ pub(super) fn read_parquet<'a>(
     }
 
     let id_idx = match &opts.id_column {
-        Some(name) => Some(find_column(path, &schema, name, "id-column")?),
-        None => schema.fields().iter().position(|f| f.name() == "rowid"),
+        Some(name) => Some(flagged_column(path, &schema, name, "id-column")?),
+        None => named_column(path, &schema, "rowid", "id-column")?,
     };
     if let Some(i) = id_idx {
         let f = schema.field(i);
@@ -214,7 +204,7 @@ pub(super) fn read_parquet<'a>(
         None => (0, None),
     };
 
-    let mut c = Collector::new(path, opts, id_name.as_deref(), sink);
+    let mut c = Collector::new(path, opts, id_name.as_deref(), true, sink)?;
     let mut row = 0u64;
     let mut ids = Vec::with_capacity(BATCH_ROWS);
     let mut reserved = false;
@@ -420,8 +410,7 @@ where
             });
         }
         c.check_len(row, end - start)?;
-        let rowid = lists.ids.map_or(row, |ids| ids[i]);
-        c.push(row, rowid, &vals[start..end])?;
+        c.push(row, lists.ids.map(|ids| ids[i]), &vals[start..end])?;
     }
     Ok(())
 }
@@ -504,7 +493,7 @@ pub fn write_vectors_parquet_to<W: Write + Send>(out: W, set: &VectorSet, with_r
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::{read_vectors, InputType};
+    use crate::io::{read_vectors, InputType, PositionRowids, RowidSource};
     use crate::io::test_util::*;
     use arrow::array::{
         FixedSizeListArray, Float16Array, Float64Array, Int32Array, LargeListArray, StringArray,
@@ -590,6 +579,7 @@ mod tests {
         let mut set = random_set(100, 8, 8);
         write_vectors_parquet(&path, &set, false).unwrap();
         set.rowids = (0..100).collect();
+        set.rowids_from = RowidSource::Positions { start: 0, columns: true };
         assert_eq!(read_vectors(&path, &default_opts()).unwrap(), set);
     }
 
@@ -624,6 +614,42 @@ mod tests {
         let set = read_vectors(&path, &default_opts()).unwrap();
         assert_eq!(set.rowids, (0..n as u64).collect::<Vec<_>>());
         assert_eq!(set.data, data);
+    }
+
+    #[test]
+    fn column_names_match_ignoring_case_and_an_exact_name_wins() {
+        let (_dir, path) = tmp("v.parquet");
+        let ids = |v: Vec<i64>| Arc::new(Int64Array::from(v)) as ArrayRef;
+        // DuckDB spells the column however the table does: `ROWID` is the rowid column.
+        write_batch(&path, &batch(vec![("ROWID", ids(vec![70, 30])), ("Emb", rows(&[&[1.0], &[2.0]]))]), None);
+        let set = read_vectors(&path, &InputOptions { vector_column: Some("emb".into()), ..default_opts() }).unwrap();
+        assert_eq!((set.rowids, set.rowids_from), (vec![70, 30], RowidSource::Column));
+        // An exact match wins over one that differs in case.
+        write_batch(&path, &batch(vec![("RowId", ids(vec![1, 2])), ("rowid", ids(vec![8, 9])), ("emb", rows(&[&[1.0], &[2.0]]))]), None);
+        assert_eq!(read_vectors(&path, &default_opts()).unwrap().rowids, vec![8, 9]);
+        assert_eq!(read_vectors(&path, &InputOptions { id_column: Some("RowId".into()), ..default_opts() }).unwrap().rowids, vec![1, 2]);
+        // Two names that differ from it only in case, and no exact one: refused, naming both.
+        write_batch(&path, &batch(vec![("RowId", ids(vec![1, 2])), ("ROWID", ids(vec![8, 9])), ("emb", rows(&[&[1.0], &[2.0]]))]), None);
+        let msg = read_err(&path, &default_opts());
+        assert_one_line(&msg, &path);
+        assert_contains(&msg, &["columns RowId and ROWID both match \"rowid\"", "ignoring case", "pass --id-column with the exact name"]);
+        let msg = read_err(&path, &InputOptions { id_column: Some("Rowid".into()), ..default_opts() });
+        assert_contains(&msg, &["RowId and ROWID", "--id-column"]);
+    }
+
+    #[test]
+    fn a_file_without_an_id_column_is_numbered_from_a_start_or_refused() {
+        let (_dir, path) = tmp("v.parquet");
+        write_batch(&path, &batch(vec![("emb", rows(&[&[1.0], &[2.0], &[3.0]]))]), None);
+        let from = |start| InputOptions { positions: PositionRowids::From(start), ..default_opts() };
+        let set = read_vectors(&path, &from(1000)).unwrap();
+        assert_eq!((set.rowids, set.rowids_from), (vec![1000, 1001, 1002], RowidSource::Positions { start: 1000, columns: true }));
+        let msg = read_err(&path, &from(u64::MAX - 1));
+        assert_one_line(&msg, &path);
+        assert_contains(&msg, &["rowid 18446744073709551614 + row 2", "beyond the largest rowid", "--start-rowid"]);
+        let msg = read_err(&path, &InputOptions { positions: PositionRowids::Refuse, ..default_opts() });
+        assert_one_line(&msg, &path);
+        assert_contains(&msg, &["no rowid column", "export the rowid column", "--id-column NAME", "--start-rowid N", "--rowids-from-position"]);
     }
 
     #[test]
@@ -773,7 +799,7 @@ mod tests {
             )]);
             assert_contains(
                 &error_of(&b, &default_opts()),
-                &["row 2", "element 0", text],
+                &["(row 2, element 0, counting from 0)", text],
             );
         }
     }
@@ -786,7 +812,7 @@ mod tests {
         let b = batch(vec![("emb", Arc::new(list) as ArrayRef)]);
         assert_contains(
             &error_of(&b, &default_opts()),
-            &["row 1", "element 1", "1e300", "f32 range"],
+            &["(row 1, element 1, counting from 0)", "1e300", "f32 range"],
         );
     }
 
@@ -831,7 +857,7 @@ mod tests {
         )]);
         assert_contains(
             &error_of(&b, &default_opts()),
-            &["NULL element 1", "row 1", "column emb", "IS NOT NULL"],
+            &["NULL element (row 1, element 1, counting from 0, column emb)", "IS NOT NULL"],
         );
     }
 
@@ -995,7 +1021,7 @@ mod tests {
             &msg,
             &[
                 "cannot decode Parquet data",
-                "rows from 0",
+                "rows from 0, counting from 0",
                 "column emb",
                 "WHERE emb IS NOT NULL",
             ],

@@ -16,7 +16,7 @@ use arrow::datatypes::{
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
-use super::input::{io_error, one_line, InputError};
+use super::input::{find_column, io_error, one_line, InputError};
 
 const ID_TYPES: &str = "Int8, Int16, Int32, Int64, UInt8, UInt16, UInt32 or UInt64";
 const DEFAULT_COLUMN: &str = "rowid";
@@ -56,8 +56,8 @@ pub fn read_rowids(path: &Path, id_column: Option<&str>) -> Result<Vec<u64>, Inp
     }
 }
 
-/// The column holding the ids: `id_column` (exact name, else one case-insensitive
-/// match, as DuckDB identifiers are), or by default `rowid`, else the only column.
+/// The column holding the ids: `id_column` (exact name, else the one that matches ignoring
+/// case, as DuckDB identifiers do), or by default `rowid` (likewise), else the only column.
 fn pick_column(
     path: &Path,
     names: &[&str],
@@ -65,13 +65,9 @@ fn pick_column(
     columns: impl FnOnce() -> String,
 ) -> Result<usize, InputError> {
     let name = id_column.unwrap_or(DEFAULT_COLUMN);
-    if let Some(i) = names.iter().position(|n| *n == name) {
-        return Ok(i);
-    }
-    let folded: Vec<usize> = (0..names.len()).filter(|&i| names[i].eq_ignore_ascii_case(name)).collect();
-    match (&folded[..], id_column, names.len()) {
-        (&[i], _, _) => Ok(i),
-        (_, None, 1) => Ok(0),
+    match (find_column(path, names, name, Some("id-column"))?, id_column, names.len()) {
+        (Some(i), _, _) => Ok(i),
+        (None, None, 1) => Ok(0),
         _ => Err(InputError::MissingColumn {
             path: path.to_path_buf(),
             option: "id-column",
@@ -117,7 +113,7 @@ fn read_parquet(path: &Path, id_column: Option<&str>) -> Result<Vec<u64>, InputE
     let mut ids = Vec::with_capacity(rows.min(MAX_RESERVE));
     let mut row = 0u64;
     for batch in reader {
-        let batch = batch.map_err(|e| open_err(format!("{}; rows from {row}", one_line(e))))?;
+        let batch = batch.map_err(|e| open_err(format!("{}; rows from {row}, counting from 0", one_line(e))))?;
         let (col, column) = (batch.column(0), field.name().as_str());
         let args = (path, col, column, row);
         match col.data_type() {

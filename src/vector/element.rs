@@ -111,7 +111,7 @@ impl ElementCodec {
         let refuse = |i: usize, why: &str, hint: &str| {
             let (row, e) = position(i);
             Error::InvalidData(format!(
-                "row {row} (rowid {}) element {e} is {}, which {why}: {hint}",
+                "row {row} (rowid {}) element {e} (counting from 0) is {}, which {why}: {hint}",
                 rowids[row], data[i]
             ))
         };

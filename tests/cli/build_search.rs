@@ -193,7 +193,9 @@ fn generate_writes_the_seeded_sets_the_tests_use() {
     let data = lmdiskann::synthetic::Clustered::standard(8, 11);
     let read = |name: &str| lmdiskann::io::read_vectors(&w.path(name), &Default::default()).unwrap();
     assert_eq!(read("g.parquet"), data.sample(500, 0));
-    assert_eq!(read("gq.fvecs"), data.sample(7, 1));
+    // fvecs holds no rowids: they are positions, and the reader says so.
+    let positions = lmdiskann::io::RowidSource::Positions { start: 0, columns: false };
+    assert_eq!(read("gq.fvecs"), lmdiskann::VectorSet { rowids_from: positions, ..data.sample(7, 1) });
     w.ok(&["generate", "--n", "20", "--dims", "3", "--queries", "0", "--output", "g.fvecs"]);
     assert_eq!(read("g.fvecs").len(), 20);
     let err = w.fails(&["generate", "--n", "5", "--output", "g.txt"]);

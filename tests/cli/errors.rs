@@ -186,6 +186,9 @@ fn a_table_of_further_bad_inputs() {
     std::fs::write(w.path("negative.txt"), "3\n-4\n").unwrap();
     std::fs::write(w.path("q_nan.fvecs"), fvecs(&[(8, vec![f32::NAN; 8])])).unwrap();
     std::fs::write(w.path("q16.fvecs"), fvecs(&[(16, vec![1.0; 16])])).unwrap();
+    std::fs::write(w.path("q8.fvecs"), fvecs(&[(8, vec![1.0; 8])])).unwrap();
+    parquet(&w, "positional.parquet", vec![("emb", lists(&[Some(vec![Some(1.0); 8])]))]);
+    parquet(&w, "two_rowids.parquet", vec![("RowId", ids(vec![0])), ("ROWID", ids(vec![1])), ("emb", lists(&[Some(vec![Some(1.0); 8])]))]);
     std::fs::create_dir(w.path("a_dir")).unwrap();
     // (what, arguments, words the error must hold besides the file's name)
     let cases: Vec<(&str, Vec<&str>, &[&str])> = vec![
@@ -208,11 +211,18 @@ fn a_table_of_further_bad_inputs() {
         // /sys refuses new files even to root, who may write into any folder that only
         // lacks write permission (the tests may run as root).
         ("output in a read-only folder", vec!["build", "--input", "vectors.parquet", "--output", "/sys/x.lmd"], &["/sys/x.lmd"]),
-        ("insert of other dims", vec!["insert", "--input", "q16.fvecs"], &["16", "8"]),
+        ("insert of other dims", vec!["insert", "--input", "q16.fvecs", "--start-rowid", "1000"], &["16", "8"]),
         ("insert of live rowids", vec!["insert", "--input", "vectors.parquet"], &["vectors.parquet", "--upsert"]),
+        ("insert without a rowid column", vec!["insert", "--input", "positional.parquet", "--upsert"], &["positional.parquet: no rowid column", "--id-column NAME", "--start-rowid N", "--rowids-from-position"]),
+        ("insert of fvecs without numbering", vec!["insert", "--input", "q8.fvecs"], &["q8.fvecs: no rowid column", "as Parquet or CSV", "--start-rowid N", "--rowids-from-position"]),
+        ("insert of colliding positions", vec!["insert", "--input", "q8.fvecs", "--rowids-from-position"], &["rowid 0 is already in the index", "positions collide", "--start-rowid N"]),
+        ("two ways to number rows", vec!["insert", "--input", "q8.fvecs", "--rowids-from-position", "--start-rowid", "5"], &["--start-rowid", "--rowids-from-position", "pass one"]),
+        ("numbering a file that has rowids", vec!["insert", "--input", "vectors.parquet", "--start-rowid", "5000"], &["vectors.parquet: has a rowid column", "drop --start-rowid"]),
+        ("rowid columns that differ in case", vec!["build", "--input", "two_rowids.parquet"], &["two_rowids.parquet: columns RowId and ROWID", "--id-column"]),
+        ("a word in --rowids", vec!["delete", "--rowids", "7, x8"], &["--rowids: \"x8\" is not a rowid"]),
         ("a word in a rowid list", vec!["delete", "--input", "gone.txt"], &["gone.txt", "seven"]),
         ("a negative rowid to delete", vec!["delete", "--input", "negative.txt"], &["negative.txt", "-4"]),
-        ("unknown rowids to delete", vec!["delete", "--rowids", "1,99999"], &["99999", "--ignore-missing"]),
+        ("unknown rowids to delete", vec!["delete", "--rowids", "1,99999"], &["99999", "not live in the index (never inserted, or already deleted", "--ignore-missing"]),
         ("NaN query", vec!["search", "--query", "q_nan.fvecs"], &["q_nan.fvecs"]),
         ("missing index", vec!["search", "--index", "none.lmd", "--query", "q.fvecs"], &["none.lmd"]),
         ("vacuum of a directory", vec!["vacuum", "--index", "a_dir"], &["a_dir"]),

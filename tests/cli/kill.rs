@@ -24,7 +24,7 @@ fn write_rows(w: &Workdir, name: &str, rows: &Rows) {
         dims: DIMS,
         rowids: rows.keys().copied().collect(),
         data: rows.values().flatten().copied().collect(),
-        source: lmdiskann::io::InputType::F32,
+        ..Default::default()
     };
     write_vectors_parquet(&w.path(name), &set, true).expect("write parquet");
 }

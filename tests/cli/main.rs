@@ -11,6 +11,7 @@ mod limits;
 mod outputs;
 mod overwrite;
 mod recall_gate;
+mod rowids;
 mod types;
 mod update;
 mod util;

@@ -228,7 +228,7 @@ fn groundtruth_refuses_what_it_cannot_answer() {
     let zero = VectorSet { dims: 8, rowids: vec![7, 8], data: [[1.0; 8], [0.0; 8]].concat(), ..Default::default() };
     write_vectors_parquet(&w.path("zero.parquet"), &zero, true).unwrap();
     let err = w.fails(&["groundtruth", "--input", "zero.parquet", "--query", "q.fvecs", "--metric", "cosine", "-o", "gt.parquet"]);
-    assert!(err.contains("row 1 (rowid 8) is a zero vector"), "{err}");
+    assert!(err.contains("row 1 (counting from 0; rowid 8) is a zero vector"), "{err}");
     let err = w.fails(&["groundtruth", "--input", "vectors.parquet", "--query", "q.fvecs", "-o", "gt.txt"]);
     assert!(err.contains("gt.txt") && err.contains(".ivecs"), "{err}");
 }

@@ -487,3 +487,87 @@ fn format_1_0_indexes_refuse_in_place_changes_until_compacted() {
         assert_sound(&w.path(&index));
     }
 }
+
+#[test]
+fn insert_refuses_rows_numbered_by_position_unless_told_how_to_number_them() {
+    let w = Workdir::new();
+    let data = Clustered::standard(16, 31);
+    // A table exported without its rowid column, and new rows exported the same way: both
+    // files number their rows 0, 1, ... so the new rows' positions are rowids of old rows.
+    let base = data.sample(500, 0);
+    let new = data.sample(297, 5);
+    write_vectors_parquet(&w.path("base.parquet"), &base, false).unwrap();
+    write_vectors_parquet(&w.path("new.parquet"), &new, false).unwrap();
+    w.ok(&["build", "--input", "base.parquet"]);
+    let before = std::fs::read(w.path("index.lmd")).unwrap();
+    // Following the old advice (--upsert) replaced 297 rows with other rows' vectors.
+    for args in [&["insert", "--input", "new.parquet"][..], &["insert", "--input", "new.parquet", "--upsert"]] {
+        let err = w.fails(args);
+        for word in ["new.parquet: no rowid column", "--id-column NAME", "--start-rowid N", "--rowids-from-position"] {
+            assert!(err.contains(word), "{args:?}: the error lacks {word:?}: {err}");
+        }
+        assert!(std::fs::read(w.path("index.lmd")).unwrap() == before, "{args:?} changed the index");
+    }
+    // Positions asked for collide, and the advice is not to upsert over them.
+    let err = w.fails(&["insert", "--input", "new.parquet", "--rowids-from-position"]);
+    assert!(err.contains("rowid 0 is already in the index") && err.contains("positions collide") && err.contains("--start-rowid N"), "{err}");
+    assert!(!err.contains("--upsert"), "{err}");
+    assert!(std::fs::read(w.path("index.lmd")).unwrap() == before, "a refused insert changed the index");
+    assert!(!journal_path(&w.path("index.lmd")).exists());
+
+    // Numbered after the table's rows, every row is kept and found as itself.
+    let out = w.cmd(&["insert", "--input", "new.parquet", "--start-rowid", "500"]).output().unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err.matches("note: new.parquet has no rowid column; rowids are 500 + the row position (from 0)").count(), 1, "{err}");
+    assert!(err.contains("inserted 297 rows"), "{err}");
+    let s = stats(&w, "index.lmd");
+    assert_eq!((count(&s, "live"), count(&s, "tombstoned")), (797, 0), "{s}");
+    write_fvecs(&w.path("base.fvecs"), &base).unwrap();
+    write_fvecs(&w.path("new.fvecs"), &new).unwrap();
+    let first = |queries: &str| search(&w, "index.lmd", queries, 1).into_iter().map(|h| h[0]).collect::<Vec<u64>>();
+    assert_eq!(first("base.fvecs"), (0..500).collect::<Vec<u64>>(), "the old rows kept their vectors");
+    assert_eq!(first("new.fvecs"), (500..797).collect::<Vec<u64>>(), "the new rows are found under their new rowids");
+    assert_sound(&w.path("index.lmd"));
+}
+
+#[test]
+fn an_empty_input_or_rowid_list_has_nothing_to_do() {
+    let w = Workdir::new();
+    w.dataset(300, 8, 2);
+    w.ok(&["build", "--input", "vectors.parquet"]);
+    let before = std::fs::read(w.path("index.lmd")).unwrap();
+    let nothing = VectorSet { dims: 8, ..Default::default() };
+    write_vectors_parquet(&w.path("none.parquet"), &nothing, true).unwrap();
+    std::fs::write(w.path("none.csv"), "rowid,emb\n").unwrap();
+    std::fs::write(w.path("none.txt"), "# nothing today\n").unwrap();
+    for (args, says) in [
+        (&["insert", "--input", "none.parquet"][..], "nothing to do: none.parquet holds no rows"),
+        (&["insert", "--input", "none.csv"], "nothing to do: none.csv holds no rows"),
+        (&["delete", "--input", "none.txt"], "nothing to do: none.txt lists no rowids"),
+        (&["delete", "--rowids", ""], "nothing to do: --rowids lists no rowids"),
+    ] {
+        let out = w.cmd(args).output().unwrap();
+        let err = text(&out.stderr);
+        assert!(out.status.success() && err.contains(says), "{args:?}: {err}");
+        assert!(std::fs::read(w.path("index.lmd")).unwrap() == before, "{args:?} changed the index");
+    }
+    // A build still needs rows.
+    let err = w.fails(&["build", "--input", "none.parquet", "--output", "empty.lmd"]);
+    assert!(err.contains("none.parquet") && err.contains("empty input"), "{err}");
+}
+
+#[test]
+fn rowids_listed_with_spaces_are_deleted_and_counts_read_right() {
+    let w = Workdir::new();
+    w.dataset(300, 8, 2);
+    w.ok(&["build", "--input", "vectors.parquet"]);
+    let out = w.cmd(&["delete", "--rowids", "7, 8 ,9", "--auto-vacuum", "off"]).output().unwrap();
+    assert!(out.status.success() && text(&out.stderr).contains("deleted 3 rows from"), "{}", text(&out.stderr));
+    let out = w.cmd(&["delete", "--rowids", " 10", "--auto-vacuum", "off"]).output().unwrap();
+    assert!(out.status.success() && text(&out.stderr).contains("deleted 1 row from"), "{}", text(&out.stderr));
+    assert_eq!(count(&stats(&w, "index.lmd"), "tombstoned"), 4);
+    let err = w.fails(&["delete", "--rowids", "8"]);
+    assert!(err.contains("not live in the index (never inserted, or already deleted; rowid 8)") && err.contains("--ignore-missing"), "{err}");
+    assert_sound(&w.path("index.lmd"));
+}

@@ -63,7 +63,7 @@ fn against_lists_missing_differing_and_extra_rows() {
     assert_eq!(against["differing"], 1, "{report}");
     assert_eq!(against["extra"], 1, "{report}");
     let listed = problems(&report).join("\n");
-    for expected in ["rowid 9999 of the input is not in the index", "rowid 10: the stored vector differs", "1 live rows of the index are not in the input"] {
+    for expected in ["rowid 9999 of the input is not in the index", "rowid 10: the stored vector differs", "1 live row of the index is not in the input"] {
         assert!(listed.contains(expected), "{expected:?} not in {listed}");
     }
 }

@@ -11,11 +11,11 @@ use lmdiskann::io::{probe, read_vectors, InputOptions, InputType};
 use lmdiskann::vector::ElementType;
 use lmdiskann::quant::CodeKind;
 use lmdiskann::storage::{check_index_destination, destination, FileStorage, Written};
-use lmdiskann::{BuildOptions, Metric};
+use lmdiskann::{plural, BuildOptions, Metric};
 use serde_json::json;
 
 use crate::progress::Progress;
-use crate::report::{human_bytes, peak_rss_bytes, report_destination, write_json, MemoryPeaks};
+use crate::report::{human_bytes, note_rowids, peak_rss_bytes, report_destination, write_json, MemoryPeaks};
 use crate::writing::note_removed_tmp;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -119,12 +119,8 @@ pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
     // Refuse bad parameters before reading what may be gigabytes of input.
     options.validate()?;
     let started = Instant::now();
-    let input_options = InputOptions {
-        vector_column: args.vector_column,
-        id_column: args.id_column,
-        unique_ids: true,
-        expect_dims: None,
-    };
+    let input_options =
+        InputOptions { vector_column: args.vector_column, id_column: args.id_column, unique_ids: true, ..Default::default() };
     let pool = crate::thread_pool(args.threads)?;
     if args.dry_run {
         dry_run(&args.input, &input_options, &options, pool.current_num_threads())?;
@@ -136,6 +132,7 @@ pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
     let report_to = report_destination(args.report.as_deref(), force, &[&args.input, &out])?;
     let memory = MemoryPeaks::start();
     let set = read_vectors(&args.input, &input_options)?;
+    let rowids_from = set.rowids_from;
     let read_seconds = started.elapsed().as_secs_f64();
     let source = set.source;
     options
@@ -150,6 +147,7 @@ pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
     if report.removed_tmp {
         note_removed_tmp(&out);
     }
+    note_rowids(&args.input, rowids_from);
     warn_of_conversion(&args.input, source, &report);
     let build_seconds = built.elapsed().as_secs_f64();
     let rate = report.vectors as f64 / build_seconds.max(1e-9);
@@ -162,10 +160,10 @@ pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
         _ => format!("peak RSS {}", peak.map_or("unknown".into(), human_bytes)),
     };
     eprintln!(
-        "built {}: {} vectors x {} dims as {} with {} codes, {} ({} per vector, block {} B, R {}), {:.1} s ({:.0} vectors/s), {memory_line}",
+        "built {}: {} x {} as {} with {} codes, {} ({} per vector, block {} B, R {}), {:.1} s ({:.0} vectors/s), {memory_line}",
         out.display(),
-        report.vectors,
-        report.dims,
+        plural(report.vectors, "vector"),
+        plural(report.dims as u64, "dim"),
         report.element_type.name(),
         report.code_kind.name(),
         human_bytes(report.file_bytes),
@@ -208,7 +206,7 @@ fn warn_of_conversion(input: &Path, source: InputType, report: &BuildReport) {
     let keeps = default_element_type(source).name();
     if let Some(loss) = report.loss {
         eprintln!(
-            "warning: {}: storing {} values as {} changed them by up to {:.3e} (largest at row {}, element {}); --store {keeps} keeps them{}",
+            "warning: {}: storing {} values as {} changed them by up to {:.3e} (largest at row {}, element {}, counting from 0); --store {keeps} keeps them{}",
             input.display(),
             source.name(),
             report.element_type.name(),
@@ -235,10 +233,10 @@ fn dry_run(input: &Path, input_options: &InputOptions, options: &BuildOptions, t
     let minutes = cost.build_seconds / 60.0;
     println!("plan for {}", input.display());
     println!(
-        "  input          {} vectors{} x {} dims, {}",
-        seen.rows,
+        "  input          {}{} x {}, {}",
+        plural(seen.rows, "vector"),
         if seen.rows_exact { "" } else { " (estimated from the file size)" },
-        seen.dims,
+        plural(seen.dims as u64, "dim"),
         seen.source.name()
     );
     println!("  stored as      {} ({} B per vector)", element.name(), seen.dims * element.size());
@@ -256,7 +254,8 @@ fn dry_run(input: &Path, input_options: &InputOptions, options: &BuildOptions, t
         human_bytes(cost.search_bytes_per_query)
     );
     println!(
-        "  build time     ~{} on {threads} threads (an estimate; see the README for its accuracy)",
+        "  build time     ~{} on {} (an estimate; see the README for its accuracy)",
+        plural(threads as u64, "thread"),
         if minutes < 2.0 { format!("{:.0} s", cost.build_seconds.max(1.0)) } else { format!("{minutes:.0} min") }
     );
     Ok(())

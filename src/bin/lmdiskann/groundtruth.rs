@@ -9,10 +9,11 @@ use lmdiskann::exact::exact_knn_file;
 use lmdiskann::index::Index;
 use lmdiskann::io::{read_vectors, write_hits, write_ivecs, Hit, InputOptions, OutputFormat};
 use lmdiskann::storage::{destination, Written};
-use lmdiskann::Metric;
+use lmdiskann::{plural, Metric};
 
 use crate::build::MetricArg;
 use crate::measure::check_count;
+use crate::report::note_rowids;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -96,17 +97,18 @@ pub fn run(args: Args, index_path: &Path, force: bool) -> anyhow::Result<ExitCod
         Ok(())
     })
     .with_context(|| format!("{}: cannot write ground truth", args.output.display()))?;
+    note_rowids(&args.input, read.rowids_from);
     let pairs = queries.len() as f64 * read.rows as f64;
     eprintln!(
-        "groundtruth: {} queries x {} base vectors ({} dims, {}), top {} in {:.2} s ({:.0} M distances/s, {} threads) -> {}",
-        queries.len(),
-        read.rows,
-        read.dims,
+        "groundtruth: {} x {} ({}, {}), top {} in {:.2} s ({:.0} M distances/s, {}) -> {}",
+        plural(queries.len() as u64, "query"),
+        plural(read.rows, "base vector"),
+        plural(read.dims as u64, "dim"),
         metric.name(),
         args.k,
         seconds,
         pairs / seconds.max(1e-9) / 1e6,
-        pool.current_num_threads(),
+        plural(pool.current_num_threads() as u64, "thread"),
         args.output.display()
     );
     Ok(ExitCode::SUCCESS)

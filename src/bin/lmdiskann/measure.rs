@@ -72,8 +72,11 @@ impl Summary {
         let recall = self.recall.map_or(String::new(), |r| format!("recall@{} {r:.4}  ", self.k));
         let [p50, p95, p99] = self.latency_ms;
         format!(
-            "{recall}QPS {:.0}  latency p50 {p50:.3} ms  p95 {p95:.3} ms  p99 {p99:.3} ms  blocks/query {:.1}  (L={}, {} queries)",
-            self.qps, self.blocks_per_query, self.search_list, self.queries
+            "{recall}QPS {:.0}  latency p50 {p50:.3} ms  p95 {p95:.3} ms  p99 {p99:.3} ms  blocks/query {:.1}  (L={}, {})",
+            self.qps,
+            self.blocks_per_query,
+            self.search_list,
+            lmdiskann::plural(self.queries as u64, "query")
         )
     }
 

@@ -1,4 +1,5 @@
-//! Machine-readable run reports (`--report FILE`) and the process's peak memory.
+//! Machine-readable run reports (`--report FILE`), the process's peak memory, and notes
+//! about inputs.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,6 +9,19 @@ use std::time::Duration;
 
 use anyhow::Context;
 use lmdiskann::storage::{destination, Destination, Written};
+use lmdiskann::io::RowidSource;
+
+/// Says on stderr when an input's rowids are its row positions, which a table joined back
+/// by rowid only matches if it was loaded from that very file, in that order.
+pub fn note_rowids(input: &Path, from: RowidSource) {
+    let RowidSource::Positions { start, columns } = from else { return };
+    let rowids = match start {
+        0 => "row positions from 0".to_string(),
+        _ => format!("{start} + the row position (from 0)"),
+    };
+    let hint = if columns { " (pass --id-column NAME to use a column)" } else { "" };
+    eprintln!("note: {} has no rowid column; rowids are {rowids}{hint}", input.display());
+}
 
 /// Peak resident set size of this process in bytes (VmHWM), when the OS tells it. It
 /// counts mapped index pages too, which are the kernel's evictable page cache.

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use lmdiskann::index::{collect_stats, Index, IndexStats};
+use lmdiskann::plural;
 use serde_json::json;
 
 use crate::report::{human_bytes, short_f32};
@@ -79,13 +80,13 @@ fn print_text(out: &mut impl Write, path: &Path, s: &IndexStats, search_list: us
     writeln!(out, "vectors          {} x {} dims, {}{scale}, metric {}", s.live, h.dims, h.element_type.name(), h.metric.name())?;
     writeln!(
         out,
-        "slots            {} live, {} tombstoned ({:.1}% of nodes), {} free, {} rowid-map pages ({} slots)",
+        "slots            {} live, {} tombstoned ({:.1}% of nodes), {} free, {} ({})",
         s.live,
         s.tombstoned,
         tombstoned_percent(s),
         s.free,
-        s.map_pages,
-        h.slots
+        plural(s.map_pages, "rowid-map page"),
+        plural(h.slots, "slot")
     )?;
     let v = h.last_vacuum;
     if v.at_ms == 0 {
@@ -93,10 +94,10 @@ fn print_text(out: &mut impl Write, path: &Path, s: &IndexStats, search_list: us
     } else {
         writeln!(
             out,
-            "last vacuum      {}: freed {} tombstones, re-pruned {} nodes, took {:.2} s",
+            "last vacuum      {}: freed {}, re-pruned {}, took {:.2} s",
             utc(v.at_ms),
-            v.freed,
-            v.repruned,
+            plural(v.freed, "tombstone"),
+            plural(v.repruned, "node"),
             v.took_ms as f64 / 1000.0
         )?;
     }

@@ -8,8 +8,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use lmdiskann::index::{check_against, check_index, sample_recall, AgainstReport, CheckReport, Index, SampleRecall};
 use lmdiskann::io::InputOptions;
-use lmdiskann::Error;
+use lmdiskann::{plural, Error};
 use serde_json::json;
+
+use crate::report::note_rowids;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -75,12 +77,7 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
             found.rolled_back = file.rolled_back();
             found.check = Some(pool.install(|| check_index(file)));
             if let Some(input) = &args.against {
-                let opts = InputOptions {
-                    vector_column: args.vector_column.clone(),
-                    id_column: args.id_column.clone(),
-                    unique_ids: false,
-                    expect_dims: None,
-                };
+                let opts = InputOptions { vector_column: args.vector_column.clone(), id_column: args.id_column.clone(), ..Default::default() };
                 let report = check_against(file, input, &opts).with_context(|| format!("{}: cannot check against {}", index_path.display(), input.display()))?;
                 found.against = Some(report);
             }
@@ -89,6 +86,9 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
                 found.recall = Some(pool.install(|| sample_recall(&index, n, args.seed)).context("cannot measure the recall sample")?);
             }
         }
+    }
+    if let (Some(input), Some(report)) = (&args.against, &found.against) {
+        note_rowids(input, report.rowids_from);
     }
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -131,15 +131,18 @@ fn print_text(out: &mut impl Write, path: &Path, f: &Findings, against: Option<&
     if let Some(c) = &f.check {
         writeln!(
             out,
-            "checked    header, every block, {} live + {} tombstoned + {} free + {} map pages, edges, free list, rowid map, reachability",
-            c.live, c.tombstoned, c.free, c.map_pages
+            "checked    header, every block, {} live + {} tombstoned + {} free + {}, edges, free list, rowid map, reachability",
+            c.live,
+            c.tombstoned,
+            c.free,
+            plural(c.map_pages, "map page")
         )?;
     }
     if let (Some(a), Some(input)) = (&f.against, against) {
-        writeln!(out, "against    {}: {} rows, {} missing, {} differing, {} extra", input.display(), a.rows, a.missing, a.differing, a.extra)?;
+        writeln!(out, "against    {}: {}, {} missing, {} differing, {} extra", input.display(), plural(a.rows, "row"), a.missing, a.differing, a.extra)?;
     }
     if let Some(r) = f.recall {
-        writeln!(out, "recall     recall@{} {:.4} over {} stored rows at L {}", r.k, r.recall, r.queries, r.search_list)?;
+        writeln!(out, "recall     recall@{} {:.4} over {} at L {}", r.k, r.recall, plural(r.queries as u64, "stored row"), r.search_list)?;
     }
     let problems: Vec<&String> = f.problems().collect();
     if problems.is_empty() {

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use lmdiskann::index::{UpdateOptions, UpdateReport, DEFAULT_AUTO_VACUUM};
 use lmdiskann::Error;
 use lmdiskann::storage::tmp_path;
+use lmdiskann::plural;
 use serde_json::json;
 
 use crate::report::human_bytes;
@@ -75,18 +76,18 @@ pub fn print_outcome(path: &Path, report: &UpdateReport) {
         note_removed_tmp(path);
     }
     if let Some(v) = report.vacuum {
-        eprintln!("vacuum: freed {} tombstones, re-pruned {} nodes in {:.2} s", v.freed, v.repruned, v.took_ms as f64 / 1000.0);
+        eprintln!("vacuum: freed {}, re-pruned {} in {:.2} s", plural(v.freed, "tombstone"), plural(v.repruned, "node"), v.took_ms as f64 / 1000.0);
     }
     if let Some((before, after)) = report.compacted {
         eprintln!("compacted: {} -> {}", human_bytes(before), human_bytes(after));
     }
     if let Some(h) = &report.header {
         eprintln!(
-            "{}: {} live, {} tombstoned, {} free slots, {}",
+            "{}: {} live, {} tombstoned, {}, {}",
             path.display(),
             h.live,
             h.tombstoned,
-            h.free_slots,
+            plural(h.free_slots, "free slot"),
             human_bytes(h.file_len())
         );
     }
