@@ -38,6 +38,17 @@ pub struct Edges {
     pub codes: Vec<u8>,
 }
 
+impl Edges {
+    /// An edge to `id` with its `code`: in place of the edge at `replace`, else appended.
+    pub fn place(&mut self, replace: Option<usize>, id: u32, code: &[u8]) {
+        super::connect::place(&mut self.ids, replace, id);
+        match replace {
+            Some(at) => self.codes[at * code.len()..(at + 1) * code.len()].copy_from_slice(code),
+            None => self.codes.extend_from_slice(code),
+        }
+    }
+}
+
 impl<'a> UpdateSpace<'a> {
     pub fn new(header: &Header, codes: &'a CodeSpace) -> Self {
         UpdateSpace {

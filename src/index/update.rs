@@ -85,7 +85,7 @@ pub fn insert(
     }
     check_unique_rowids(&set.rowids)?;
     let (codec, stored_ints, loss) = store_vectors(&mut set, header.element_type, header.metric, Some(header.element_codec()))?;
-    let mut report = UpdateReport { rolled_back: writer.rolled_back(), removed_tmp: writer.removed_tmp(), loss, ..UpdateReport::default() };
+    let mut report = UpdateReport { loss, ..opened(&writer) };
 
     // Changes stay in memory until the commit, so a refusal part-way changes nothing.
     let mut map = header.rowid_map();
@@ -166,9 +166,14 @@ fn already_in_the_index(rowid: u64, from: RowidSource) -> Error {
     })
 }
 
+/// What opening the index did, the start of every command's report.
+fn opened(writer: &IndexWriter) -> UpdateReport {
+    UpdateReport { rolled_back: writer.rolled_back(), removed_tmp: writer.removed_tmp(), ..UpdateReport::default() }
+}
+
 /// What a command that has nothing to do reports: the index as it is, not written.
 fn unchanged(writer: &IndexWriter) -> UpdateReport {
-    UpdateReport { rolled_back: writer.rolled_back(), header: Some(writer.header().clone()), ..UpdateReport::default() }
+    UpdateReport { header: Some(writer.header().clone()), ..opened(writer) }
 }
 
 /// Largest insert batch: big batches search in parallel; small ones see more of each
@@ -197,7 +202,7 @@ pub fn delete_with_progress(
     if rowids.is_empty() {
         return Ok(unchanged(&writer));
     }
-    let mut report = UpdateReport { rolled_back: writer.rolled_back(), removed_tmp: writer.removed_tmp(), ..UpdateReport::default() };
+    let mut report = opened(&writer);
 
     let mut rowids = rowids.to_vec();
     rowids.sort_unstable();
@@ -347,11 +352,7 @@ impl Reconnect for WriterGraph<'_, '_, '_> {
         let to_block = self.writer.block(to as u64)?;
         let code = self.space.code(&self.space.vector(&*self.writer, to, to_block)?);
         let mut edges = graph::edges_of(&layout, self.writer.block(from as u64)?);
-        graph::place(&mut edges.ids, replace, to);
-        match replace {
-            Some(at) => edges.codes[at * code.len()..(at + 1) * code.len()].copy_from_slice(&code),
-            None => edges.codes.extend_from_slice(&code),
-        }
+        edges.place(replace, to, &code);
         set_edges(self.writer, &layout, from, &edges)
     }
 }
@@ -413,7 +414,7 @@ pub fn vacuum_with_progress(
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<UpdateReport> {
     let mut writer = if compact { IndexWriter::open(storage, path, opts.wait)? } else { open(storage, path, opts)? };
-    let mut report = UpdateReport { rolled_back: writer.rolled_back(), removed_tmp: writer.removed_tmp(), ..UpdateReport::default() };
+    let mut report = opened(&writer);
     report.vacuum = Some(consolidate(&mut writer, opts.now_ms, progress)?);
     report.reconnected = reconnect(&mut writer)?;
     if !compact {
