@@ -82,14 +82,20 @@ fn run_set(label: &str, bin: &Path, o: &Options, base_path: &Path, base: &Vector
     let query_path = work.join("queries.fvecs");
     write_fvecs(&query_path, queries).expect("write queries");
     let started = Instant::now();
-    let truth: Vec<Vec<u64>> =
-        exact_rowids(base, queries, Metric::L2, K).expect("exact search of generated data");
+    let truth: Vec<Vec<u64>> = exact_rowids(base, queries, Metric::L2, K).expect("exact search of generated data");
     let truth_seconds = started.elapsed().as_secs_f64();
 
     let index = work.join("bench.lmd");
     let report = work.join("build.json");
     let mut build = Command::new(bin);
-    build.args(["build", "--threads", &o.threads.to_string()]).arg("--input").arg(base_path).arg("--output").arg(&index).arg("--report").arg(&report);
+    build
+        .args(["build", "--threads", &o.threads.to_string()])
+        .arg("--input")
+        .arg(base_path)
+        .arg("--output")
+        .arg(&index)
+        .arg("--report")
+        .arg(&report);
     if let Some(codes) = &o.codes {
         build.args(["--codes", codes]);
     }

@@ -27,9 +27,9 @@ use std::process::Command;
 
 use lmdiskann::exact::{exact_rowids, recall_at_k};
 use lmdiskann::index::{check_index, Index};
-use lmdiskann::storage::IndexFile;
 use lmdiskann::io::{write_vectors_parquet, VectorSet};
 use lmdiskann::rng::Rng;
+use lmdiskann::storage::IndexFile;
 use lmdiskann::synthetic::Clustered;
 use lmdiskann::{Metric, SearchParams};
 
@@ -50,8 +50,17 @@ struct Options {
 }
 
 fn parse_args() -> Options {
-    let mut o =
-        Options { rows: 100_000, dims: 128, rounds: 10, percent: 5.0, list: 64, vacuum: "every".into(), fresh: true, threads: 2, block_size: None };
+    let mut o = Options {
+        rows: 100_000,
+        dims: 128,
+        rounds: 10,
+        percent: 5.0,
+        list: 64,
+        vacuum: "every".into(),
+        fresh: true,
+        threads: 2,
+        block_size: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let value = args.next().unwrap_or_else(|| panic!("{a} needs a value"));
@@ -74,7 +83,13 @@ fn parse_args() -> Options {
 
 /// Rows of `pool` whose positions are in `picked`, with those positions as rowids.
 fn subset(pool: &VectorSet, picked: &[u64]) -> VectorSet {
-    let mut set = VectorSet { dims: pool.dims, rowids: picked.to_vec(), data: Vec::with_capacity(picked.len() * pool.dims), source: pool.source, ..VectorSet::default() };
+    let mut set = VectorSet {
+        dims: pool.dims,
+        rowids: picked.to_vec(),
+        data: Vec::with_capacity(picked.len() * pool.dims),
+        source: pool.source,
+        ..VectorSet::default()
+    };
     for &r in picked {
         set.data.extend_from_slice(pool.vector(r as usize));
     }
@@ -173,7 +188,15 @@ fn main() {
         rng.shuffle(&mut live);
         let gone: Vec<u64> = live.split_off(live.len() - per_round);
         std::fs::write(at("gone.txt"), gone.iter().map(|r| format!("{r}\n")).collect::<String>()).expect("write gone");
-        lmd(&["delete", "--input", at("gone.txt").to_str().unwrap(), "--auto-vacuum", &auto, "--report", at("delete.json").to_str().unwrap()]);
+        lmd(&[
+            "delete",
+            "--input",
+            at("gone.txt").to_str().unwrap(),
+            "--auto-vacuum",
+            &auto,
+            "--report",
+            at("delete.json").to_str().unwrap(),
+        ]);
         let delete_s = read_json(&at("delete.json"))["seconds"].as_f64().unwrap();
         deleted.extend(&gone);
         // Insert per_round new rows.
@@ -182,8 +205,15 @@ fn main() {
         let new_set = subset(&pool, &new);
         write_vectors_parquet(&at("new.parquet"), &new_set, true).expect("write new");
         lmd(&[
-            "insert", "--input", at("new.parquet").to_str().unwrap(), "--threads", &threads, "--auto-vacuum", &auto,
-            "--report", at("insert.json").to_str().unwrap(),
+            "insert",
+            "--input",
+            at("new.parquet").to_str().unwrap(),
+            "--threads",
+            &threads,
+            "--auto-vacuum",
+            &auto,
+            "--report",
+            at("insert.json").to_str().unwrap(),
         ]);
         let insert = read_json(&at("insert.json"));
         live.extend(&new);
@@ -260,5 +290,9 @@ fn main() {
     let found = search(&at("churn.lmd"), &queries, 10, o.list);
     live.sort_unstable();
     let truth = exact_rowids(&subset(&pool, &live), &queries, Metric::L2, 10).expect("exact");
-    println!("after compaction: recall@10 {:.4}, deleted rowids returned {}", recall_at_k(&found, &truth, 10), found.iter().flatten().filter(|r| deleted.contains(r)).count());
+    println!(
+        "after compaction: recall@10 {:.4}, deleted rowids returned {}",
+        recall_at_k(&found, &truth, 10),
+        found.iter().flatten().filter(|r| deleted.contains(r)).count()
+    );
 }

@@ -93,7 +93,14 @@ fn main() {
 
 fn run_set(label: &str, bin: &Path, o: &Options, base: &Path, query: &Path, work: &Path) {
     let truth = work.join("truth.ivecs");
-    run(Command::new(bin).args(["groundtruth", "-k", "10", "--threads", &o.threads.to_string()]).arg("--input").arg(base).arg("--query").arg(query).arg("--output").arg(&truth));
+    run(Command::new(bin)
+        .args(["groundtruth", "-k", "10", "--threads", &o.threads.to_string()])
+        .arg("--input")
+        .arg(base)
+        .arg("--query")
+        .arg(query)
+        .arg("--output")
+        .arg(&truth));
     println!();
     println!("## {label}");
     println!("| config | stored | codes | block B | R | bytes/vector | x raw f32 | build s | recall@10 L=32 | L=64 | L=128 | QPS L=32 | L=64 | L=128 |");
@@ -102,7 +109,14 @@ fn run_set(label: &str, bin: &Path, o: &Options, base: &Path, query: &Path, work
         let index = work.join("bench.lmd");
         let report = work.join("build.json");
         let mut build = Command::new(bin);
-        build.args(["build", "--threads", &o.threads.to_string()]).arg("--input").arg(base).arg("--output").arg(&index).arg("--report").arg(&report);
+        build
+            .args(["build", "--threads", &o.threads.to_string()])
+            .arg("--input")
+            .arg(base)
+            .arg("--output")
+            .arg(&index)
+            .arg("--report")
+            .arg(&report);
         let (layout, store) = match config.split_once('/') {
             Some((layout, store)) => (layout, Some(store)),
             None => (config.as_str(), None),

@@ -15,7 +15,12 @@ pub enum Error {
 
     /// An operating-system I/O error on a named file.
     #[error("{}: {what}: {source}", path.display())]
-    Io { path: PathBuf, what: &'static str, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// The file is not an lmdiskann index, or was written by a newer major version.
     #[error("{}: {reason}", path.display())]

@@ -299,8 +299,7 @@ mod tests {
             let mut knn = ExactKnn::new(&queries, metric, 25).unwrap();
             for start in (0..n).step_by(97) {
                 let end = (start + 97).min(n);
-                knn.add(&set(dims, base.rowids[start..end].to_vec(), base.data[start * dims..end * dims].to_vec()))
-                    .unwrap();
+                knn.add(&set(dims, base.rowids[start..end].to_vec(), base.data[start * dims..end * dims].to_vec())).unwrap();
             }
             assert_eq!(knn.finish(), expected, "{metric:?}");
         }

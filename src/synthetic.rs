@@ -30,9 +30,8 @@ impl Clustered {
         let clusters = clusters.max(1);
         let centres = (0..clusters).map(|_| (0..dims).map(|_| rng.normal() as f32).collect()).collect();
         let scale = spread / (intrinsic.max(1) as f32).sqrt();
-        let directions = (0..clusters)
-            .map(|_| (0..intrinsic).map(|_| (0..dims).map(|_| scale * rng.normal() as f32).collect()).collect())
-            .collect();
+        let directions =
+            (0..clusters).map(|_| (0..intrinsic).map(|_| (0..dims).map(|_| scale * rng.normal() as f32).collect()).collect()).collect();
         Clustered { dims, centres, directions, noise, seed }
     }
 

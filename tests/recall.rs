@@ -18,14 +18,9 @@ fn recall_at_defaults(n: usize, dims: usize, metric: Metric) -> f64 {
     build_index(base.clone(), &options, &path, &|_, _, _| {}).unwrap();
     let index = Index::open(&path).unwrap();
     let params = SearchParams { k: K, search_list: index.default_search_list(), beam_width: DEFAULT_BEAM_WIDTH };
-    let found: Vec<Vec<u64>> = index
-        .search_many(&queries.data, &params)
-        .unwrap()
-        .into_iter()
-        .map(|(hits, _)| hits.iter().map(|h| h.rowid).collect())
-        .collect();
-    let truth: Vec<Vec<u64>> =
-        exact_rowids(&base, &queries, metric, K).unwrap();
+    let found: Vec<Vec<u64>> =
+        index.search_many(&queries.data, &params).unwrap().into_iter().map(|(hits, _)| hits.iter().map(|h| h.rowid).collect()).collect();
+    let truth: Vec<Vec<u64>> = exact_rowids(&base, &queries, metric, K).unwrap();
     let recall = recall_at_k(&found, &truth, K);
     eprintln!("{n} x {dims} {metric:?}: recall@{K} = {recall:.4}");
     recall

@@ -26,8 +26,12 @@ pub fn binary() -> PathBuf {
 /// its `NAME/NAME_query.fvecs`, by name.
 #[allow(dead_code)] // not every example reads real sets
 pub fn real_sets(dir: &Path) -> Vec<(String, PathBuf, PathBuf)> {
-    let mut names: Vec<String> =
-        std::fs::read_dir(dir).expect("--real DIR").flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("--real DIR")
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     names
         .into_iter()

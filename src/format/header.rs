@@ -244,9 +244,7 @@ impl Header {
     /// before any arithmetic is done with it.
     pub fn decode(bytes: &[u8], file_len: u64) -> Result<Header, HeaderError> {
         if bytes.len() < MAGIC.len() || bytes[..8] != MAGIC {
-            return Err(HeaderError::Foreign(
-                "not an lmdiskann index (bad magic); build one with `lmdiskann build`".into(),
-            ));
+            return Err(HeaderError::Foreign("not an lmdiskann index (bad magic); build one with `lmdiskann build`".into()));
         }
         if bytes.len() < FIXED_LEN {
             return Err(HeaderError::Corrupted(format!("file is only {} bytes, shorter than a header", bytes.len())));
@@ -355,7 +353,10 @@ impl Header {
             return Ok(());
         }
         if nodes_end != file_len {
-            return Err(format!("the file is {file_len} bytes but {} slots of {bs} bytes make {nodes_end}; it was truncated or extended", self.slots));
+            return Err(format!(
+                "the file is {file_len} bytes but {} slots of {bs} bytes make {nodes_end}; it was truncated or extended",
+                self.slots
+            ));
         }
         let kinds = [self.live, self.tombstoned, self.free_slots, self.map_pages];
         if kinds.iter().try_fold(0u64, |sum, n| sum.checked_add(*n)) != Some(self.slots) {

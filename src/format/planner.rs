@@ -40,7 +40,11 @@ pub struct Plan {
 /// share of the block: 20 edges keep recall@10 >= 0.95 at the default search list in a
 /// file 3x the raw vectors, where 32 would need 4x.
 pub fn default_min_degree(dims: usize) -> usize {
-    if dims < 256 { 20 } else { 32 }
+    if dims < 256 {
+        20
+    } else {
+        32
+    }
 }
 
 fn layout(req: &PlanRequest, block_size: usize, degree: usize) -> NodeLayout {
@@ -153,7 +157,10 @@ mod tests {
                         assert!(p.layout.used_len() <= p.block_size && Header::len_for(dims) <= p.block_size, "{what}");
                         // One sector less would not hold it.
                         let smaller = p.block_size - BLOCK_ALIGN as usize;
-                        assert!(smaller < MIN_BLOCK || degree_for(&req, smaller) < degree || Header::len_for(dims) > smaller, "{what} R {degree}");
+                        assert!(
+                            smaller < MIN_BLOCK || degree_for(&req, smaller) < degree || Header::len_for(dims) > smaller,
+                            "{what} R {degree}"
+                        );
                     }
                     let p = plan(&req).unwrap();
                     assert!(p.max_degree >= default_min_degree(dims) && p.max_degree <= DEFAULT_MAX_DEGREE, "{what}: {p:?}");

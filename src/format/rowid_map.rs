@@ -46,7 +46,11 @@ pub fn pages_for(entries: u64, block_size: usize) -> u64 {
 pub enum Page {
     Leaf(Vec<(u64, u32)>),
     /// `level` >= 1; children of `keys[i]` hold rowids >= `keys[i].0`.
-    Branch { level: u8, first: u32, keys: Vec<(u64, u32)> },
+    Branch {
+        level: u8,
+        first: u32,
+        keys: Vec<(u64, u32)>,
+    },
 }
 
 /// Entries a leaf of a `block_size`-byte page holds.
@@ -315,12 +319,7 @@ impl RowidMap {
 
     /// Calls `f(rowid, slot)` for every entry in rowid order, and `page(slot)` for every
     /// page; checks every page's level and that each key lies in its parent's range.
-    pub fn walk(
-        &self,
-        store: &impl PageRead,
-        f: &mut dyn FnMut(u64, u32),
-        page: &mut dyn FnMut(u64),
-    ) -> Result<(), String> {
+    pub fn walk(&self, store: &impl PageRead, f: &mut dyn FnMut(u64, u32), page: &mut dyn FnMut(u64)) -> Result<(), String> {
         if self.height == 0 {
             return Ok(());
         }

@@ -178,8 +178,7 @@ fn insert_batch(points: &PointSet, graph: &mut Graph, batch: &[u32], params: &Bu
     }
 
     // 2. Back-edges, grouped by target so each target is updated by exactly one task.
-    let mut back: Vec<(u32, u32)> =
-        batch.iter().flat_map(|&p| graph.neighbours[p as usize].iter().map(move |&q| (q, p))).collect();
+    let mut back: Vec<(u32, u32)> = batch.iter().flat_map(|&p| graph.neighbours[p as usize].iter().map(move |&q| (q, p))).collect();
     back.par_sort_unstable();
     back.dedup();
     let groups: Vec<&[(u32, u32)]> = back.chunk_by(|a, b| a.0 == b.0).collect();

@@ -158,7 +158,10 @@ mod tests {
         // A full graph (R = 2) whose edges from 0..4 stay inside 0..4, and 5..7 form a
         // cycle nobody enters. Node 4, the nearest to 5, gives up an edge that is not on
         // the spanning tree.
-        let mut g = Lists { edges: vec![vec![1, 2], vec![2, 3], vec![3, 1], vec![4, 0], vec![3, 0], vec![6, 7], vec![7, 5], vec![5, 6]], max_degree: 2 };
+        let mut g = Lists {
+            edges: vec![vec![1, 2], vec![2, 3], vec![3, 1], vec![4, 0], vec![3, 0], vec![6, 7], vec![7, 5], vec![5, 6]],
+            max_degree: 2,
+        };
         assert_eq!(unreached(&g), vec![5, 6, 7]);
         assert_eq!(reconnect(&mut g).unwrap(), 1, "one link reaches the whole cycle");
         assert!(unreached(&g).is_empty());

@@ -9,7 +9,7 @@ mod search;
 mod update;
 mod visited;
 
-pub use connect::{reconnect, Reconnect};
 pub use build::{build, BuildParams, Graph, PointSet};
+pub use connect::{reconnect, Reconnect};
 pub use search::{beam_search, search, Beam, Expanded, SearchParams, SearchStats};
 pub use update::{back_edges, consolidate, edges_of, link_new, Consolidation, Edges, NewNodes, UpdateSpace};

@@ -122,9 +122,8 @@ impl<'a> UpdateSpace<'a> {
         by_slot.sort_unstable();
         let at = |slot: u32| by_slot[by_slot.partition_point(|e| e.0 < slot)].1;
         let mut ranked: Vec<(f32, u32)> = pool.iter().map(|c| (self.distance(p, c.1), c.0)).collect();
-        let (mut kept, chosen) = robust_prune_split(p_slot, &mut ranked, self.alpha, self.max_degree, true, |a, b| {
-            self.distance(pool[at(a)].1, pool[at(b)].1)
-        });
+        let (mut kept, chosen) =
+            robust_prune_split(p_slot, &mut ranked, self.alpha, self.max_degree, true, |a, b| self.distance(pool[at(a)].1, pool[at(b)].1));
         let mut replaceable = kept.len() - chosen;
         for &slot in keep {
             if replaceable == 0 {
@@ -181,12 +180,8 @@ pub fn link_new<B: Blocks>(blocks: &B, space: &UpdateSpace, new: &NewNodes) -> R
                 }
             })?;
             // The nearest other new vectors, as many as a search list.
-            let mut siblings: Vec<(f32, usize)> = vectors
-                .chunks_exact(dims)
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(j, v)| (space.distance(p, v), j))
-                .collect();
+            let mut siblings: Vec<(f32, usize)> =
+                vectors.chunks_exact(dims).enumerate().filter(|(j, _)| *j != i).map(|(j, v)| (space.distance(p, v), j)).collect();
             if siblings.len() > space.list {
                 siblings.select_nth_unstable_by(space.list, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
                 siblings.truncate(space.list);

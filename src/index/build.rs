@@ -138,12 +138,7 @@ pub fn default_element_type(source: InputType) -> ElementType {
 /// `out` may name nothing or an index (any file with `opts.force`); an index there is
 /// replaced as its writers change it, under its exclusive lock (waited for with
 /// `opts.wait`).
-pub fn build_index(
-    set: VectorSet,
-    opts: &BuildOptions,
-    out: &Path,
-    progress: &(dyn Fn(Stage, u64, u64) + Sync),
-) -> Result<BuildReport> {
+pub fn build_index(set: VectorSet, opts: &BuildOptions, out: &Path, progress: &(dyn Fn(Stage, u64, u64) + Sync)) -> Result<BuildReport> {
     build_index_in(&FileStorage, set, opts, out, progress)
 }
 

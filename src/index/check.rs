@@ -126,7 +126,11 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
             problems.push(e);
         }
         if mapped != report.live {
-            problems.push(format!("the rowid map holds {} for {}", crate::plural(mapped, "rowid"), crate::plural(report.live, "live node")));
+            problems.push(format!(
+                "the rowid map holds {} for {}",
+                crate::plural(mapped, "rowid"),
+                crate::plural(report.live, "live node")
+            ));
         }
         if pages.len() as u64 != report.map_pages {
             problems.push(format!("the rowid map reaches {} of {}", crate::plural(pages.len() as u64, "page"), report.map_pages));
@@ -151,16 +155,12 @@ pub fn check_index(file: &IndexFile) -> CheckReport {
         } else {
             problems.push(format!("the entry point, slot {entry}, is not a node"));
         }
-        let unreachable: Vec<u32> = (0..h.slots as u32)
-            .filter(|&s| states[s as usize] == Some(NodeState::Live) && !reached[s as usize])
-            .collect();
+        let unreachable: Vec<u32> =
+            (0..h.slots as u32).filter(|&s| states[s as usize] == Some(NodeState::Live) && !reached[s as usize]).collect();
         report.unreachable = unreachable.len() as u64;
         if !unreachable.is_empty() {
-            let rowids: Vec<String> = unreachable
-                .iter()
-                .take(SHOWN)
-                .filter_map(|&s| file.block(s as u64).ok().map(|b| layout.rowid(b).to_string()))
-                .collect();
+            let rowids: Vec<String> =
+                unreachable.iter().take(SHOWN).filter_map(|&s| file.block(s as u64).ok().map(|b| layout.rowid(b).to_string())).collect();
             let through = if !any_damaged { String::new() } else { " (some may be reachable through the damaged blocks)".into() };
             problems.push(format!(
                 "{} cannot be reached from the entry point{through} (rowids {}...)",

@@ -52,7 +52,7 @@ pub fn estimate_build(opts: &BuildOptions, request: &PlanRequest, plan: &Plan, r
         + if request.element_type.is_integer() { d } else { 0.0 } // stored bytes of integer types
         + 24.0 + 4.0 * r * 1.25             // adjacency lists (Vec header + edges, with growth)
         + code_len                          // every vector's code
-        + 8.0 + 8.0 + 16.0;                 // rowids, the uniqueness check, the rowid map
+        + 8.0 + 8.0 + 16.0; // rowids, the uniqueness check, the rowid map
     let build_peak_bytes = (MEMORY_SLACK * (n * per_vector + 1024.0 * bs) + PROCESS_BYTES) as u64;
 
     let list = opts.build_list.max(plan.max_degree) as f64;

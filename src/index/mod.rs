@@ -11,7 +11,7 @@ mod validate;
 pub use build::{build_index, build_index_in, default_element_type, BuildOptions, BuildReport, Stage};
 pub use check::{check_index, CheckReport};
 pub use estimate::{estimate_build, BuildEstimate};
-pub use stats::{IndexStats, collect_stats};
+pub use stats::{collect_stats, IndexStats};
 pub use update::{delete, delete_with_progress, insert, vacuum, vacuum_with_progress, UpdateOptions, UpdateReport, DEFAULT_AUTO_VACUUM};
 pub use validate::{check_against, sample_recall, AgainstReport, SampleRecall};
 
@@ -114,11 +114,7 @@ impl Index {
     pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<(Vec<Neighbour>, SearchStats)> {
         let started = std::time::Instant::now();
         if query.len() != self.dims() {
-            return Err(Error::InvalidData(format!(
-                "query has {} dims but the index has {}",
-                query.len(),
-                self.dims()
-            )));
+            return Err(Error::InvalidData(format!("query has {} dims but the index has {}", query.len(), self.dims())));
         }
         let metric = self.metric();
         let mut q = query.to_vec();

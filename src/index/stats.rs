@@ -22,7 +22,11 @@ pub struct IndexStats {
 impl IndexStats {
     /// File bytes per live vector (0 for an empty index).
     pub fn bytes_per_vector(&self) -> f64 {
-        if self.live == 0 { 0.0 } else { self.file_bytes as f64 / self.live as f64 }
+        if self.live == 0 {
+            0.0
+        } else {
+            self.file_bytes as f64 / self.live as f64
+        }
     }
 
     /// Raw f32 bytes of one vector, for comparing file size with the data.
@@ -33,7 +37,11 @@ impl IndexStats {
     pub fn mean_degree(&self) -> f64 {
         let nodes: u64 = self.degree_histogram.iter().sum();
         let edges: u64 = self.degree_histogram.iter().enumerate().map(|(d, c)| d as u64 * c).sum();
-        if nodes == 0 { 0.0 } else { edges as f64 / nodes as f64 }
+        if nodes == 0 {
+            0.0
+        } else {
+            edges as f64 / nodes as f64
+        }
     }
 }
 

@@ -153,7 +153,8 @@ pub fn sample_recall(index: &Index, sample: usize, seed: u64) -> Result<SampleRe
     picked.truncate(sample);
     picked.sort_unstable();
     let read = |slots: &[u64]| -> Result<VectorSet> {
-        let mut set = VectorSet { dims, rowids: Vec::with_capacity(slots.len()), data: vec![0.0; slots.len() * dims], ..VectorSet::default() };
+        let mut set =
+            VectorSet { dims, rowids: Vec::with_capacity(slots.len()), data: vec![0.0; slots.len() * dims], ..VectorSet::default() };
         for (&slot, out) in slots.iter().zip(set.data.chunks_mut(dims)) {
             let block = file.block(slot)?;
             set.rowids.push(layout.rowid(block));

@@ -97,9 +97,8 @@ pub(super) fn read_csv<'a>(
         let vector = match vector_at {
             Some(i) => i,
             None => {
-                let is_list = (0..record.len())
-                    .map(|i| field(i).map(|f| f.trim_start().starts_with('[')))
-                    .collect::<Result<Vec<bool>, _>>()?;
+                let is_list =
+                    (0..record.len()).map(|i| field(i).map(|f| f.trim_start().starts_with('['))).collect::<Result<Vec<bool>, _>>()?;
                 let lists: Vec<usize> = (0..record.len()).filter(|&i| is_list[i]).collect();
                 match lists[..] {
                     [i] => *vector_at.insert(i),
@@ -138,8 +137,8 @@ pub(super) fn read_csv<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::{read_vectors, PositionRowids, RowidSource};
     use crate::io::test_util::assert_contains;
+    use crate::io::{read_vectors, PositionRowids, RowidSource};
 
     fn read_text(name: &str, text: &[u8], opts: &InputOptions) -> Result<VectorSet, InputError> {
         let dir = tempfile::tempdir().unwrap();
@@ -160,7 +159,10 @@ mod tests {
         assert_eq!(set, VectorSet { dims: 2, rowids: vec![0, 1], data: vec![0.0, -2.0, 1.5, -2.0], rowids_from, ..Default::default() });
         let two = b"id,a,b\n5,[1],\"[2, 3]\"\n";
         let opts = InputOptions { vector_column: Some("b".into()), id_column: Some("id".into()), ..Default::default() };
-        assert_eq!(read_text("x.csv", two, &opts).unwrap(), VectorSet { dims: 2, rowids: vec![5], data: vec![2.0, 3.0], ..Default::default() });
+        assert_eq!(
+            read_text("x.csv", two, &opts).unwrap(),
+            VectorSet { dims: 2, rowids: vec![5], data: vec![2.0, 3.0], ..Default::default() }
+        );
     }
 
     #[test]
@@ -172,7 +174,9 @@ mod tests {
         let two = b"RowId,ROWID,emb\n7,1,\"[1.0]\"\n";
         let msg = read_text("x.csv", two, &InputOptions::default()).unwrap_err().to_string();
         assert_contains(&msg, &["columns RowId and ROWID both match \"rowid\"", "--id-column"]);
-        let msg = read_text("x.tsv", b"emb\n[1.0]\n", &InputOptions { positions: PositionRowids::Refuse, ..Default::default() }).unwrap_err().to_string();
+        let msg = read_text("x.tsv", b"emb\n[1.0]\n", &InputOptions { positions: PositionRowids::Refuse, ..Default::default() })
+            .unwrap_err()
+            .to_string();
         assert_contains(&msg, &["x.tsv: no rowid column", "--id-column NAME", "--start-rowid N", "--rowids-from-position"]);
     }
 

@@ -78,12 +78,7 @@ pub(super) fn read_vecs<'a>(
             break;
         }
         if n < 4 {
-            return Err(InputError::Truncated {
-                path: path.to_path_buf(),
-                row,
-                needed: 4,
-                available: n as u64,
-            });
+            return Err(InputError::Truncated { path: path.to_path_buf(), row, needed: 4, available: n as u64 });
         }
         let dim = i32::from_le_bytes(header);
         if dim <= 0 || dim as usize > MAX_DIMS {
@@ -108,21 +103,12 @@ pub(super) fn read_vecs<'a>(
         bytes.resize(layout.value_len() * dim, 0);
         let n = read_full(&mut reader, &mut bytes).map_err(|e| io_error(path, e))?;
         if n < bytes.len() {
-            return Err(InputError::Truncated {
-                path: path.to_path_buf(),
-                row,
-                needed: 4 + bytes.len() as u64,
-                available: 4 + n as u64,
-            });
+            return Err(InputError::Truncated { path: path.to_path_buf(), row, needed: 4 + bytes.len() as u64, available: 4 + n as u64 });
         }
         match layout {
             Vecs::Float => {
                 values.clear();
-                values.extend(
-                    bytes
-                        .chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-                );
+                values.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
                 c.push(row, None, &values)?;
             }
             Vecs::Byte => c.push(row, None, &bytes)?,
@@ -141,18 +127,10 @@ pub fn write_fvecs(path: &Path, set: &VectorSet) -> io::Result<()> {
 pub fn write_fvecs_to(out: impl Write, set: &VectorSet) -> io::Result<()> {
     let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
     if set.dims == 0 || set.dims > MAX_DIMS {
-        return Err(invalid(format!(
-            "cannot write {} dims to .fvecs (1 to {MAX_DIMS} allowed)",
-            set.dims
-        )));
+        return Err(invalid(format!("cannot write {} dims to .fvecs (1 to {MAX_DIMS} allowed)", set.dims)));
     }
     if set.data.len() != set.len() * set.dims {
-        return Err(invalid(format!(
-            "vector data has {} values, expected {} rows x {} dims",
-            set.data.len(),
-            set.len(),
-            set.dims
-        )));
+        return Err(invalid(format!("vector data has {} values, expected {} rows x {} dims", set.data.len(), set.len(), set.dims)));
     }
     let header = (set.dims as i32).to_le_bytes();
     let mut w = BufWriter::with_capacity(1 << 20, out);
@@ -173,8 +151,8 @@ pub fn write_fvecs_to(out: impl Write, set: &VectorSet) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::{read_vectors, InputType, PositionRowids, RowidSource};
     use crate::io::test_util::*;
+    use crate::io::{read_vectors, InputType, PositionRowids, RowidSource};
 
     fn raw_record(dim: i32, values: &[f32]) -> Vec<u8> {
         let mut out = dim.to_le_bytes().to_vec();
@@ -195,11 +173,7 @@ mod tests {
         set.rowids = (0..300).collect();
         set.rowids_from = RowidSource::Positions { start: 0, columns: false };
         assert_eq!(read_vectors(&path, &InputOptions::default()).unwrap(), set);
-        let opts = InputOptions {
-            expect_dims: Some(17),
-            unique_ids: true,
-            ..Default::default()
-        };
+        let opts = InputOptions { expect_dims: Some(17), unique_ids: true, ..Default::default() };
         assert_eq!(read_vectors(&path, &opts).unwrap(), set);
         // Unless positions are refused, as an insert refuses them.
         let msg = read_err(&path, &InputOptions { positions: PositionRowids::Refuse, ..Default::default() });
@@ -212,42 +186,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("V.FVECS");
         std::fs::write(&path, raw_record(2, &[1.0, 2.0])).unwrap();
-        assert_eq!(
-            read_vectors(&path, &InputOptions::default()).unwrap().data,
-            vec![1.0, 2.0]
-        );
+        assert_eq!(read_vectors(&path, &InputOptions::default()).unwrap().data, vec![1.0, 2.0]);
     }
 
     #[test]
     fn write_rejects_bad_sets() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v.fvecs");
-        let bad = VectorSet {
-            dims: 3,
-            rowids: vec![0, 1],
-            data: vec![0.0; 5],
-            ..Default::default()
-        };
-        assert_eq!(
-            write_fvecs(&path, &bad).unwrap_err().kind(),
-            io::ErrorKind::InvalidInput
-        );
-        let zero = VectorSet {
-            dims: 0,
-            rowids: vec![0],
-            data: vec![],
-            ..Default::default()
-        };
-        assert_eq!(
-            write_fvecs(&path, &zero).unwrap_err().kind(),
-            io::ErrorKind::InvalidInput
-        );
+        let bad = VectorSet { dims: 3, rowids: vec![0, 1], data: vec![0.0; 5], ..Default::default() };
+        assert_eq!(write_fvecs(&path, &bad).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        let zero = VectorSet { dims: 0, rowids: vec![0], data: vec![], ..Default::default() };
+        assert_eq!(write_fvecs(&path, &zero).unwrap_err().kind(), io::ErrorKind::InvalidInput);
     }
 
-    fn err_for(
-        bytes: &[u8],
-        opts: &InputOptions,
-    ) -> (String, std::path::PathBuf, tempfile::TempDir) {
+    fn err_for(bytes: &[u8], opts: &InputOptions) -> (String, std::path::PathBuf, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.fvecs");
         std::fs::write(&path, bytes).unwrap();
@@ -310,21 +262,14 @@ mod tests {
     #[test]
     fn expect_dims_mismatch() {
         let bytes = raw_record(4, &[1.0; 4]);
-        let opts = InputOptions {
-            expect_dims: Some(8),
-            ..Default::default()
-        };
+        let opts = InputOptions { expect_dims: Some(8), ..Default::default() };
         let (msg, ..) = err_for(&bytes, &opts);
         assert_contains(&msg, &["row 0", "4 dims", "the index has 8"]);
     }
 
     #[test]
     fn nan_and_inf() {
-        for (bad, text) in [
-            (f32::NAN, "NaN"),
-            (f32::INFINITY, "inf"),
-            (f32::NEG_INFINITY, "-inf"),
-        ] {
+        for (bad, text) in [(f32::NAN, "NaN"), (f32::INFINITY, "inf"), (f32::NEG_INFINITY, "-inf")] {
             let mut bytes = raw_record(4, &[1.0; 4]);
             bytes.extend(raw_record(4, &[0.0, 1.0, 2.0, bad]));
             let (msg, ..) = err_for(&bytes, &InputOptions::default());
@@ -335,10 +280,7 @@ mod tests {
     #[test]
     fn column_options_rejected() {
         let bytes = raw_record(1, &[1.0]);
-        let opts = InputOptions {
-            id_column: Some("id".into()),
-            ..Default::default()
-        };
+        let opts = InputOptions { id_column: Some("id".into()), ..Default::default() };
         let (msg, ..) = err_for(&bytes, &opts);
         assert_contains(&msg, &["--id-column"]);
     }
@@ -359,7 +301,10 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let set = read_vectors(&path, &InputOptions::default()).unwrap();
         let rowids_from = RowidSource::Positions { start: 0, columns: false };
-        assert_eq!(set, VectorSet { dims: 3, rowids: vec![0, 1], data: vec![0.0, 7.0, 255.0, 1.0, 2.0, 3.0], source: InputType::U8, rowids_from });
+        assert_eq!(
+            set,
+            VectorSet { dims: 3, rowids: vec![0, 1], data: vec![0.0, 7.0, 255.0, 1.0, 2.0, 3.0], source: InputType::U8, rowids_from }
+        );
 
         std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
         let msg = read_vectors(&path, &InputOptions::default()).unwrap_err().to_string();

@@ -44,11 +44,7 @@ pub fn write_ivecs<W: Write>(mut out: W, rows: &[Vec<u64>]) -> Result<(), Output
 /// Read ground truth as rows of rowids, one per query in query order, nearest first.
 pub fn read_groundtruth(path: &Path) -> Result<Vec<Vec<u64>>, InputError> {
     let mut magic = [0u8; 4];
-    let is_parquet = File::open(path)
-        .and_then(|mut f| f.read(&mut magic))
-        .map_err(|e| io_error(path, e))?
-        == 4
-        && magic == *b"PAR1";
+    let is_parquet = File::open(path).and_then(|mut f| f.read(&mut magic)).map_err(|e| io_error(path, e))? == 4 && magic == *b"PAR1";
     let rows = if is_parquet {
         read_parquet(path)?
     } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("ivecs")) {
@@ -68,9 +64,7 @@ fn bad(path: &Path, message: impl Into<String>) -> InputError {
 
 fn read_ivecs(path: &Path) -> Result<Vec<Vec<u64>>, InputError> {
     let mut bytes = Vec::new();
-    BufReader::new(File::open(path).map_err(|e| io_error(path, e))?)
-        .read_to_end(&mut bytes)
-        .map_err(|e| io_error(path, e))?;
+    BufReader::new(File::open(path).map_err(|e| io_error(path, e))?).read_to_end(&mut bytes).map_err(|e| io_error(path, e))?;
     let mut rows = Vec::new();
     let mut rest = &bytes[..];
     while !rest.is_empty() {
@@ -101,8 +95,7 @@ fn read_parquet(path: &Path) -> Result<Vec<Vec<u64>>, InputError> {
     let names: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
     // Names match ignoring case, as in DuckDB.
     let [query_at, rank_at, rowid_at] = ["query", "rank", "rowid"].map(|name| {
-        find_column(path, &names, name, None)?
-            .ok_or_else(|| bad(path, format!("no column {name:?}; expected query, rank, rowid")))
+        find_column(path, &names, name, None)?.ok_or_else(|| bad(path, format!("no column {name:?}; expected query, rank, rowid")))
     });
     let (query_at, rank_at, rowid_at) = (query_at?, rank_at?, rowid_at?);
     let reader = builder.build().map_err(open_err)?;
@@ -111,8 +104,7 @@ fn read_parquet(path: &Path) -> Result<Vec<Vec<u64>>, InputError> {
     for batch in reader {
         let batch = batch.map_err(|e| bad(path, one_line(e)))?;
         let column = |at: usize| -> Result<Vec<Option<i64>>, InputError> {
-            let col = cast(batch.column(at), &DataType::Int64)
-                .map_err(|e| bad(path, format!("column {}: {}", names[at], one_line(e))))?;
+            let col = cast(batch.column(at), &DataType::Int64).map_err(|e| bad(path, format!("column {}: {}", names[at], one_line(e))))?;
             Ok(col.as_primitive::<Int64Type>().iter().collect())
         };
         let (queries, ranks, rowids) = (column(query_at)?, column(rank_at)?, column(rowid_at)?);
@@ -176,7 +168,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gt.parquet");
         let col = |v: Vec<i64>| std::sync::Arc::new(Int64Array::from(v)) as ArrayRef;
-        let batch = arrow::record_batch::RecordBatch::try_from_iter([("QUERY", col(vec![0, 0])), ("Rank", col(vec![2, 1])), ("ROWID", col(vec![9, 4]))]).unwrap();
+        let batch = arrow::record_batch::RecordBatch::try_from_iter([
+            ("QUERY", col(vec![0, 0])),
+            ("Rank", col(vec![2, 1])),
+            ("ROWID", col(vec![9, 4])),
+        ])
+        .unwrap();
         let mut w = parquet::arrow::ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), None).unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();

@@ -78,7 +78,6 @@ impl InputType {
             InputType::U8 => "u8",
         }
     }
-
 }
 
 impl VectorSet {
@@ -151,24 +150,14 @@ pub enum InputError {
     OptionNotApplicable { path: PathBuf, option: &'static str, format: &'static str },
 
     #[error("{}: invalid vector length {dims} (row {row}, counting from 0): {hint}", .path.display())]
-    BadDims {
-        path: PathBuf,
-        row: u64,
-        dims: i64,
-        hint: String,
-    },
+    BadDims { path: PathBuf, row: u64, dims: i64, hint: String },
 
     #[error(
         "{}: file is truncated (row {row}, counting from 0): the record needs {needed} bytes but only \
          {available} remain; re-export the file",
         .path.display()
     )]
-    Truncated {
-        path: PathBuf,
-        row: u64,
-        needed: u64,
-        available: u64,
-    },
+    Truncated { path: PathBuf, row: u64, needed: u64, available: u64 },
 
     #[error(
         "{}: inconsistent dimensions (row {row}, counting from 0): vector has {dims} dims but {} has {expected}: \
@@ -177,25 +166,14 @@ pub enum InputError {
         .first_row.map_or_else(|| "the index".to_string(), |r| format!("row {r}")),
         if .first_row.is_none() { " as the index" } else { "" }
     )]
-    MixedDims {
-        path: PathBuf,
-        row: u64,
-        dims: usize,
-        expected: usize,
-        first_row: Option<u64>,
-    },
+    MixedDims { path: PathBuf, row: u64, dims: usize, expected: usize, first_row: Option<u64> },
 
     #[error(
         "{}: non-finite value {value} (row {row}, element {element}, counting from 0): vectors must not \
          contain NaN or infinity; fix or filter these rows",
         .path.display()
     )]
-    NonFinite {
-        path: PathBuf,
-        row: u64,
-        element: usize,
-        value: String,
-    },
+    NonFinite { path: PathBuf, row: u64, element: usize, value: String },
 
     #[error(
         "{}: not usable as ground truth ({message}): write it with `lmdiskann groundtruth` \
@@ -214,60 +192,34 @@ pub enum InputError {
     Stopped { path: PathBuf },
 
     #[error("{}: NULL vector (row {row}, counting from 0, column {column}): {}", .path.display(), duckdb_null_hint(.column))]
-    NullVector {
-        path: PathBuf,
-        row: u64,
-        column: String,
-    },
+    NullVector { path: PathBuf, row: u64, column: String },
 
     #[error(
         "{}: NULL element (row {row}, element {element}, counting from 0, column {column}): {}",
         .path.display(),
         duckdb_null_hint(.column)
     )]
-    NullElement {
-        path: PathBuf,
-        row: u64,
-        column: String,
-        element: usize,
-    },
+    NullElement { path: PathBuf, row: u64, column: String, element: usize },
 
     #[error(
         "{}: duplicate rowid {rowid} (row {row}, column {column}; first seen at row {first_row}; counting from 0): \
          ids must be unique; deduplicate the rows or choose another id column",
         .path.display()
     )]
-    DuplicateId {
-        path: PathBuf,
-        rowid: u64,
-        row: u64,
-        first_row: u64,
-        column: String,
-    },
+    DuplicateId { path: PathBuf, rowid: u64, row: u64, first_row: u64, column: String },
 
     #[error(
         "{}: invalid id {value} (row {row}, counting from 0, column {column}): ids must be non-negative \
          integers; filter these rows or choose another --id-column",
         .path.display()
     )]
-    BadId {
-        path: PathBuf,
-        row: u64,
-        column: String,
-        value: String,
-    },
+    BadId { path: PathBuf, row: u64, column: String, value: String },
 
     #[error(
         "{}: unsupported {role} type {data_type} (column {column}): supported types are {supported}",
         .path.display()
     )]
-    UnsupportedType {
-        path: PathBuf,
-        column: String,
-        role: &'static str,
-        data_type: String,
-        supported: &'static str,
-    },
+    UnsupportedType { path: PathBuf, column: String, role: &'static str, data_type: String, supported: &'static str },
 
     #[error(
         "{}: no vector column (columns: {columns}): store the vectors as a list of floats \
@@ -287,12 +239,7 @@ pub enum InputError {
         "{}: no column named {name:?} (--{option}): the file's columns are {columns}",
         .path.display()
     )]
-    MissingColumn {
-        path: PathBuf,
-        option: &'static str,
-        name: String,
-        columns: String,
-    },
+    MissingColumn { path: PathBuf, option: &'static str, name: String, columns: String },
 
     #[error(
         "{}: columns {first} and {second} both match {name:?} (names match ignoring case, as in DuckDB): \
@@ -300,13 +247,7 @@ pub enum InputError {
         .path.display(),
         .option.map_or_else(|| "rename one of them".to_string(), |o| format!("pass --{o} with the exact name"))
     )]
-    AmbiguousColumn {
-        path: PathBuf,
-        option: Option<&'static str>,
-        name: String,
-        first: String,
-        second: String,
-    },
+    AmbiguousColumn { path: PathBuf, option: Option<&'static str>, name: String, first: String, second: String },
 
     #[error(
         "{}: no rowid column, and numbering its rows from 0 would collide with rowids already \
@@ -336,21 +277,12 @@ pub enum InputError {
         .path.display(),
         duckdb_null_hint(.column)
     )]
-    ParquetDecode {
-        path: PathBuf,
-        row: u64,
-        column: String,
-        message: String,
-    },
+    ParquetDecode { path: PathBuf, row: u64, column: String, message: String },
 }
 
 /// Library errors may span lines; keep every InputError on one line.
 pub(super) fn one_line(message: impl std::fmt::Display) -> String {
-    message
-        .to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    message.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The column called `name` among `names`: the exact name, else the one name that differs
@@ -380,10 +312,7 @@ pub(super) fn find_column<S: AsRef<str>>(
 }
 
 pub(super) fn io_error(path: &Path, error: io::Error) -> InputError {
-    InputError::Io {
-        path: path.to_path_buf(),
-        error,
-    }
+    InputError::Io { path: path.to_path_buf(), error }
 }
 
 /// Read a vector set, choosing the reader from the extension (`.fvecs`, `.bvecs`, `.npy`,
@@ -432,15 +361,8 @@ pub(super) struct ChunkSink<'s> {
     consume: &'s mut dyn FnMut(VectorSet) -> ControlFlow<()>,
 }
 
-fn read_with<'a>(
-    path: &'a Path,
-    opts: &InputOptions,
-    sink: Option<ChunkSink<'a>>,
-) -> Result<VectorSet, InputError> {
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
+fn read_with<'a>(path: &'a Path, opts: &InputOptions, sink: Option<ChunkSink<'a>>) -> Result<VectorSet, InputError> {
+    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     match ext.as_str() {
         "fvecs" => super::fvecs::read_vecs(path, opts, sink, Vecs::Float),
         "bvecs" => super::fvecs::read_vecs(path, opts, sink, Vecs::Byte),
@@ -450,20 +372,13 @@ fn read_with<'a>(
         "parquet" | "pq" => super::parquet_input::read_parquet(path, opts, sink),
         _ => {
             let mut magic = Vec::with_capacity(4);
-            File::open(path)
-                .and_then(|f| f.take(4).read_to_end(&mut magic))
-                .map_err(|e| io_error(path, e))?;
+            File::open(path).and_then(|f| f.take(4).read_to_end(&mut magic)).map_err(|e| io_error(path, e))?;
             if magic.is_empty() {
-                Err(InputError::Empty {
-                    path: path.to_path_buf(),
-                })
+                Err(InputError::Empty { path: path.to_path_buf() })
             } else if magic == b"PAR1" {
                 super::parquet_input::read_parquet(path, opts, sink)
             } else {
-                Err(InputError::UnknownFormat {
-                    path: path.to_path_buf(),
-                    ext,
-                })
+                Err(InputError::UnknownFormat { path: path.to_path_buf(), ext })
             }
         }
     }
@@ -632,12 +547,7 @@ impl<'a> Collector<'a> {
     }
 
     pub(super) fn bad_dims(&self, row: u64, dims: i64, hint: impl Into<String>) -> InputError {
-        InputError::BadDims {
-            path: self.path.to_path_buf(),
-            row,
-            dims,
-            hint: hint.into(),
-        }
+        InputError::BadDims { path: self.path.to_path_buf(), row, dims, hint: hint.into() }
     }
 
     /// Validate the length of the vector at `row` before its values are pushed.
@@ -647,20 +557,14 @@ impl<'a> Collector<'a> {
             return Err(self.bad_dims(
                 row,
                 len as i64,
-                format!(
-                    "vectors must have 1 to {MAX_DIMS} dims; filter empty or oversized vectors"
-                ),
+                format!("vectors must have 1 to {MAX_DIMS} dims; filter empty or oversized vectors"),
             ));
         }
         match self.dims {
             Some(d) if d == len => Ok(()),
-            Some(expected) => Err(InputError::MixedDims {
-                path: self.path.to_path_buf(),
-                row,
-                dims: len,
-                expected,
-                first_row: self.dims_row,
-            }),
+            Some(expected) => {
+                Err(InputError::MixedDims { path: self.path.to_path_buf(), row, dims: len, expected, first_row: self.dims_row })
+            }
             None => {
                 self.dims = Some(len);
                 self.dims_row = Some(row);
@@ -672,38 +576,22 @@ impl<'a> Collector<'a> {
     /// Append one vector (length already checked with [`check_len`]) with the rowid read
     /// from the id column, `None` when there is none.
     #[inline]
-    pub(super) fn push<T: Element>(
-        &mut self,
-        row: u64,
-        rowid: Option<u64>,
-        values: &[T],
-    ) -> Result<(), InputError> {
+    pub(super) fn push<T: Element>(&mut self, row: u64, rowid: Option<u64>, values: &[T]) -> Result<(), InputError> {
         let rowid = match (rowid, self.rowids_from) {
             (Some(rowid), _) => rowid,
-            (None, RowidSource::Positions { start, .. }) => start
-                .checked_add(row)
-                .ok_or_else(|| InputError::RowidOverflow { path: self.path.to_path_buf(), start, row })?,
+            (None, RowidSource::Positions { start, .. }) => {
+                start.checked_add(row).ok_or_else(|| InputError::RowidOverflow { path: self.path.to_path_buf(), start, row })?
+            }
             (None, RowidSource::Column) => unreachable!("a reader with an id column passes every row's id"),
         };
         self.source = T::TYPE;
         let start = self.data.len();
         self.data.extend(values.iter().map(|v| v.to_f32()));
         // Branch-free fold so the common all-finite case vectorises.
-        if !self.data[start..]
-            .iter()
-            .fold(true, |ok, v| ok & v.is_finite())
-        {
-            let element = self.data[start..]
-                .iter()
-                .position(|v| !v.is_finite())
-                .unwrap_or(0);
+        if !self.data[start..].iter().fold(true, |ok, v| ok & v.is_finite()) {
+            let element = self.data[start..].iter().position(|v| !v.is_finite()).unwrap_or(0);
             self.data.truncate(start);
-            return Err(InputError::NonFinite {
-                path: self.path.to_path_buf(),
-                row,
-                element,
-                value: values[element].describe(),
-            });
+            return Err(InputError::NonFinite { path: self.path.to_path_buf(), row, element, value: values[element].describe() });
         }
         if let Some(seen) = &mut self.seen {
             match seen.entry(rowid) {
@@ -753,16 +641,10 @@ impl<'a> Collector<'a> {
         self.flush()?;
         // A stream's rows have all gone to its sink, which counts them.
         match self.dims {
-            Some(dims) if !self.rowids.is_empty() || self.sink.is_some() => Ok(VectorSet {
-                dims,
-                rowids: self.rowids,
-                data: self.data,
-                source: self.source,
-                rowids_from: self.rowids_from,
-            }),
-            _ => Err(InputError::Empty {
-                path: self.path.to_path_buf(),
-            }),
+            Some(dims) if !self.rowids.is_empty() || self.sink.is_some() => {
+                Ok(VectorSet { dims, rowids: self.rowids, data: self.data, source: self.source, rowids_from: self.rowids_from })
+            }
+            _ => Err(InputError::Empty { path: self.path.to_path_buf() }),
         }
     }
 }
@@ -774,12 +656,7 @@ mod tests {
 
     #[test]
     fn vector_set_accessors() {
-        let set = VectorSet {
-            dims: 2,
-            rowids: vec![7, 9],
-            data: vec![1.0, 2.0, 3.0, 4.0],
-            ..Default::default()
-        };
+        let set = VectorSet { dims: 2, rowids: vec![7, 9], data: vec![1.0, 2.0, 3.0, 4.0], ..Default::default() };
         assert_eq!(set.len(), 2);
         assert!(!set.is_empty());
         assert_eq!(set.vector(1), &[3.0, 4.0]);

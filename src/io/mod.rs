@@ -6,8 +6,8 @@
 mod csv_input;
 mod fvecs;
 mod groundtruth;
-mod npy;
 pub mod input;
+mod npy;
 pub mod output;
 mod parquet_input;
 mod probe;

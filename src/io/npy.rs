@@ -124,11 +124,7 @@ pub(super) fn rows(path: &Path) -> Result<u64, InputError> {
     Ok(open(path)?.1.rows)
 }
 
-pub(super) fn read_npy<'a>(
-    path: &'a Path,
-    opts: &InputOptions,
-    sink: Option<ChunkSink<'a>>,
-) -> Result<VectorSet, InputError> {
+pub(super) fn read_npy<'a>(path: &'a Path, opts: &InputOptions, sink: Option<ChunkSink<'a>>) -> Result<VectorSet, InputError> {
     super::fvecs::reject_column_options(path, opts, ".npy")?;
     let (mut reader, header) = open(path)?;
     let mut c = Collector::new(path, opts, None, false, sink)?;
@@ -163,8 +159,8 @@ fn push<T: Element>(c: &mut Collector, row: u64, bytes: &[u8], decode: impl Fn(&
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::{read_vectors, InputType, RowidSource};
     use crate::io::test_util::assert_contains;
+    use crate::io::{read_vectors, InputType, RowidSource};
 
     /// A version-1 `.npy` file with `descr`, `shape` and the raw data.
     fn npy(descr: &str, shape: &str, fortran: bool, data: &[u8]) -> Vec<u8> {

@@ -101,27 +101,17 @@ pub enum OutputError {
     #[error("cannot build Arrow data: {0}")]
     Arrow(ArrowError),
     #[error("{what} {value} does not fit in a {target} column")]
-    OutOfRange {
-        what: &'static str,
-        value: u64,
-        target: &'static str,
-    },
+    OutOfRange { what: &'static str, value: u64, target: &'static str },
     #[error("invalid data: {0}")]
     Invalid(String),
     #[error("{}: {error}", .path.display())]
-    File {
-        path: PathBuf,
-        error: Box<OutputError>,
-    },
+    File { path: PathBuf, error: Box<OutputError> },
 }
 
 impl OutputError {
     /// Attach the output file path to the message.
     pub fn at(self, path: &Path) -> Self {
-        OutputError::File {
-            path: path.to_path_buf(),
-            error: Box::new(self),
-        }
+        OutputError::File { path: path.to_path_buf(), error: Box::new(self) }
     }
 }
 
@@ -145,11 +135,7 @@ impl From<ArrowError> for OutputError {
 
 /// Write `hits` to `out`. Text formats print floats with Rust's shortest
 /// round-trip formatting (`{}` of f32).
-pub fn write_hits<W: Write + Send>(
-    out: W,
-    format: OutputFormat,
-    hits: &[Hit],
-) -> Result<(), OutputError> {
+pub fn write_hits<W: Write + Send>(out: W, format: OutputFormat, hits: &[Hit]) -> Result<(), OutputError> {
     match format {
         OutputFormat::Csv => write_delimited(out, ',', hits),
         OutputFormat::Tsv => write_delimited(out, '\t', hits),
@@ -163,11 +149,7 @@ fn write_delimited<W: Write>(out: W, sep: char, hits: &[Hit]) -> Result<(), Outp
     let mut w = BufWriter::with_capacity(1 << 16, out);
     writeln!(w, "query{sep}rank{sep}rowid{sep}distance")?;
     for h in hits {
-        writeln!(
-            w,
-            "{}{sep}{}{sep}{}{sep}{}",
-            h.query, h.rank, h.rowid, h.distance
-        )?;
+        writeln!(w, "{}{sep}{}{sep}{}{sep}{}", h.query, h.rank, h.rowid, h.distance)?;
     }
     w.flush()?;
     Ok(())
@@ -176,11 +158,7 @@ fn write_delimited<W: Write>(out: W, sep: char, hits: &[Hit]) -> Result<(), Outp
 fn write_json_lines<W: Write>(out: W, hits: &[Hit]) -> Result<(), OutputError> {
     let mut w = BufWriter::with_capacity(1 << 16, out);
     for h in hits {
-        write!(
-            w,
-            "{{\"query\":{},\"rank\":{},\"rowid\":{},\"distance\":",
-            h.query, h.rank, h.rowid
-        )?;
+        write!(w, "{{\"query\":{},\"rank\":{},\"rowid\":{},\"distance\":", h.query, h.rank, h.rowid)?;
         // `{}` of a finite f32 never uses exponents, so it is a valid JSON
         // number; JSON has no NaN/infinity, so those become null.
         if h.distance.is_finite() {
@@ -197,11 +175,7 @@ fn write_parquet<W: Write + Send>(out: W, hits: &[Hit]) -> Result<(), OutputErro
     // DuckDB joins on BIGINT rowids, so prefer Int64 and only fall back to
     // UInt64 when some rowid would not fit.
     let rowid_i64 = hits.iter().all(|h| h.rowid <= i64::MAX as u64);
-    let rowid_type = if rowid_i64 {
-        DataType::Int64
-    } else {
-        DataType::UInt64
-    };
+    let rowid_type = if rowid_i64 { DataType::Int64 } else { DataType::UInt64 };
     let schema = Arc::new(Schema::new(vec![
         Field::new("query", DataType::Int64, false),
         Field::new("rank", DataType::Int32, false),
@@ -212,11 +186,7 @@ fn write_parquet<W: Write + Send>(out: W, hits: &[Hit]) -> Result<(), OutputErro
         .set_compression(Compression::SNAPPY)
         .set_key_value_metadata(Some(vec![PARQUET_MARKER.key_value(PARQUET_MARKER.hits)]))
         .build();
-    let mut writer = ArrowWriter::try_new(
-        BufWriter::with_capacity(1 << 16, out),
-        schema.clone(),
-        Some(props),
-    )?;
+    let mut writer = ArrowWriter::try_new(BufWriter::with_capacity(1 << 16, out), schema.clone(), Some(props))?;
     for chunk in hits.chunks(1 << 16) {
         let query = chunk
             .iter()
@@ -224,24 +194,15 @@ fn write_parquet<W: Write + Send>(out: W, hits: &[Hit]) -> Result<(), OutputErro
             .collect::<Result<Vec<i64>, _>>()?;
         let rank = chunk
             .iter()
-            .map(|h| {
-                i32::try_from(h.rank).map_err(|_| out_of_range("rank", h.rank.into(), "Int32"))
-            })
+            .map(|h| i32::try_from(h.rank).map_err(|_| out_of_range("rank", h.rank.into(), "Int32")))
             .collect::<Result<Vec<i32>, _>>()?;
         let rowid: ArrayRef = if rowid_i64 {
-            Arc::new(Int64Array::from_iter_values(
-                chunk.iter().map(|h| h.rowid as i64),
-            ))
+            Arc::new(Int64Array::from_iter_values(chunk.iter().map(|h| h.rowid as i64)))
         } else {
             Arc::new(UInt64Array::from_iter_values(chunk.iter().map(|h| h.rowid)))
         };
         let distance = Float32Array::from_iter_values(chunk.iter().map(|h| h.distance));
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from(query)),
-            Arc::new(Int32Array::from(rank)),
-            rowid,
-            Arc::new(distance),
-        ];
+        let cols: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(query)), Arc::new(Int32Array::from(rank)), rowid, Arc::new(distance)];
         writer.write(&RecordBatch::try_new(schema.clone(), cols)?)?;
     }
     writer.into_inner()?.flush()?;
@@ -249,11 +210,7 @@ fn write_parquet<W: Write + Send>(out: W, hits: &[Hit]) -> Result<(), OutputErro
 }
 
 fn out_of_range(what: &'static str, value: u64, target: &'static str) -> OutputError {
-    OutputError::OutOfRange {
-        what,
-        value,
-        target,
-    }
+    OutputError::OutOfRange { what, value, target }
 }
 
 #[cfg(test)]
@@ -265,30 +222,10 @@ mod tests {
 
     fn sample() -> Vec<Hit> {
         vec![
-            Hit {
-                query: 0,
-                rank: 1,
-                rowid: 42,
-                distance: 0.123,
-            },
-            Hit {
-                query: 0,
-                rank: 2,
-                rowid: 7,
-                distance: 1.0,
-            },
-            Hit {
-                query: 1,
-                rank: 1,
-                rowid: 9_000_000_000,
-                distance: 1e-7,
-            },
-            Hit {
-                query: 1,
-                rank: 2,
-                rowid: 3,
-                distance: 0.1 + 0.2,
-            },
+            Hit { query: 0, rank: 1, rowid: 42, distance: 0.123 },
+            Hit { query: 0, rank: 2, rowid: 7, distance: 1.0 },
+            Hit { query: 1, rank: 1, rowid: 9_000_000_000, distance: 1e-7 },
+            Hit { query: 1, rank: 2, rowid: 3, distance: 0.1 + 0.2 },
         ]
     }
 
@@ -309,21 +246,13 @@ mod tests {
 
     #[test]
     fn tsv_bytes() {
-        assert_eq!(
-            text(OutputFormat::Tsv, &sample()[..2]),
-            "query\trank\trowid\tdistance\n0\t1\t42\t0.123\n0\t2\t7\t1\n"
-        );
+        assert_eq!(text(OutputFormat::Tsv, &sample()[..2]), "query\trank\trowid\tdistance\n0\t1\t42\t0.123\n0\t2\t7\t1\n");
     }
 
     #[test]
     fn jsonl_bytes() {
         let mut hits = sample()[..3].to_vec();
-        hits.push(Hit {
-            query: 2,
-            rank: 1,
-            rowid: u64::MAX,
-            distance: f32::NAN,
-        });
+        hits.push(Hit { query: 2, rank: 1, rowid: u64::MAX, distance: f32::NAN });
         let s = text(OutputFormat::JsonLines, &hits);
         assert_eq!(
             s,
@@ -346,11 +275,7 @@ mod tests {
 
     /// Small outputs come back as a single batch.
     fn read_back(bytes: Vec<u8>) -> RecordBatch {
-        let mut batches: Vec<RecordBatch> = parquet_reader(&bytes)
-            .build()
-            .unwrap()
-            .map(|b| b.unwrap())
-            .collect();
+        let mut batches: Vec<RecordBatch> = parquet_reader(&bytes).build().unwrap().map(|b| b.unwrap()).collect();
         assert_eq!(batches.len(), 1);
         batches.pop().unwrap()
     }
@@ -361,40 +286,18 @@ mod tests {
         let mut out = Vec::new();
         write_hits(&mut out, OutputFormat::Parquet, &hits).unwrap();
         let b = read_back(out);
-        let names: Vec<&str> = b
-            .schema_ref()
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
+        let names: Vec<&str> = b.schema_ref().fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, ["query", "rank", "rowid", "distance"]);
-        assert_eq!(
-            b.column(0).as_primitive::<Int64Type>().values().to_vec(),
-            vec![0, 0, 1, 1]
-        );
-        assert_eq!(
-            b.column(1).as_primitive::<Int32Type>().values().to_vec(),
-            vec![1, 2, 1, 2]
-        );
-        assert_eq!(
-            b.column(2).as_primitive::<Int64Type>().values().to_vec(),
-            vec![42, 7, 9_000_000_000, 3]
-        );
+        assert_eq!(b.column(0).as_primitive::<Int64Type>().values().to_vec(), vec![0, 0, 1, 1]);
+        assert_eq!(b.column(1).as_primitive::<Int32Type>().values().to_vec(), vec![1, 2, 1, 2]);
+        assert_eq!(b.column(2).as_primitive::<Int64Type>().values().to_vec(), vec![42, 7, 9_000_000_000, 3]);
         let d: Vec<f32> = hits.iter().map(|h| h.distance).collect();
-        assert_eq!(
-            b.column(3).as_primitive::<Float32Type>().values().to_vec(),
-            d
-        );
+        assert_eq!(b.column(3).as_primitive::<Float32Type>().values().to_vec(), d);
     }
 
     #[test]
     fn parquet_uint64_rowids_when_needed() {
-        let hits = vec![Hit {
-            query: 0,
-            rank: 1,
-            rowid: u64::MAX,
-            distance: 2.5,
-        }];
+        let hits = vec![Hit { query: 0, rank: 1, rowid: u64::MAX, distance: 2.5 }];
         let mut out = Vec::new();
         write_hits(&mut out, OutputFormat::Parquet, &hits).unwrap();
         let b = read_back(out);
@@ -413,12 +316,7 @@ mod tests {
 
     #[test]
     fn parquet_rank_out_of_range() {
-        let hits = vec![Hit {
-            query: 0,
-            rank: u32::MAX,
-            rowid: 1,
-            distance: 0.0,
-        }];
+        let hits = vec![Hit { query: 0, rank: u32::MAX, rowid: 1, distance: 0.0 }];
         let err = write_hits(Vec::new(), OutputFormat::Parquet, &hits).unwrap_err();
         assert!(err.to_string().contains("rank 4294967295"), "{err}");
     }
@@ -437,12 +335,7 @@ mod tests {
         ] {
             assert_eq!(OutputFormat::from_extension(Path::new(p)), f, "{p}");
         }
-        for f in [
-            OutputFormat::Csv,
-            OutputFormat::Tsv,
-            OutputFormat::JsonLines,
-            OutputFormat::Parquet,
-        ] {
+        for f in [OutputFormat::Csv, OutputFormat::Tsv, OutputFormat::JsonLines, OutputFormat::Parquet] {
             assert_eq!(OutputFormat::from_name(f.name()), Some(f));
         }
         assert_eq!(OutputFormat::from_name("xlsx"), None);

@@ -6,13 +6,11 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, Float32Array, GenericListArray, Int64Array, ListArray, OffsetSizeTrait, PrimitiveArray,
-};
+use arrow::array::{Array, ArrayRef, AsArray, Float32Array, GenericListArray, Int64Array, ListArray, OffsetSizeTrait, PrimitiveArray};
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Field, Float16Type, Float32Type, Float64Type, Int16Type,
-    Int32Type, Int64Type, Int8Type, Schema, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    ArrowPrimitiveType, DataType, Field, Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, Schema,
+    UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -31,11 +29,7 @@ const ID_TYPES: &str = "Int8, Int16, Int32, Int64, UInt8, UInt16, UInt32 or UInt
 const BATCH_ROWS: usize = 8192;
 
 fn column_list(schema: &Schema) -> String {
-    let cols: Vec<String> = schema
-        .fields()
-        .iter()
-        .map(|f| format!("{} ({})", f.name(), f.data_type()))
-        .collect();
+    let cols: Vec<String> = schema.fields().iter().map(|f| format!("{} ({})", f.name(), f.data_type())).collect();
     if cols.is_empty() {
         "none".to_string()
     } else {
@@ -44,19 +38,13 @@ fn column_list(schema: &Schema) -> String {
 }
 
 fn is_list(dt: &DataType) -> bool {
-    matches!(
-        dt,
-        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
-    )
+    matches!(dt, DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..))
 }
 
 fn is_vector_type(dt: &DataType) -> bool {
     match dt {
         DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
-            matches!(
-                f.data_type(),
-                DataType::Float16 | DataType::Float32 | DataType::Float64 | DataType::Int8 | DataType::UInt8
-            )
+            matches!(f.data_type(), DataType::Float16 | DataType::Float32 | DataType::Float64 | DataType::Int8 | DataType::UInt8)
         }
         _ => false,
     }
@@ -92,20 +80,8 @@ fn flagged_column(path: &Path, schema: &Schema, name: &str, option: &'static str
     })
 }
 
-fn unsupported(
-    path: &Path,
-    column: &str,
-    role: &'static str,
-    dt: &DataType,
-    supported: &'static str,
-) -> InputError {
-    InputError::UnsupportedType {
-        path: path.to_path_buf(),
-        column: column.to_string(),
-        role,
-        data_type: dt.to_string(),
-        supported,
-    }
+fn unsupported(path: &Path, column: &str, role: &'static str, dt: &DataType, supported: &'static str) -> InputError {
+    InputError::UnsupportedType { path: path.to_path_buf(), column: column.to_string(), role, data_type: dt.to_string(), supported }
 }
 
 /// Rows of a Parquet file, from its footer.
@@ -116,15 +92,8 @@ pub(super) fn rows(path: &Path) -> Result<u64, InputError> {
     Ok(builder.metadata().file_metadata().num_rows().max(0) as u64)
 }
 
-pub(super) fn read_parquet<'a>(
-    path: &'a Path,
-    opts: &InputOptions,
-    sink: Option<ChunkSink<'a>>,
-) -> Result<VectorSet, InputError> {
-    let open_err = |e: parquet::errors::ParquetError| InputError::ParquetOpen {
-        path: path.to_path_buf(),
-        message: one_line(e),
-    };
+pub(super) fn read_parquet<'a>(path: &'a Path, opts: &InputOptions, sink: Option<ChunkSink<'a>>) -> Result<VectorSet, InputError> {
+    let open_err = |e: parquet::errors::ParquetError| InputError::ParquetOpen { path: path.to_path_buf(), message: one_line(e) };
     let file = File::open(path).map_err(|e| io_error(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(open_err)?;
     let schema = builder.schema().clone();
@@ -132,39 +101,20 @@ pub(super) fn read_parquet<'a>(
     let vec_idx = match &opts.vector_column {
         Some(name) => flagged_column(path, &schema, name, "vector-column")?,
         None => {
-            let lists: Vec<usize> = (0..schema.fields().len())
-                .filter(|&i| is_list(schema.field(i).data_type()))
-                .collect();
+            let lists: Vec<usize> = (0..schema.fields().len()).filter(|&i| is_list(schema.field(i).data_type())).collect();
             match lists[..] {
                 [i] => i,
-                [] => {
-                    return Err(InputError::NoVectorColumn {
-                        path: path.to_path_buf(),
-                        columns: column_list(&schema),
-                    })
-                }
+                [] => return Err(InputError::NoVectorColumn { path: path.to_path_buf(), columns: column_list(&schema) }),
                 _ => {
-                    let names: Vec<&str> = lists
-                        .iter()
-                        .map(|&i| schema.field(i).name().as_str())
-                        .collect();
-                    return Err(InputError::AmbiguousVectorColumn {
-                        path: path.to_path_buf(),
-                        candidates: names.join(", "),
-                    });
+                    let names: Vec<&str> = lists.iter().map(|&i| schema.field(i).name().as_str()).collect();
+                    return Err(InputError::AmbiguousVectorColumn { path: path.to_path_buf(), candidates: names.join(", ") });
                 }
             }
         }
     };
     let vec_field = schema.field(vec_idx);
     if !is_vector_type(vec_field.data_type()) {
-        return Err(unsupported(
-            path,
-            vec_field.name(),
-            "vector column",
-            vec_field.data_type(),
-            VECTOR_TYPES,
-        ));
+        return Err(unsupported(path, vec_field.name(), "vector column", vec_field.data_type(), VECTOR_TYPES));
     }
 
     let id_idx = match &opts.id_column {
@@ -174,13 +124,7 @@ pub(super) fn read_parquet<'a>(
     if let Some(i) = id_idx {
         let f = schema.field(i);
         if !is_id_type(f.data_type()) {
-            return Err(unsupported(
-                path,
-                f.name(),
-                "id column",
-                f.data_type(),
-                ID_TYPES,
-            ));
+            return Err(unsupported(path, f.name(), "id column", f.data_type(), ID_TYPES));
         }
     }
 
@@ -188,15 +132,8 @@ pub(super) fn read_parquet<'a>(
     let id_name = id_idx.map(|i| schema.field(i).name().clone());
     let total_rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
     // Top-level Arrow fields correspond one-to-one to Parquet root columns.
-    let mask = ProjectionMask::roots(
-        builder.parquet_schema(),
-        std::iter::once(vec_idx).chain(id_idx),
-    );
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .map_err(open_err)?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), std::iter::once(vec_idx).chain(id_idx));
+    let reader = builder.with_projection(mask).with_batch_size(BATCH_ROWS).build().map_err(open_err)?;
     // Projected columns come back in file order.
     let (vec_pos, id_pos) = match id_idx {
         Some(i) if i < vec_idx => (1, Some(0)),
@@ -232,13 +169,7 @@ pub(super) fn read_parquet<'a>(
 }
 
 /// Convert one batch of the id column to u64, rejecting NULL and negative ids.
-fn collect_ids(
-    path: &Path,
-    col: &ArrayRef,
-    column: &str,
-    row0: u64,
-    out: &mut Vec<u64>,
-) -> Result<(), InputError> {
+fn collect_ids(path: &Path, col: &ArrayRef, column: &str, row0: u64, out: &mut Vec<u64>) -> Result<(), InputError> {
     let args = (path, col, column, row0);
     match col.data_type() {
         DataType::Int8 => ids_of::<Int8Type>(args, out, |v| u64::try_from(v).ok()),
@@ -265,25 +196,12 @@ where
     let arr = col.as_primitive::<T>();
     let nulls = arr.nulls().filter(|n| n.null_count() > 0);
     for (i, &v) in arr.values().iter().enumerate() {
-        let id = if nulls.is_some_and(|n| n.is_null(i)) {
-            None
-        } else {
-            conv(v)
-        };
+        let id = if nulls.is_some_and(|n| n.is_null(i)) { None } else { conv(v) };
         match id {
             Some(id) => out.push(id),
             None => {
-                let value = if nulls.is_some_and(|n| n.is_null(i)) {
-                    "NULL".to_string()
-                } else {
-                    v.to_string()
-                };
-                return Err(InputError::BadId {
-                    path: path.to_path_buf(),
-                    row: row0 + i as u64,
-                    column: column.to_string(),
-                    value,
-                });
+                let value = if nulls.is_some_and(|n| n.is_null(i)) { "NULL".to_string() } else { v.to_string() };
+                return Err(InputError::BadId { path: path.to_path_buf(), row: row0 + i as u64, column: column.to_string(), value });
             }
         }
     }
@@ -310,24 +228,11 @@ fn append_offset_lists<O: OffsetSizeTrait>(
     ids: Option<&[u64]>,
 ) -> Result<(), InputError> {
     let off = l.value_offsets();
-    let lists = Lists {
-        column,
-        row0,
-        ids,
-        nulls: l.nulls(),
-        len: l.len(),
-        range: |i: usize| (off[i].as_usize(), off[i + 1].as_usize()),
-    };
+    let lists = Lists { column, row0, ids, nulls: l.nulls(), len: l.len(), range: |i: usize| (off[i].as_usize(), off[i + 1].as_usize()) };
     append_values(c, lists, l.values())
 }
 
-fn append_vectors(
-    c: &mut Collector,
-    col: &ArrayRef,
-    column: &str,
-    row0: u64,
-    ids: Option<&[u64]>,
-) -> Result<(), InputError> {
+fn append_vectors(c: &mut Collector, col: &ArrayRef, column: &str, row0: u64, ids: Option<&[u64]>) -> Result<(), InputError> {
     match col.data_type() {
         DataType::List(_) => append_offset_lists(c, col.as_list::<i32>(), column, row0, ids),
         DataType::LargeList(_) => append_offset_lists(c, col.as_list::<i64>(), column, row0, ids),
@@ -335,32 +240,15 @@ fn append_vectors(
             let l = col.as_fixed_size_list();
             // The child array is sliced with the list, so row i starts at i * n.
             let n = *n as usize;
-            let lists = Lists {
-                column,
-                row0,
-                ids,
-                nulls: l.nulls(),
-                len: l.len(),
-                range: |i: usize| (i * n, (i + 1) * n),
-            };
+            let lists = Lists { column, row0, ids, nulls: l.nulls(), len: l.len(), range: |i: usize| (i * n, (i + 1) * n) };
             append_values(c, lists, l.values())
         }
-        other => Err(unsupported(
-            c.path(),
-            column,
-            "vector column",
-            other,
-            VECTOR_TYPES,
-        )),
+        other => Err(unsupported(c.path(), column, "vector column", other, VECTOR_TYPES)),
     }
 }
 
 /// Downcast the child values once per batch, then copy row slices.
-fn append_values<R: Fn(usize) -> (usize, usize)>(
-    c: &mut Collector,
-    lists: Lists<'_, R>,
-    values: &ArrayRef,
-) -> Result<(), InputError> {
+fn append_values<R: Fn(usize) -> (usize, usize)>(c: &mut Collector, lists: Lists<'_, R>, values: &ArrayRef) -> Result<(), InputError> {
     match values.data_type() {
         DataType::Float32 => append_typed(c, lists, values.as_primitive::<Float32Type>()),
         DataType::Float64 => append_typed(c, lists, values.as_primitive::<Float64Type>()),
@@ -368,21 +256,11 @@ fn append_values<R: Fn(usize) -> (usize, usize)>(
         // DuckDB's TINYINT[] and UTINYINT[].
         DataType::Int8 => append_typed(c, lists, values.as_primitive::<Int8Type>()),
         DataType::UInt8 => append_typed(c, lists, values.as_primitive::<UInt8Type>()),
-        _ => Err(unsupported(
-            c.path(),
-            lists.column,
-            "vector column",
-            values.data_type(),
-            VECTOR_TYPES,
-        )),
+        _ => Err(unsupported(c.path(), lists.column, "vector column", values.data_type(), VECTOR_TYPES)),
     }
 }
 
-fn append_typed<T, R>(
-    c: &mut Collector,
-    lists: Lists<'_, R>,
-    values: &PrimitiveArray<T>,
-) -> Result<(), InputError>
+fn append_typed<T, R>(c: &mut Collector, lists: Lists<'_, R>, values: &PrimitiveArray<T>) -> Result<(), InputError>
 where
     T: ArrowPrimitiveType,
     T::Native: Element,
@@ -394,20 +272,11 @@ where
     for i in 0..lists.len {
         let row = lists.row0 + i as u64;
         if list_nulls.is_some_and(|n| n.is_null(i)) {
-            return Err(InputError::NullVector {
-                path: c.path().to_path_buf(),
-                row,
-                column: lists.column.to_string(),
-            });
+            return Err(InputError::NullVector { path: c.path().to_path_buf(), row, column: lists.column.to_string() });
         }
         let (start, end) = (lists.range)(i);
         if let Some(element) = value_nulls.and_then(|n| (start..end).position(|j| n.is_null(j))) {
-            return Err(InputError::NullElement {
-                path: c.path().to_path_buf(),
-                row,
-                column: lists.column.to_string(),
-                element,
-            });
+            return Err(InputError::NullElement { path: c.path().to_path_buf(), row, column: lists.column.to_string(), element });
         }
         c.check_len(row, end - start)?;
         c.push(row, lists.ids.map(|ids| ids[i]), &vals[start..end])?;
@@ -418,11 +287,7 @@ where
 /// Write `set` as Parquet: optional `rowid` Int64, then `emb` List<Float32>,
 /// all nullable and without an embedded Arrow schema — the shape of a DuckDB
 /// `COPY (SELECT rowid, emb FROM t) TO 'x.parquet'` of a FLOAT[N] column.
-pub fn write_vectors_parquet(
-    path: &Path,
-    set: &VectorSet,
-    with_rowid: bool,
-) -> Result<(), OutputError> {
+pub fn write_vectors_parquet(path: &Path, set: &VectorSet, with_rowid: bool) -> Result<(), OutputError> {
     let file = File::create(path).map_err(|e| OutputError::from(e).at(path))?;
     write_vectors_parquet_to(file, set, with_rowid).map_err(|e| e.at(path))
 }
@@ -431,11 +296,7 @@ pub fn write_vectors_parquet(
 pub fn write_vectors_parquet_to<W: Write + Send>(out: W, set: &VectorSet, with_rowid: bool) -> Result<(), OutputError> {
     let d = set.dims;
     if set.data.len() != set.len() * d {
-        return Err(OutputError::Invalid(format!(
-            "vector data has {} values, expected {} rows x {d} dims",
-            set.data.len(),
-            set.len()
-        )));
+        return Err(OutputError::Invalid(format!("vector data has {} values, expected {} rows x {d} dims", set.data.len(), set.len())));
     }
     let item = Arc::new(Field::new("element", DataType::Float32, true));
     let mut fields = Vec::new();
@@ -451,11 +312,8 @@ pub fn write_vectors_parquet_to<W: Write + Send>(out: W, set: &VectorSet, with_r
         .set_dictionary_enabled(false)
         .set_key_value_metadata(Some(vec![PARQUET_MARKER.key_value(PARQUET_MARKER.vectors)]))
         .build();
-    let options = ArrowWriterOptions::new()
-        .with_properties(props)
-        .with_skip_arrow_metadata(true);
-    let mut writer =
-        ArrowWriter::try_new_with_options(BufWriter::new(out), schema.clone(), options)?;
+    let options = ArrowWriterOptions::new().with_properties(props).with_skip_arrow_metadata(true);
+    let mut writer = ArrowWriter::try_new_with_options(BufWriter::new(out), schema.clone(), options)?;
     // ~1M floats per batch keeps the i32 list offsets small and memory bounded.
     let rows_per_batch = ((1 << 20) / d.max(1)).max(1);
     let mut start = 0;
@@ -465,24 +323,13 @@ pub fn write_vectors_parquet_to<W: Write + Send>(out: W, set: &VectorSet, with_r
         if with_rowid {
             let ids = set.rowids[start..end]
                 .iter()
-                .map(|&r| {
-                    i64::try_from(r).map_err(|_| OutputError::OutOfRange {
-                        what: "rowid",
-                        value: r,
-                        target: "Int64",
-                    })
-                })
+                .map(|&r| i64::try_from(r).map_err(|_| OutputError::OutOfRange { what: "rowid", value: r, target: "Int64" }))
                 .collect::<Result<Vec<i64>, _>>()?;
             cols.push(Arc::new(Int64Array::from(ids)));
         }
         let values = Float32Array::from(set.data[start * d..end * d].to_vec());
         let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(d, end - start));
-        cols.push(Arc::new(ListArray::try_new(
-            item.clone(),
-            offsets,
-            Arc::new(values),
-            None,
-        )?));
+        cols.push(Arc::new(ListArray::try_new(item.clone(), offsets, Arc::new(values), None)?));
         writer.write(&RecordBatch::try_new(schema.clone(), cols)?)?;
         start = end;
     }
@@ -493,12 +340,9 @@ pub fn write_vectors_parquet_to<W: Write + Send>(out: W, set: &VectorSet, with_r
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::{read_vectors, InputType, PositionRowids, RowidSource};
     use crate::io::test_util::*;
-    use arrow::array::{
-        FixedSizeListArray, Float16Array, Float64Array, Int32Array, LargeListArray, StringArray,
-        UInt64Array,
-    };
+    use crate::io::{read_vectors, InputType, PositionRowids, RowidSource};
+    use arrow::array::{FixedSizeListArray, Float16Array, Float64Array, Int32Array, LargeListArray, StringArray, UInt64Array};
     use half::f16;
     use std::path::PathBuf;
 
@@ -527,19 +371,12 @@ mod tests {
 
     fn fsl_f32(data: &[f32], dims: usize) -> ArrayRef {
         let values = Arc::new(Float32Array::from(data.to_vec()));
-        Arc::new(
-            FixedSizeListArray::try_new(item(DataType::Float32), dims as i32, values, None)
-                .unwrap(),
-        )
+        Arc::new(FixedSizeListArray::try_new(item(DataType::Float32), dims as i32, values, None).unwrap())
     }
 
     /// Rows of plain vectors as a List<Float32>.
     fn rows(vs: &[&[f32]]) -> ArrayRef {
-        list_f32(
-            vs.iter()
-                .map(|v| Some(v.iter().map(|&x| Some(x)).collect()))
-                .collect(),
-        )
+        list_f32(vs.iter().map(|v| Some(v.iter().map(|&x| Some(x)).collect())).collect())
     }
 
     fn tmp(name: &str) -> (tempfile::TempDir, PathBuf) {
@@ -565,11 +402,7 @@ mod tests {
         let (_dir, path) = tmp("v.parquet");
         let set = random_set(2500, 33, 7);
         write_vectors_parquet(&path, &set, true).unwrap();
-        let opts = InputOptions {
-            unique_ids: true,
-            expect_dims: Some(33),
-            ..Default::default()
-        };
+        let opts = InputOptions { unique_ids: true, expect_dims: Some(33), ..Default::default() };
         assert_eq!(read_vectors(&path, &opts).unwrap(), set);
     }
 
@@ -586,15 +419,8 @@ mod tests {
     #[test]
     fn write_rejects_huge_rowid() {
         let (_dir, path) = tmp("v.parquet");
-        let set = VectorSet {
-            dims: 1,
-            rowids: vec![u64::MAX],
-            data: vec![0.5],
-            ..Default::default()
-        };
-        let msg = write_vectors_parquet(&path, &set, true)
-            .unwrap_err()
-            .to_string();
+        let set = VectorSet { dims: 1, rowids: vec![u64::MAX], data: vec![0.5], ..Default::default() };
+        let msg = write_vectors_parquet(&path, &set, true).unwrap_err().to_string();
         assert_contains(&msg, &[&path.display().to_string(), "18446744073709551615"]);
     }
 
@@ -603,13 +429,7 @@ mod tests {
         let (_dir, path) = tmp("v.parquet");
         let n = 20_000;
         let data = random_data(n, 4, 9);
-        let b = batch(vec![
-            (
-                "name",
-                Arc::new(StringArray::from(vec!["x"; n])) as ArrayRef,
-            ),
-            ("emb", fsl_f32(&data, 4)),
-        ]);
+        let b = batch(vec![("name", Arc::new(StringArray::from(vec!["x"; n])) as ArrayRef), ("emb", fsl_f32(&data, 4))]);
         write_batch(&path, &b, Some(3000));
         let set = read_vectors(&path, &default_opts()).unwrap();
         assert_eq!(set.rowids, (0..n as u64).collect::<Vec<_>>());
@@ -649,7 +469,10 @@ mod tests {
         assert_contains(&msg, &["rowid 18446744073709551614 + row 2", "beyond the largest rowid", "--start-rowid"]);
         let msg = read_err(&path, &InputOptions { positions: PositionRowids::Refuse, ..default_opts() });
         assert_one_line(&msg, &path);
-        assert_contains(&msg, &["no rowid column", "export the rowid column", "--id-column NAME", "--start-rowid N", "--rowids-from-position"]);
+        assert_contains(
+            &msg,
+            &["no rowid column", "export the rowid column", "--id-column NAME", "--start-rowid N", "--rowids-from-position"],
+        );
     }
 
     #[test]
@@ -658,93 +481,54 @@ mod tests {
         let data = random_data(5, 3, 10);
         let b = batch(vec![
             ("emb", fsl_f32(&data, 3)),
-            (
-                "rowid",
-                Arc::new(Int32Array::from(vec![9, 9, 9, 9, 9])) as ArrayRef,
-            ),
-            (
-                "id",
-                Arc::new(Int32Array::from(vec![50, 40, 30, 20, 10])) as ArrayRef,
-            ),
+            ("rowid", Arc::new(Int32Array::from(vec![9, 9, 9, 9, 9])) as ArrayRef),
+            ("id", Arc::new(Int32Array::from(vec![50, 40, 30, 20, 10])) as ArrayRef),
         ]);
         write_batch(&path, &b, None);
-        let opts = InputOptions {
-            id_column: Some("ID".into()),
-            unique_ids: true,
-            ..Default::default()
-        };
+        let opts = InputOptions { id_column: Some("ID".into()), unique_ids: true, ..Default::default() };
         let set = read_vectors(&path, &opts).unwrap();
-        assert_eq!(
-            (set.dims, set.rowids.clone(), set.data.clone()),
-            (3, vec![50, 40, 30, 20, 10], data)
-        );
+        assert_eq!((set.dims, set.rowids.clone(), set.data.clone()), (3, vec![50, 40, 30, 20, 10], data));
         // The default id column is `rowid`; duplicates there are fine unless unique_ids.
-        assert_eq!(
-            read_vectors(&path, &default_opts()).unwrap().rowids,
-            vec![9; 5]
-        );
+        assert_eq!(read_vectors(&path, &default_opts()).unwrap().rowids, vec![9; 5]);
     }
 
     #[test]
     fn large_list_f64_with_u64_ids() {
         let (_dir, path) = tmp("v.parquet");
-        let data64: Vec<f64> = random_data(6, 5, 11)
-            .iter()
-            .map(|&v| v as f64 * 1.5)
-            .collect();
+        let data64: Vec<f64> = random_data(6, 5, 11).iter().map(|&v| v as f64 * 1.5).collect();
         let offsets = OffsetBuffer::<i64>::from_lengths(std::iter::repeat_n(5, 6));
-        let list = LargeListArray::new(
-            item(DataType::Float64),
-            offsets,
-            Arc::new(Float64Array::from(data64.clone())),
-            None,
-        );
+        let list = LargeListArray::new(item(DataType::Float64), offsets, Arc::new(Float64Array::from(data64.clone())), None);
         let ids = UInt64Array::from(vec![u64::MAX, 0, 1, 2, 3, 4]);
-        let b = batch(vec![
-            ("rowid", Arc::new(ids) as ArrayRef),
-            ("vec", Arc::new(list) as ArrayRef),
-        ]);
+        let b = batch(vec![("rowid", Arc::new(ids) as ArrayRef), ("vec", Arc::new(list) as ArrayRef)]);
         write_batch(&path, &b, None);
         let set = read_vectors(&path, &default_opts()).unwrap();
         assert_eq!(set.rowids, vec![u64::MAX, 0, 1, 2, 3, 4]);
-        assert_eq!(
-            set.data,
-            data64.iter().map(|&v| v as f32).collect::<Vec<_>>()
-        );
+        assert_eq!(set.data, data64.iter().map(|&v| v as f32).collect::<Vec<_>>());
     }
 
     #[test]
     fn list_f16() {
         let (_dir, path) = tmp("v.parquet");
-        let data: Vec<f16> = random_data(4, 6, 12)
-            .iter()
-            .map(|&v| f16::from_f32(v))
-            .collect();
+        let data: Vec<f16> = random_data(4, 6, 12).iter().map(|&v| f16::from_f32(v)).collect();
         let offsets = OffsetBuffer::<i32>::from_lengths(std::iter::repeat_n(6, 4));
-        let list = ListArray::new(
-            item(DataType::Float16),
-            offsets,
-            Arc::new(Float16Array::from(data.clone())),
-            None,
-        );
-        write_batch(
-            &path,
-            &batch(vec![("emb", Arc::new(list) as ArrayRef)]),
-            None,
-        );
+        let list = ListArray::new(item(DataType::Float16), offsets, Arc::new(Float16Array::from(data.clone())), None);
+        write_batch(&path, &batch(vec![("emb", Arc::new(list) as ArrayRef)]), None);
         let set = read_vectors(&path, &default_opts()).unwrap();
         assert_eq!((set.dims, set.source), (6, InputType::F16));
-        assert_eq!(
-            set.data,
-            data.iter().map(|v| v.to_f32()).collect::<Vec<_>>()
-        );
+        assert_eq!(set.data, data.iter().map(|v| v.to_f32()).collect::<Vec<_>>());
     }
 
     #[test]
     fn int8_and_uint8_lists_read_as_their_values_and_type() {
         let (_dir, path) = tmp("v.parquet");
-        let signed = ListArray::from_iter_primitive::<Int8Type, _, _>(vec![Some(vec![Some(-128i8), Some(0), Some(127)]), Some(vec![Some(5), Some(-5), Some(1)])]);
-        let unsigned = ListArray::from_iter_primitive::<UInt8Type, _, _>(vec![Some(vec![Some(0u8), Some(128), Some(255)]), Some(vec![Some(1), Some(2), Some(3)])]);
+        let signed = ListArray::from_iter_primitive::<Int8Type, _, _>(vec![
+            Some(vec![Some(-128i8), Some(0), Some(127)]),
+            Some(vec![Some(5), Some(-5), Some(1)]),
+        ]);
+        let unsigned = ListArray::from_iter_primitive::<UInt8Type, _, _>(vec![
+            Some(vec![Some(0u8), Some(128), Some(255)]),
+            Some(vec![Some(1), Some(2), Some(3)]),
+        ]);
         write_batch(&path, &batch(vec![("a", Arc::new(signed) as ArrayRef), ("b", Arc::new(unsigned) as ArrayRef)]), None);
         let read = |column: &str| read_vectors(&path, &InputOptions { vector_column: Some(column.into()), ..default_opts() }).unwrap();
         let a = read("a");
@@ -761,14 +545,8 @@ mod tests {
 
     #[test]
     fn mixed_dims() {
-        let b = batch(vec![(
-            "emb",
-            rows(&[&[1.0, 2.0], &[1.0, 2.0], &[1.0, 2.0, 3.0]]),
-        )]);
-        assert_contains(
-            &error_of(&b, &default_opts()),
-            &["row 2", "3 dims", "row 0 has 2"],
-        );
+        let b = batch(vec![("emb", rows(&[&[1.0, 2.0], &[1.0, 2.0], &[1.0, 2.0, 3.0]]))]);
+        assert_contains(&error_of(&b, &default_opts()), &["row 2", "3 dims", "row 0 has 2"]);
     }
 
     #[test]
@@ -780,27 +558,15 @@ mod tests {
     #[test]
     fn expect_dims_mismatch() {
         let b = batch(vec![("emb", rows(&[&[1.0, 2.0]]))]);
-        let opts = InputOptions {
-            expect_dims: Some(3),
-            ..Default::default()
-        };
-        assert_contains(
-            &error_of(&b, &opts),
-            &["row 0", "2 dims", "the index has 3"],
-        );
+        let opts = InputOptions { expect_dims: Some(3), ..Default::default() };
+        assert_contains(&error_of(&b, &opts), &["row 0", "2 dims", "the index has 3"]);
     }
 
     #[test]
     fn nan_and_inf() {
         for (bad, text) in [(f32::NAN, "NaN"), (f32::INFINITY, "inf")] {
-            let b = batch(vec![(
-                "emb",
-                rows(&[&[1.0, 2.0], &[1.0, 2.0], &[bad, 2.0]]),
-            )]);
-            assert_contains(
-                &error_of(&b, &default_opts()),
-                &["(row 2, element 0, counting from 0)", text],
-            );
+            let b = batch(vec![("emb", rows(&[&[1.0, 2.0], &[1.0, 2.0], &[bad, 2.0]]))]);
+            assert_contains(&error_of(&b, &default_opts()), &["(row 2, element 0, counting from 0)", text]);
         }
     }
 
@@ -810,28 +576,13 @@ mod tests {
         let values = Float64Array::from(vec![1.0, 2.0, 3.0, 1e300]);
         let list = ListArray::new(item(DataType::Float64), offsets, Arc::new(values), None);
         let b = batch(vec![("emb", Arc::new(list) as ArrayRef)]);
-        assert_contains(
-            &error_of(&b, &default_opts()),
-            &["(row 1, element 1, counting from 0)", "1e300", "f32 range"],
-        );
+        assert_contains(&error_of(&b, &default_opts()), &["(row 1, element 1, counting from 0)", "1e300", "f32 range"]);
     }
 
     #[test]
     fn null_vector() {
-        let b = batch(vec![(
-            "emb",
-            list_f32(vec![Some(vec![Some(1.0)]), Some(vec![Some(2.0)]), None]),
-        )]);
-        assert_contains(
-            &error_of(&b, &default_opts()),
-            &[
-                "NULL vector",
-                "row 2",
-                "column emb",
-                "WHERE emb IS NOT NULL",
-                "FLOAT[]",
-            ],
-        );
+        let b = batch(vec![("emb", list_f32(vec![Some(vec![Some(1.0)]), Some(vec![Some(2.0)]), None]))]);
+        assert_contains(&error_of(&b, &default_opts()), &["NULL vector", "row 2", "column emb", "WHERE emb IS NOT NULL", "FLOAT[]"]);
     }
 
     #[test]
@@ -840,76 +591,35 @@ mod tests {
         let nulls = Some(NullBuffer::from(vec![true, false]));
         let fsl = FixedSizeListArray::try_new(item(DataType::Float32), 2, values, nulls).unwrap();
         let b = batch(vec![("e", Arc::new(fsl) as ArrayRef)]);
-        assert_contains(
-            &error_of(&b, &default_opts()),
-            &["NULL vector", "row 1", "WHERE e IS NOT NULL"],
-        );
+        assert_contains(&error_of(&b, &default_opts()), &["NULL vector", "row 1", "WHERE e IS NOT NULL"]);
     }
 
     #[test]
     fn null_element() {
-        let b = batch(vec![(
-            "emb",
-            list_f32(vec![
-                Some(vec![Some(1.0), Some(2.0)]),
-                Some(vec![Some(1.0), None]),
-            ]),
-        )]);
-        assert_contains(
-            &error_of(&b, &default_opts()),
-            &["NULL element (row 1, element 1, counting from 0, column emb)", "IS NOT NULL"],
-        );
+        let b = batch(vec![("emb", list_f32(vec![Some(vec![Some(1.0), Some(2.0)]), Some(vec![Some(1.0), None])]))]);
+        assert_contains(&error_of(&b, &default_opts()), &["NULL element (row 1, element 1, counting from 0, column emb)", "IS NOT NULL"]);
     }
 
     #[test]
     fn duplicate_rowid() {
         let b = batch(vec![
-            (
-                "rowid",
-                Arc::new(Int64Array::from(vec![5, 6, 7, 6])) as ArrayRef,
-            ),
+            ("rowid", Arc::new(Int64Array::from(vec![5, 6, 7, 6])) as ArrayRef),
             ("emb", rows(&[&[1.0], &[2.0], &[3.0], &[4.0]])),
         ]);
-        let opts = InputOptions {
-            unique_ids: true,
-            ..Default::default()
-        };
-        assert_contains(
-            &error_of(&b, &opts),
-            &[
-                "duplicate rowid 6",
-                "row 3",
-                "first seen at row 1",
-                "column rowid",
-            ],
-        );
+        let opts = InputOptions { unique_ids: true, ..Default::default() };
+        assert_contains(&error_of(&b, &opts), &["duplicate rowid 6", "row 3", "first seen at row 1", "column rowid"]);
     }
 
     #[test]
     fn negative_and_null_ids() {
+        let b = batch(vec![("rowid", Arc::new(Int64Array::from(vec![5, -5])) as ArrayRef), ("emb", rows(&[&[1.0], &[2.0]]))]);
+        assert_contains(&error_of(&b, &default_opts()), &["invalid id -5", "row 1", "column rowid"]);
         let b = batch(vec![
-            ("rowid", Arc::new(Int64Array::from(vec![5, -5])) as ArrayRef),
-            ("emb", rows(&[&[1.0], &[2.0]])),
-        ]);
-        assert_contains(
-            &error_of(&b, &default_opts()),
-            &["invalid id -5", "row 1", "column rowid"],
-        );
-        let b = batch(vec![
-            (
-                "k",
-                Arc::new(Int32Array::from(vec![Some(1), Some(2), None])) as ArrayRef,
-            ),
+            ("k", Arc::new(Int32Array::from(vec![Some(1), Some(2), None])) as ArrayRef),
             ("emb", rows(&[&[1.0], &[2.0], &[3.0]])),
         ]);
-        let opts = InputOptions {
-            id_column: Some("k".into()),
-            ..Default::default()
-        };
-        assert_contains(
-            &error_of(&b, &opts),
-            &["invalid id NULL", "row 2", "column k"],
-        );
+        let opts = InputOptions { id_column: Some("k".into()), ..Default::default() };
+        assert_contains(&error_of(&b, &opts), &["invalid id NULL", "row 2", "column k"]);
     }
 
     #[test]
@@ -919,26 +629,14 @@ mod tests {
             ("emb", rows(&[&[1.0]])),
             ("score", Arc::new(Float64Array::from(vec![0.5])) as ArrayRef),
         ]);
-        let opts = InputOptions {
-            vector_column: Some("text".into()),
-            ..Default::default()
-        };
-        assert_contains(
-            &error_of(&b, &opts),
-            &["column text", "Utf8", "FixedSizeList"],
-        );
-        let opts = InputOptions {
-            id_column: Some("score".into()),
-            ..Default::default()
-        };
+        let opts = InputOptions { vector_column: Some("text".into()), ..Default::default() };
+        assert_contains(&error_of(&b, &opts), &["column text", "Utf8", "FixedSizeList"]);
+        let opts = InputOptions { id_column: Some("score".into()), ..Default::default() };
         assert_contains(&error_of(&b, &opts), &["column score", "Float64", "UInt64"]);
 
         let ints = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1)])]);
         let b = batch(vec![("emb", Arc::new(ints) as ArrayRef)]);
-        assert_contains(
-            &error_of(&b, &default_opts()),
-            &["column emb", "Int32", "Float16"],
-        );
+        assert_contains(&error_of(&b, &default_opts()), &["column emb", "Int32", "Float16"]);
     }
 
     #[test]
@@ -947,66 +645,31 @@ mod tests {
         assert_contains(&error_of(&b, &default_opts()), &["a, b", "--vector-column"]);
         let (_dir, path) = tmp("two.parquet");
         write_batch(&path, &b, None);
-        let opts = InputOptions {
-            vector_column: Some("b".into()),
-            ..Default::default()
-        };
+        let opts = InputOptions { vector_column: Some("b".into()), ..Default::default() };
         assert_eq!(read_vectors(&path, &opts).unwrap().data, vec![2.0, 3.0]);
 
-        let b = batch(vec![(
-            "id",
-            Arc::new(Int64Array::from(vec![1])) as ArrayRef,
-        )]);
-        assert_contains(
-            &error_of(&b, &default_opts()),
-            &["no vector column", "id (Int64)"],
-        );
+        let b = batch(vec![("id", Arc::new(Int64Array::from(vec![1])) as ArrayRef)]);
+        assert_contains(&error_of(&b, &default_opts()), &["no vector column", "id (Int64)"]);
     }
 
     #[test]
     fn missing_named_columns() {
-        let b = batch(vec![
-            ("rowid", Arc::new(Int64Array::from(vec![1])) as ArrayRef),
-            ("emb", rows(&[&[1.0]])),
-        ]);
-        let opts = InputOptions {
-            vector_column: Some("embedding".into()),
-            ..Default::default()
-        };
-        assert_contains(
-            &error_of(&b, &opts),
-            &[
-                "\"embedding\"",
-                "--vector-column",
-                "rowid (Int64), emb (List(",
-            ],
-        );
-        let opts = InputOptions {
-            id_column: Some("pk".into()),
-            ..Default::default()
-        };
-        assert_contains(
-            &error_of(&b, &opts),
-            &["\"pk\"", "--id-column", "rowid (Int64)"],
-        );
+        let b = batch(vec![("rowid", Arc::new(Int64Array::from(vec![1])) as ArrayRef), ("emb", rows(&[&[1.0]]))]);
+        let opts = InputOptions { vector_column: Some("embedding".into()), ..Default::default() };
+        assert_contains(&error_of(&b, &opts), &["\"embedding\"", "--vector-column", "rowid (Int64), emb (List("]);
+        let opts = InputOptions { id_column: Some("pk".into()), ..Default::default() };
+        assert_contains(&error_of(&b, &opts), &["\"pk\"", "--id-column", "rowid (Int64)"]);
     }
 
     #[test]
     fn decode_failure_is_wrapped_with_hint() {
         let (dir, path) = tmp("v.parquet");
-        let set = VectorSet {
-            dims: 16,
-            rowids: (0..5000).collect(),
-            data: (0..80_000).map(|i| (i % 97) as f32).collect(),
-            ..Default::default()
-        };
+        let set =
+            VectorSet { dims: 16, rowids: (0..5000).collect(), data: (0..80_000).map(|i| (i % 97) as f32).collect(), ..Default::default() };
         write_vectors_parquet(&path, &set, true).unwrap();
         let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
         let chunk = &builder.metadata().row_group(0).columns()[1];
-        let (start, size) = (
-            chunk.data_page_offset() as usize,
-            chunk.compressed_size() as usize,
-        );
+        let (start, size) = (chunk.data_page_offset() as usize, chunk.compressed_size() as usize);
         // Scramble bytes inside the emb column's compressed page data; the
         // footer stays intact so the failure happens while decoding batches.
         let mut bytes = std::fs::read(&path).unwrap();
@@ -1017,15 +680,7 @@ mod tests {
         std::fs::write(&bad, bytes).unwrap();
         let msg = read_err(&bad, &default_opts());
         assert_one_line(&msg, &bad);
-        assert_contains(
-            &msg,
-            &[
-                "cannot decode Parquet data",
-                "rows from 0, counting from 0",
-                "column emb",
-                "WHERE emb IS NOT NULL",
-            ],
-        );
+        assert_contains(&msg, &["cannot decode Parquet data", "rows from 0, counting from 0", "column emb", "WHERE emb IS NOT NULL"]);
     }
 
     #[test]

@@ -87,9 +87,8 @@ mod tests {
         let path = dir.path().join("v.bvecs");
         std::fs::write(&path, bvecs).unwrap();
         assert_eq!(probe(&path, &opts).unwrap(), Probe { dims: 3, source: InputType::U8, rows: 300, rows_exact: true });
-        let csv: String = std::iter::once("rowid,emb\n".to_string())
-            .chain((0..2000).map(|i| format!("{i},\"[{}.5, 2.25, -3.0]\"\n", i % 10)))
-            .collect();
+        let csv: String =
+            std::iter::once("rowid,emb\n".to_string()).chain((0..2000).map(|i| format!("{i},\"[{}.5, 2.25, -3.0]\"\n", i % 10))).collect();
         let path = dir.path().join("v.csv");
         std::fs::write(&path, csv).unwrap();
         let p = probe(&path, &opts).unwrap();

@@ -10,8 +10,7 @@ use std::path::Path;
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type,
-    UInt8Type,
+    ArrowPrimitiveType, DataType, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
@@ -33,10 +32,7 @@ const MAX_RESERVE: usize = 1 << 24;
 /// Duplicates are kept and an empty list is not an error. A named `id_column` must
 /// exist (the one-column rule applies only to the default); it is rejected for `.txt`.
 pub fn read_rowids(path: &Path, id_column: Option<&str>) -> Result<Vec<u64>, InputError> {
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
+    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     match ext.as_str() {
         "parquet" | "pq" => read_parquet(path, id_column),
         "csv" => read_csv(path, id_column, b','),
@@ -44,9 +40,7 @@ pub fn read_rowids(path: &Path, id_column: Option<&str>) -> Result<Vec<u64>, Inp
         "txt" => read_text(path, id_column),
         _ => {
             let mut magic = Vec::with_capacity(4);
-            File::open(path)
-                .and_then(|f| f.take(4).read_to_end(&mut magic))
-                .map_err(|e| io_error(path, e))?;
+            File::open(path).and_then(|f| f.take(4).read_to_end(&mut magic)).map_err(|e| io_error(path, e))?;
             if magic == b"PAR1" {
                 read_parquet(path, id_column)
             } else {
@@ -58,22 +52,12 @@ pub fn read_rowids(path: &Path, id_column: Option<&str>) -> Result<Vec<u64>, Inp
 
 /// The column holding the ids: `id_column` (exact name, else the one that matches ignoring
 /// case, as DuckDB identifiers do), or by default `rowid` (likewise), else the only column.
-fn pick_column(
-    path: &Path,
-    names: &[&str],
-    id_column: Option<&str>,
-    columns: impl FnOnce() -> String,
-) -> Result<usize, InputError> {
+fn pick_column(path: &Path, names: &[&str], id_column: Option<&str>, columns: impl FnOnce() -> String) -> Result<usize, InputError> {
     let name = id_column.unwrap_or(DEFAULT_COLUMN);
     match (find_column(path, names, name, Some("id-column"))?, id_column, names.len()) {
         (Some(i), _, _) => Ok(i),
         (None, None, 1) => Ok(0),
-        _ => Err(InputError::MissingColumn {
-            path: path.to_path_buf(),
-            option: "id-column",
-            name: name.to_string(),
-            columns: columns(),
-        }),
+        _ => Err(InputError::MissingColumn { path: path.to_path_buf(), option: "id-column", name: name.to_string(), columns: columns() }),
     }
 }
 
@@ -93,7 +77,11 @@ fn read_parquet(path: &Path, id_column: Option<&str>) -> Result<Vec<u64>, InputE
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let at = pick_column(path, &names, id_column, || {
         let cols: Vec<String> = schema.fields().iter().map(|f| format!("{} ({})", f.name(), f.data_type())).collect();
-        if cols.is_empty() { "none".to_string() } else { cols.join(", ") }
+        if cols.is_empty() {
+            "none".to_string()
+        } else {
+            cols.join(", ")
+        }
     })?;
     let field = schema.field(at);
     // Checked up front so a wrong type is reported even when the file has no rows.
@@ -160,10 +148,7 @@ fn is_bare_integer(field: &[u8]) -> bool {
 fn read_csv(path: &Path, id_column: Option<&str>, delimiter: u8) -> Result<Vec<u64>, InputError> {
     let file = File::open(path).map_err(|e| io_error(path, e))?;
     // Headers are handled here, since whether there is one depends on the first line.
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .from_reader(BufReader::new(file));
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).from_reader(BufReader::new(file));
     let mut record = csv::ByteRecord::new();
     let mut row = 0u64;
     let mut next = |record: &mut csv::ByteRecord, row: u64| {
@@ -279,10 +264,7 @@ mod tests {
 
     #[test]
     fn parquet_duckdb_rowid_among_other_columns() {
-        let (_d, path) = parquet(
-            "del.parquet",
-            vec![("name", names(&["a", "b", "c"])), ("rowid", int64(vec![Some(5), Some(3), Some(5)]))],
-        );
+        let (_d, path) = parquet("del.parquet", vec![("name", names(&["a", "b", "c"])), ("rowid", int64(vec![Some(5), Some(3), Some(5)]))]);
         assert_eq!(read_rowids(&path, None).unwrap(), vec![5, 3, 5]);
         assert_eq!(read_rowids(&path, Some("ROWID")).unwrap(), vec![5, 3, 5]);
     }
@@ -292,8 +274,7 @@ mod tests {
         let (_d, path) = parquet("ids.pq", vec![("id", Arc::new(Int32Array::from(vec![1, 2])) as ArrayRef)]);
         assert_eq!(read_rowids(&path, None).unwrap(), vec![1, 2]);
         // No known extension: recognised by its magic.
-        let (_d, path) =
-            parquet("ids.bin", vec![("k", Arc::new(UInt64Array::from(vec![0, u64::MAX])) as ArrayRef)]);
+        let (_d, path) = parquet("ids.bin", vec![("k", Arc::new(UInt64Array::from(vec![0, u64::MAX])) as ArrayRef)]);
         assert_eq!(read_rowids(&path, None).unwrap(), vec![0, u64::MAX]);
         let (_d, path) = parquet("empty.parquet", vec![("rowid", int64(vec![]))]);
         assert_eq!(read_rowids(&path, None).unwrap(), Vec::<u64>::new());

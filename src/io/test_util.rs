@@ -13,10 +13,7 @@ impl Lcg {
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         self.0 >> 11
     }
 
@@ -33,34 +30,20 @@ pub fn random_data(n: usize, dims: usize, seed: u64) -> Vec<f32> {
 
 /// Rowids are sparse and unordered so they can't be confused with positions.
 pub fn random_set(n: usize, dims: usize, seed: u64) -> VectorSet {
-    let rowids = (0..n as u64)
-        .map(|i| (i * 7919 + 13) % 100_003 + 1_000)
-        .collect();
-    VectorSet {
-        dims,
-        rowids,
-        data: random_data(n, dims, seed),
-        ..Default::default()
-    }
+    let rowids = (0..n as u64).map(|i| (i * 7919 + 13) % 100_003 + 1_000).collect();
+    VectorSet { dims, rowids, data: random_data(n, dims, seed), ..Default::default() }
 }
 
 pub fn read_err(path: &Path, opts: &InputOptions) -> String {
     match read_vectors(path, opts) {
-        Ok(set) => panic!(
-            "expected an error for {}, read {} vectors",
-            path.display(),
-            set.len()
-        ),
+        Ok(set) => panic!("expected an error for {}, read {} vectors", path.display(), set.len()),
         Err(e) => e.to_string(),
     }
 }
 
 /// Every InputError is one line starting with the path.
 pub fn assert_one_line(msg: &str, path: &Path) {
-    assert!(
-        msg.starts_with(&format!("{}: ", path.display())),
-        "does not start with path: {msg}"
-    );
+    assert!(msg.starts_with(&format!("{}: ", path.display())), "does not start with path: {msg}");
     assert!(!msg.contains('\n'), "multi-line: {msg}");
 }
 

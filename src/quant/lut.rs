@@ -68,11 +68,19 @@ fn quantise(bits: usize, y: &[f32]) -> Vec<u8> {
             along += r * v;
             norm += r * r;
         }
-        if norm > 0.0 { along / norm.sqrt() } else { f32::NEG_INFINITY }
+        if norm > 0.0 {
+            along / norm.sqrt()
+        } else {
+            f32::NEG_INFINITY
+        }
     };
     let (_, fraction) = GRID_FRACTIONS.iter().fold((f32::NEG_INFINITY, 1.0), |best, &f| {
         let c = cosine(f);
-        if c > best.0 { (c, f) } else { best }
+        if c > best.0 {
+            (c, f)
+        } else {
+            best
+        }
     });
     let step = fraction * max / half;
     y.iter().map(|&v| level(v, step) as u8).collect()

@@ -83,7 +83,11 @@ impl CodeKind {
     /// a 1-bit estimate's error shrinks with the dimension; at 384 dims (text embeddings)
     /// it ranks as well as 2 bits in half the code, at 128 dims (SIFT) it does not.
     pub fn default_for(dims: usize) -> Self {
-        if dims >= 384 { CodeKind::OneBit } else { CodeKind::TwoBit }
+        if dims >= 384 {
+            CodeKind::OneBit
+        } else {
+            CodeKind::TwoBit
+        }
     }
 
     /// The code space of an index of this kind.

@@ -42,9 +42,7 @@ impl CodeSpace {
         let params = &mut params[4..];
         match self.kind {
             CodeKind::F32 | CodeKind::F16 | CodeKind::Int8 => scalar::encode(self.kind, &y, body, params),
-            CodeKind::FourBit | CodeKind::TwoBit | CodeKind::Ternary | CodeKind::OneBit => {
-                lut::encode(self.kind, &y, body, params)
-            }
+            CodeKind::FourBit | CodeKind::TwoBit | CodeKind::Ternary | CodeKind::OneBit => lut::encode(self.kind, &y, body, params),
         }
     }
 

@@ -308,7 +308,9 @@ mod tests {
         match kind {
             Written::Hits(format) => write_hits(file, format, &hits()).unwrap(),
             Written::Ivecs => write_ivecs(file, &[vec![1, 2, 3], vec![4, 5, 6]]).unwrap(),
-            Written::VectorsParquet => write_vectors_parquet(path, &crate::synthetic::Clustered::standard(4, 1).sample(10, 0), true).unwrap(),
+            Written::VectorsParquet => {
+                write_vectors_parquet(path, &crate::synthetic::Clustered::standard(4, 1).sample(10, 0), true).unwrap()
+            }
             Written::Fvecs => write_fvecs(path, &crate::synthetic::Clustered::standard(4, 1).sample(10, 0)).unwrap(),
             Written::Report => serde_json::to_writer(file, &serde_json::json!({"lmdiskann": "search", "qps": 1})).unwrap(),
             Written::Index => {

@@ -15,8 +15,8 @@ mod vfs;
 mod writer;
 
 pub use atomic::{remove_stale_tmp, temporaries_being_written, tmp_path, write_atomically, write_index_atomically};
-pub use faults::{Fault, Faulty};
 pub use destination::{check_index_destination, destination, Destination, Refusal, Written};
+pub use faults::{Fault, Faulty};
 pub use journal::{journal_path, recover, Left};
 pub use mmap::IndexFile;
 pub use vfs::{FileStorage, Mapped, MemoryStorage, Storage, StoredFile};

@@ -132,7 +132,11 @@ impl ElementCodec {
                 }
                 let fits = data.iter().all(|x| x.fract() == 0.0 && (lo..=hi).contains(x));
                 let max = data.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-                if fits || max == 0.0 { 1.0 } else { max / hi }
+                if fits || max == 0.0 {
+                    1.0
+                } else {
+                    max / hi
+                }
             }
         };
         Ok(ElementCodec { element, scale })
@@ -158,9 +162,14 @@ impl ElementCodec {
     pub fn decode(&self, bytes: &[u8], out: &mut [f32]) {
         match self.element {
             ElementType::F32 => crate::format::read_f32s(bytes, out),
-            ElementType::F16 => out.iter_mut().zip(bytes.chunks_exact(2)).for_each(|(o, b)| *o = f16_to_f32(u16::from_le_bytes([b[0], b[1]]))),
+            ElementType::F16 => {
+                out.iter_mut().zip(bytes.chunks_exact(2)).for_each(|(o, b)| *o = f16_to_f32(u16::from_le_bytes([b[0], b[1]])))
+            }
             // bf16 is the top half of an f32.
-            ElementType::BF16 => out.iter_mut().zip(bytes.chunks_exact(2)).for_each(|(o, b)| *o = f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16)),
+            ElementType::BF16 => out
+                .iter_mut()
+                .zip(bytes.chunks_exact(2))
+                .for_each(|(o, b)| *o = f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16)),
             ElementType::I8 => out.iter_mut().zip(bytes).for_each(|(o, b)| *o = f32::from(*b as i8) * self.scale),
             ElementType::U8 => out.iter_mut().zip(bytes).for_each(|(o, b)| *o = f32::from(*b) * self.scale),
         }

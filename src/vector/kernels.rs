@@ -52,14 +52,7 @@ type Tile<const Q: usize, const B: usize> = fn([&[f32]; Q], [&[f32]; B]) -> [[f3
 
 /// Walks the query x base grid in tiles, with single pairs for the ragged edges.
 #[inline(always)]
-fn many(
-    queries: &[f32],
-    base: &[f32],
-    dims: usize,
-    out: &mut [f32],
-    tile: Tile<QUERY_TILE, BASE_TILE>,
-    single: Tile<1, 1>,
-) {
+fn many(queries: &[f32], base: &[f32], dims: usize, out: &mut [f32], tile: Tile<QUERY_TILE, BASE_TILE>, single: Tile<1, 1>) {
     assert!(dims > 0 && queries.len().is_multiple_of(dims) && base.len().is_multiple_of(dims));
     let (nq, nb) = (queries.len() / dims, base.len() / dims);
     assert_eq!(out.len(), nq * nb, "one distance per query and base vector");
@@ -100,11 +93,7 @@ fn dot_tile<const Q: usize, const B: usize>(q: [&[f32]; Q], b: [&[f32]; B]) -> [
 /// sequential tail), for a Q x B tile at once. Lanes are whole `[f32; LANES]` values so
 /// LLVM keeps each accumulator in one vector register.
 #[inline(always)]
-fn tile<const Q: usize, const B: usize>(
-    q: [&[f32]; Q],
-    b: [&[f32]; B],
-    term: impl Fn(f32, f32) -> f32 + Copy,
-) -> [[f32; B]; Q] {
+fn tile<const Q: usize, const B: usize>(q: [&[f32]; Q], b: [&[f32]; B], term: impl Fn(f32, f32) -> f32 + Copy) -> [[f32; B]; Q] {
     let dims = q[0].len();
     let chunks = dims / LANES;
     let qc = q.map(|v| &v.as_chunks::<LANES>().0[..chunks]);

@@ -189,7 +189,21 @@ fn search_memory_does_not_grow_with_the_index() {
 #[test]
 fn generate_writes_the_seeded_sets_the_tests_use() {
     let w = Workdir::new();
-    w.ok(&["generate", "--n", "500", "--dims", "8", "--queries", "7", "--seed", "11", "--output", "g.parquet", "--query-output", "gq.fvecs"]);
+    w.ok(&[
+        "generate",
+        "--n",
+        "500",
+        "--dims",
+        "8",
+        "--queries",
+        "7",
+        "--seed",
+        "11",
+        "--output",
+        "g.parquet",
+        "--query-output",
+        "gq.fvecs",
+    ]);
     let data = lmdiskann::synthetic::Clustered::standard(8, 11);
     let read = |name: &str| lmdiskann::io::read_vectors(&w.path(name), &Default::default()).unwrap();
     assert_eq!(read("g.parquet"), data.sample(500, 0));

@@ -24,10 +24,7 @@ fn duckdb_python() -> &'static Path {
     PYTHON.get_or_init(|| {
         let (python, origin) = match std::env::var_os("LMDISKANN_PYTHON") {
             Some(p) if !p.is_empty() => (PathBuf::from(p), "$LMDISKANN_PYTHON"),
-            _ => (
-                Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
-                "<repo>/.venv/bin/python (LMDISKANN_PYTHON is unset)",
-            ),
+            _ => (Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"), "<repo>/.venv/bin/python (LMDISKANN_PYTHON is unset)"),
         };
         let how = "run `bash scripts/test.sh` (it creates .venv with a pinned DuckDB and sets \
                    LMDISKANN_PYTHON), or point LMDISKANN_PYTHON at a python with the duckdb module";
@@ -38,10 +35,9 @@ fn duckdb_python() -> &'static Path {
                 python.display(),
                 text(&out.stderr).trim_end()
             ),
-            Err(err) => panic!(
-                "the DuckDB tests need a python with `import duckdb`; cannot run {} from {origin}: {err}\n{how}",
-                python.display()
-            ),
+            Err(err) => {
+                panic!("the DuckDB tests need a python with `import duckdb`; cannot run {} from {origin}: {err}\n{how}", python.display())
+            }
         }
     })
 }
@@ -233,11 +229,7 @@ emit({"exact": exact, "hits": hits, "missing": missing, "joined": [list(r) for r
         assert_ne!(h.rowid % 7, 3, "hit {h:?} is a deleted row");
         assert_eq!(row[4].as_str(), Some(format!("item-{}", h.rowid).as_str()), "label joined for hit {h:?}");
         let theirs = row[5].as_f64().unwrap_or_else(|| panic!("no DuckDB distance in {row}"));
-        assert!(
-            close(h.distance, theirs, 1e-3),
-            "hit {h:?}: lmdiskann distance {} vs DuckDB array_distance {theirs}",
-            h.distance
-        );
+        assert!(close(h.distance, theirs, 1e-3), "hit {h:?}: lmdiskann distance {} vs DuckDB array_distance {theirs}", h.distance);
     }
     let r = recall(&hits, &exact);
     assert!(r >= 0.95, "recall@{k} against DuckDB's exact top-{k} is {r:.3} < 0.95; ours {hits:?}, exact {exact:?}");
@@ -452,16 +444,27 @@ emit("ok")
         let out = work.cmd(&["build", "--input", file, "--output", &index]).output().unwrap();
         assert!(out.status.success(), "{file}: {}", text(&out.stderr));
         let stats: Value = serde_json::from_str(&work.ok(&["stats", "--index", &index, "--json"])).unwrap();
-        assert_eq!((stats["element_type"].as_str(), stats["element_scale"].as_f64()), (Some(stored), (stored != "f32").then_some(1.0)), "{file}");
+        assert_eq!(
+            (stats["element_type"].as_str(), stats["element_scale"].as_f64()),
+            (Some(stored), (stored != "f32").then_some(1.0)),
+            "{file}"
+        );
         // Every row finds itself: the stored integers are the exported ones.
         work.ok(&["search", "--index", &index, "--query", file, "-k", "1", "--output", "self.csv"]);
         let hits = std::fs::read_to_string(work.path("self.csv")).unwrap();
-        let found: Vec<(u64, f64)> = hits.lines().skip(1).map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[2].parse().unwrap(), f[3].parse().unwrap())
-        }).collect();
+        let found: Vec<(u64, f64)> = hits
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[2].parse().unwrap(), f[3].parse().unwrap())
+            })
+            .collect();
         assert_eq!(found.len(), 300, "{file}");
-        assert!(found.iter().enumerate().all(|(q, (rowid, d))| *rowid == q as u64 && *d == 0.0), "{file}: a row did not find itself at distance 0");
+        assert!(
+            found.iter().enumerate().all(|(q, (rowid, d))| *rowid == q as u64 && *d == 0.0),
+            "{file}: a row did not find itself at distance 0"
+        );
         answers.push(found);
     }
     assert_eq!(answers[0], answers[2], "i8 and f64 copies of the same integers answer differently");

@@ -18,7 +18,10 @@ fn format_1_0_indexes_open_and_give_the_answers_they_gave() {
         let path = path.to_str().unwrap();
         let stats: Value = serde_json::from_str(&w.ok(&["stats", "--index", path, "--json"])).unwrap();
         assert_eq!(stats["format_version"], "1.0", "{index}");
-        assert_eq!((stats["metric"].as_str(), stats["codes"].as_str(), stats["element_type"].as_str()), (Some(metric), Some(codes), Some("f32")));
+        assert_eq!(
+            (stats["metric"].as_str(), stats["codes"].as_str(), stats["element_type"].as_str()),
+            (Some(metric), Some(codes), Some("f32"))
+        );
         let queries = golden("v1.0/queries.fvecs");
         let hits = w.ok(&["search", "--index", path, "--query", queries.to_str().unwrap(), "-k", "5", "-L", "32"]);
         let expected = std::fs::read_to_string(golden(&format!("v1.0/{index}.hits.csv"))).unwrap();

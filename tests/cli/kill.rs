@@ -135,7 +135,10 @@ fn kill_9_at_any_moment_loses_no_committed_change() {
                 } else if holds(&w, "after.parquet") {
                     model = after;
                 } else {
-                    assert!(holds(&w, "before.parquet"), "round {round}: {kind:?} killed after {delay:?} left neither the old rows nor the new");
+                    assert!(
+                        holds(&w, "before.parquet"),
+                        "round {round}: {kind:?} killed after {delay:?} left neither the old rows nor the new"
+                    );
                 }
             }
         }

@@ -71,7 +71,11 @@ fn demo_writes_its_index_where_index_says() {
     let stats: Value = serde_json::from_str(&w.ok(&["stats", "--index", "mine.lmd", "--json"])).unwrap();
     assert_eq!(stats["live"], 300);
     // LMDISKANN_INDEX names the user's own index: the demo leaves it alone.
-    let out = w.cmd(&["demo", "--n", "300", "--dims", "8", "--queries", "10", "--dir", "e"]).env("LMDISKANN_INDEX", "theirs.lmd").output().unwrap();
+    let out = w
+        .cmd(&["demo", "--n", "300", "--dims", "8", "--queries", "10", "--dir", "e"])
+        .env("LMDISKANN_INDEX", "theirs.lmd")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(w.path("e/index.lmd").exists() && !w.path("theirs.lmd").exists());
 }

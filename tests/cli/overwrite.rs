@@ -17,7 +17,8 @@ fn refused(w: &Workdir, args: &[&str], victim: &str, hint: &str) {
     let err = w.fails(args);
     assert!(err.starts_with(&format!("lmdiskann: {victim}: ")) && err.contains(hint), "{args:?}: {err}");
     assert_eq!(std::fs::read(w.path(victim)).unwrap(), before, "{args:?} changed {victim}");
-    let leftovers: Vec<_> = std::fs::read_dir(w.root()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(w.root()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
     assert!(leftovers.is_empty(), "{args:?} left {leftovers:?}");
 }
 
@@ -31,7 +32,12 @@ fn build_replaces_only_an_index_or_with_force_and_never_its_input() {
     w.dataset(300, 8, 5);
     foreign(&w, "items.duckdb");
     foreign(&w, "notes.txt");
-    refused(&w, &["build", "--input", "vectors.parquet", "--output", "items.duckdb"], "items.duckdb", "is not an lmdiskann index; pass --force");
+    refused(
+        &w,
+        &["build", "--input", "vectors.parquet", "--output", "items.duckdb"],
+        "items.duckdb",
+        "is not an lmdiskann index; pass --force",
+    );
     refused(&w, &["build", "--input", "vectors.parquet", "--index", "notes.txt"], "notes.txt", "--force");
     for force in [&[][..], &["--force"]] {
         let args = [&["build", "--input", "vectors.parquet", "--output", "vectors.parquet"], force].concat();
@@ -69,7 +75,12 @@ fn search_replaces_only_its_own_hits_and_reports() {
     // Another format's hits are not ours to replace either.
     std::fs::copy(w.path("hits.csv"), w.path("other.tsv")).unwrap();
     refused(&w, &["search", "--index", "x.lmd", "--query", "q.fvecs", "--output", "other.tsv"], "other.tsv", "--force");
-    refused(&w, &["search", "--index", "x.lmd", "--query", "q.fvecs", "--output", "q.fvecs", "--format", "csv", "--force"], "q.fvecs", "reads");
+    refused(
+        &w,
+        &["search", "--index", "x.lmd", "--query", "q.fvecs", "--output", "q.fvecs", "--format", "csv", "--force"],
+        "q.fvecs",
+        "reads",
+    );
     refused(&w, &["search", "--index", "x.lmd", "--query", "q.fvecs", "--output", "x.lmd", "--format", "csv", "--force"], "x.lmd", "reads");
     foreign(&w, "search.json");
     let report = ["search", "--index", "x.lmd", "--query", "q.fvecs", "--output", "hits.csv", "--report", "search.json"];
@@ -94,14 +105,24 @@ fn groundtruth_generate_and_demo_replace_only_their_own_files() {
         w.ok(&[&args[..], &["--force"]].concat());
         w.ok(&args);
     }
-    refused(&w, &["groundtruth", "--input", "vectors.parquet", "--query", "q.fvecs", "--output", "vectors.parquet", "--force"], "vectors.parquet", "reads");
+    refused(
+        &w,
+        &["groundtruth", "--input", "vectors.parquet", "--query", "q.fvecs", "--output", "vectors.parquet", "--force"],
+        "vectors.parquet",
+        "reads",
+    );
 
     // A Parquet file lmdiskann wrote, but not as vectors.
     w.ok(&["groundtruth", "--input", "vectors.parquet", "--query", "q.fvecs", "-k", "5", "--output", "export.parquet"]);
     foreign(&w, "queries.fvecs");
     let generate = ["generate", "--n", "50", "--dims", "4", "--queries", "3", "--output", "export.parquet", "--query-output", "mine.fvecs"];
     refused(&w, &generate, "export.parquet", "--force");
-    refused(&w, &["generate", "--n", "50", "--dims", "4", "--queries", "3", "--output", "mine.parquet", "--query-output", "queries.fvecs"], "queries.fvecs", "--force");
+    refused(
+        &w,
+        &["generate", "--n", "50", "--dims", "4", "--queries", "3", "--output", "mine.parquet", "--query-output", "queries.fvecs"],
+        "queries.fvecs",
+        "--force",
+    );
     assert!(!w.path("mine.parquet").exists(), "both outputs are checked before either is written");
     w.ok(&generate[..].iter().map(|a| if *a == "export.parquet" { "mine.parquet" } else { a }).collect::<Vec<_>>());
     w.ok(&generate[..].iter().map(|a| if *a == "export.parquet" { "mine.parquet" } else { a }).collect::<Vec<_>>());

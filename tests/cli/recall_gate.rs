@@ -185,7 +185,8 @@ fn tune_finds_the_smallest_passing_list_and_save_makes_it_the_default() {
     w.ok(&["build", "--input", "vectors.parquet"]);
     w.ok(&["groundtruth", "--input", "vectors.parquet", "--query", "q.fvecs", "-k", "10", "-o", "gt.parquet"]);
     let before = std::fs::read(w.path("index.lmd")).unwrap();
-    let table = w.ok(&["tune", "--query", "q.fvecs", "--groundtruth", "gt.parquet", "--target-recall", "0.97", "--save", "--report", "tune.json"]);
+    let table =
+        w.ok(&["tune", "--query", "q.fvecs", "--groundtruth", "gt.parquet", "--target-recall", "0.97", "--save", "--report", "tune.json"]);
     let report: Value = serde_json::from_str(&std::fs::read_to_string(w.path("tune.json")).unwrap()).unwrap();
     let sweep = report["sweep"].as_array().unwrap();
     let chosen = report["chosen_search_list"].as_u64().unwrap();
@@ -206,7 +207,10 @@ fn tune_finds_the_smallest_passing_list_and_save_makes_it_the_default() {
     assert_eq!((code, report["search_list"].as_u64()), (0, Some(chosen)));
 
     // A target no list reaches: exit 1, the best named, the header left alone.
-    let out = w.cmd(&["tune", "--query", "q.fvecs", "--groundtruth", "gt.parquet", "--target-recall", "1", "--lists", "10", "--save"]).output().unwrap();
+    let out = w
+        .cmd(&["tune", "--query", "q.fvecs", "--groundtruth", "gt.parquet", "--target-recall", "1", "--lists", "10", "--save"])
+        .output()
+        .unwrap();
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("no search list up to 10 reaches recall@10 1 (best"), "{stderr}");
@@ -238,9 +242,7 @@ fn bvecs_input_builds_searches_and_gives_the_same_ground_truth_as_fvecs() {
     let w = Workdir::new();
     let (base, queries) = w.dataset(2000, 16, 30);
     // Byte vectors, as SIFT1B ships: the same clustered data scaled into 0..=255.
-    let to_bytes = |set: &VectorSet| -> Vec<u8> {
-        set.data.iter().map(|x| (x * 40.0 + 128.0).clamp(0.0, 255.0).round() as u8).collect()
-    };
+    let to_bytes = |set: &VectorSet| -> Vec<u8> { set.data.iter().map(|x| (x * 40.0 + 128.0).clamp(0.0, 255.0).round() as u8).collect() };
     let write = |name: &str, set: &VectorSet| {
         let mut file = Vec::new();
         for v in to_bytes(set).chunks(set.dims) {

@@ -74,7 +74,8 @@ fn a_rowid_column_in_any_case_gives_the_rowids() {
         ("ROWID", Arc::new(Int64Array::from(vec![2])) as ArrayRef),
     ])
     .unwrap();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(w.path("two.parquet")).unwrap(), batch.schema(), None).unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(w.path("two.parquet")).unwrap(), batch.schema(), None).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
     let err = w.fails(&["delete", "--index", "csv.lmd", "--input", "two.parquet"]);

@@ -15,9 +15,7 @@ const KINDS: [&str; 7] = ["f32", "f16", "int8", "4bit", "2bit", "ternary", "1bit
 fn small_integer_set(n: usize, dims: usize, seed: u64) -> VectorSet {
     let mut rng = Rng::new(seed);
     let centres: Vec<Vec<f32>> = (0..8).map(|_| (0..dims).map(|_| 20.0 + rng.below(60) as f32).collect()).collect();
-    let data = (0..n)
-        .flat_map(|i| centres[i % 8].iter().map(|c| c + rng.below(21) as f32 - 10.0).collect::<Vec<_>>())
-        .collect();
+    let data = (0..n).flat_map(|i| centres[i % 8].iter().map(|c| c + rng.below(21) as f32 - 10.0).collect::<Vec<_>>()).collect();
     VectorSet { dims, rowids: (0..n as u64).map(|i| i * 7 + 3).collect(), data, ..Default::default() }
 }
 
@@ -45,7 +43,8 @@ fn every_stored_type_holds_integer_vectors_exactly_and_answers_like_f32() {
         let mut answers = Vec::new();
         for store in TYPES {
             let index = format!("{store}-{metric}.lmd");
-            let out = w.cmd(&["build", "--input", "base.parquet", "--output", &index, "--metric", metric, "--store", store]).output().unwrap();
+            let out =
+                w.cmd(&["build", "--input", "base.parquet", "--output", &index, "--metric", metric, "--store", store]).output().unwrap();
             let stderr = text(&out.stderr);
             assert!(out.status.success(), "{store}: {stderr}");
             let rounds = metric == "cosine" && (store == "f16" || store == "bf16");
@@ -88,7 +87,10 @@ fn lossy_conversions_warn_once_and_keep_recall() {
         let stderr = text(&out.stderr);
         assert!(out.status.success(), "{store}: {stderr}");
         assert_eq!(stderr.matches("warning").count(), 1, "{store}: {stderr}");
-        assert!(stderr.contains(&format!("storing f32 values as {store} changed them by up to")) && stderr.contains("--store f32"), "{stderr}");
+        assert!(
+            stderr.contains(&format!("storing f32 values as {store} changed them by up to")) && stderr.contains("--store f32"),
+            "{stderr}"
+        );
         let recall = gated(&w, &index, "gt.ivecs", "64")["recall"].as_f64().unwrap();
         assert!(recall >= 0.9, "{store}: recall {recall}");
         assert_eq!(stats(&w, &index)["element_type"], store);
@@ -157,7 +159,14 @@ fn dry_run_prints_the_plan_the_build_then_follows_without_writing() {
     w.dataset(3000, 48, 1);
     let plan = w.ok(&["build", "--input", "vectors.parquet", "--dry-run", "--store", "f16", "--codes", "ternary"]);
     assert!(!w.path("index.lmd").exists(), "a dry run wrote the index");
-    for line in ["3000 vectors x 48 dims, f32", "stored as      f16 (96 B per vector)", "codes          ternary (20 B per neighbour)", "build memory", "search memory", "build time"] {
+    for line in [
+        "3000 vectors x 48 dims, f32",
+        "stored as      f16 (96 B per vector)",
+        "codes          ternary (20 B per neighbour)",
+        "build memory",
+        "search memory",
+        "build time",
+    ] {
         assert!(plan.contains(line), "missing {line:?} in:\n{plan}");
     }
     w.ok(&["build", "--input", "vectors.parquet", "--store", "f16", "--codes", "ternary"]);

@@ -481,7 +481,13 @@ fn format_1_0_indexes_refuse_in_place_changes_until_compacted() {
         assert_eq!(count(&s, "live"), 99, "{name}: {s}");
         let k100 = ["search", "--index", &index, "--query", queries, "-k", "99", "-L", "128"];
         let gone = HashSet::from([7u64]);
-        check_never_found(&parse_hits(&w.ok(&k100)).iter().map(|h| h.iter().map(|x| x.0).collect()).collect::<Vec<_>>(), 8, 99, &gone, name);
+        check_never_found(
+            &parse_hits(&w.ok(&k100)).iter().map(|h| h.iter().map(|x| x.0).collect()).collect::<Vec<_>>(),
+            8,
+            99,
+            &gone,
+            name,
+        );
         w.ok(&["insert", "--index", &index, "--input", "new.parquet"]);
         assert_eq!(count(&stats(&w, &index), "live"), 102, "{name}");
         assert_sound(&w.path(&index));
@@ -510,7 +516,10 @@ fn insert_refuses_rows_numbered_by_position_unless_told_how_to_number_them() {
     }
     // Positions asked for collide, and the advice is not to upsert over them.
     let err = w.fails(&["insert", "--input", "new.parquet", "--rowids-from-position"]);
-    assert!(err.contains("rowid 0 is already in the index") && err.contains("positions collide") && err.contains("--start-rowid N"), "{err}");
+    assert!(
+        err.contains("rowid 0 is already in the index") && err.contains("positions collide") && err.contains("--start-rowid N"),
+        "{err}"
+    );
     assert!(!err.contains("--upsert"), "{err}");
     assert!(std::fs::read(w.path("index.lmd")).unwrap() == before, "a refused insert changed the index");
     assert!(!journal_path(&w.path("index.lmd")).exists());
@@ -568,6 +577,9 @@ fn rowids_listed_with_spaces_are_deleted_and_counts_read_right() {
     assert!(out.status.success() && text(&out.stderr).contains("deleted 1 row from"), "{}", text(&out.stderr));
     assert_eq!(count(&stats(&w, "index.lmd"), "tombstoned"), 4);
     let err = w.fails(&["delete", "--rowids", "8"]);
-    assert!(err.contains("not live in the index (never inserted, or already deleted; rowid 8)") && err.contains("--ignore-missing"), "{err}");
+    assert!(
+        err.contains("not live in the index (never inserted, or already deleted; rowid 8)") && err.contains("--ignore-missing"),
+        "{err}"
+    );
     assert_sound(&w.path("index.lmd"));
 }

@@ -32,7 +32,11 @@ fn a_sound_index_passes_against_its_input_with_good_sampled_recall() {
     assert_eq!(report["live"], 2000);
     assert_eq!(report["unreachable"], 0);
     let against = &report["against"];
-    assert_eq!((against["rows"].as_u64(), against["missing"].as_u64(), against["differing"].as_u64(), against["extra"].as_u64()), (Some(2000), Some(0), Some(0), Some(0)), "{report}");
+    assert_eq!(
+        (against["rows"].as_u64(), against["missing"].as_u64(), against["differing"].as_u64(), against["extra"].as_u64()),
+        (Some(2000), Some(0), Some(0), Some(0)),
+        "{report}"
+    );
     let recall = report["recall_sample"]["recall"].as_f64().unwrap();
     assert_eq!(report["recall_sample"]["queries"], 200);
     assert!(recall >= 0.95, "sampled recall@10 {recall}");
@@ -52,7 +56,8 @@ fn against_lists_missing_differing_and_extra_rows() {
     base.data[11 * 8] += 1e-6;
     let mut rows = base.clone();
     rows.rowids = base.rowids.iter().copied().filter(|r| ![5, 6, 7, 20].contains(r)).collect();
-    rows.data = base.rowids.iter().zip(base.data.chunks(8)).filter(|(r, _)| ![5, 6, 7, 20].contains(*r)).flat_map(|(_, v)| v.to_vec()).collect();
+    rows.data =
+        base.rowids.iter().zip(base.data.chunks(8)).filter(|(r, _)| ![5, 6, 7, 20].contains(*r)).flat_map(|(_, v)| v.to_vec()).collect();
     rows.rowids.push(9999);
     rows.data.extend_from_slice(base.vector(0));
     write_vectors_parquet(&w.path("table.parquet"), &rows, true).unwrap();
@@ -63,7 +68,11 @@ fn against_lists_missing_differing_and_extra_rows() {
     assert_eq!(against["differing"], 1, "{report}");
     assert_eq!(against["extra"], 1, "{report}");
     let listed = problems(&report).join("\n");
-    for expected in ["rowid 9999 of the input is not in the index", "rowid 10: the stored vector differs", "1 live row of the index is not in the input"] {
+    for expected in [
+        "rowid 9999 of the input is not in the index",
+        "rowid 10: the stored vector differs",
+        "1 live row of the index is not in the input",
+    ] {
         assert!(listed.contains(expected), "{expected:?} not in {listed}");
     }
 }

@@ -8,9 +8,9 @@ use anyhow::Context;
 use clap::ValueEnum;
 use lmdiskann::index::{build_index, default_element_type, estimate_build, BuildReport};
 use lmdiskann::io::{probe, read_vectors, InputOptions, InputType};
-use lmdiskann::vector::ElementType;
 use lmdiskann::quant::CodeKind;
 use lmdiskann::storage::{check_index_destination, destination, FileStorage, Written};
+use lmdiskann::vector::ElementType;
 use lmdiskann::{plural, BuildOptions, Metric};
 use serde_json::json;
 
@@ -225,8 +225,7 @@ fn dry_run(input: &Path, input_options: &InputOptions, options: &BuildOptions, t
     let seen = probe(input, input_options)?;
     let element = options.element_type(seen.source);
     let request = options.plan_request(seen.dims, element);
-    let plan = lmdiskann::format::plan(&request)
-        .with_context(|| format!("{}: cannot index {}-dim vectors", input.display(), seen.dims))?;
+    let plan = lmdiskann::format::plan(&request).with_context(|| format!("{}: cannot index {}-dim vectors", input.display(), seen.dims))?;
     let cost = estimate_build(options, &request, &plan, seen.rows, threads);
     let raw = 4 * seen.dims as u64;
     let per_vector = cost.file_bytes as f64 / seen.rows.max(1) as f64;

@@ -76,7 +76,10 @@ fn parse_rowids(items: &[String]) -> anyhow::Result<Vec<u64>> {
         .iter()
         .map(|item| {
             item.trim().parse::<u64>().map_err(|_| {
-                anyhow::anyhow!("--rowids: {:?} is not a rowid: list non-negative integers separated by commas, e.g. --rowids 7,8", item.trim())
+                anyhow::anyhow!(
+                    "--rowids: {:?} is not a rowid: list non-negative integers separated by commas, e.g. --rowids 7,8",
+                    item.trim()
+                )
             })
         })
         .collect()

@@ -70,8 +70,7 @@ pub fn run(args: Args, index: Option<&Path>, force: bool) -> anyhow::Result<Exit
     let build_seconds = started.elapsed().as_secs_f64();
 
     let index = Index::open(&index_path)?;
-    let truth: Vec<Vec<u64>> =
-        pool.install(|| exact_rowids(&base, &queries, metric, args.k))?;
+    let truth: Vec<Vec<u64>> = pool.install(|| exact_rowids(&base, &queries, metric, args.k))?;
     println!(
         "built {} in {build_seconds:.1} s ({:.0} vectors/s): {} ({} per vector, R {})",
         index_path.display(),
@@ -85,18 +84,8 @@ pub fn run(args: Args, index: Option<&Path>, force: bool) -> anyhow::Result<Exit
         let params = SearchParams { k: args.k, search_list: list, beam_width: DEFAULT_BEAM_WIDTH };
         let summary = run_batch(&index, &queries, &params, &pool)?.summary(&params, Some(&truth));
         let marker = if list == index.default_search_list() { "  (default)" } else { "" };
-        println!(
-            "{list:>6} {:>10.4} {:>10.0} {:>12.1}{marker}",
-            summary.recall.unwrap_or(0.0),
-            summary.qps,
-            summary.blocks_per_query
-        );
+        println!("{list:>6} {:>10.4} {:>10.0} {:>12.1}{marker}", summary.recall.unwrap_or(0.0), summary.qps, summary.blocks_per_query);
     }
-    println!(
-        "try: lmdiskann search --index {} --query {} -k {}",
-        index_path.display(),
-        query_path.display(),
-        args.k
-    );
+    println!("try: lmdiskann search --index {} --query {} -k {}", index_path.display(), query_path.display(), args.k);
     Ok(ExitCode::SUCCESS)
 }

@@ -55,10 +55,9 @@ pub fn run(args: Args, index_path: &Path, force: bool) -> anyhow::Result<ExitCod
         _ if stdout => Some(OutputFormat::Csv),
         Some(format) => Some(format),
         None if ivecs => None,
-        None => bail!(
-            "{}: cannot tell the output format from the extension; use .ivecs, .parquet, .csv, .tsv or .jsonl",
-            args.output.display()
-        ),
+        None => {
+            bail!("{}: cannot tell the output format from the extension; use .ivecs, .parquet, .csv, .tsv or .jsonl", args.output.display())
+        }
     };
     let mut inputs = vec![args.input.as_path(), args.query.as_path()];
     if args.metric.is_none() {
@@ -72,8 +71,7 @@ pub fn run(args: Args, index_path: &Path, force: bool) -> anyhow::Result<ExitCod
             .metric(),
         None => Metric::L2,
     };
-    let queries =
-        read_vectors(&args.query, &InputOptions { vector_column: args.vector_column.clone(), ..Default::default() })?;
+    let queries = read_vectors(&args.query, &InputOptions { vector_column: args.vector_column.clone(), ..Default::default() })?;
     let base_opts = InputOptions { vector_column: args.vector_column.clone(), id_column: args.id_column.clone(), ..Default::default() };
     let pool = crate::thread_pool(args.threads)?;
     let started = Instant::now();
@@ -82,21 +80,21 @@ pub fn run(args: Args, index_path: &Path, force: bool) -> anyhow::Result<ExitCod
         .with_context(|| format!("{}: exact search failed", args.input.display()))?;
     let seconds = started.elapsed().as_secs_f64();
 
-    output.write(|w| {
-        match format {
-            None => {
-                let rows: Vec<Vec<u64>> = neighbours.iter().map(|n| n.iter().map(|&(r, _)| r).collect()).collect();
-                write_ivecs(w, &rows)?
+    output
+        .write(|w| {
+            match format {
+                None => {
+                    let rows: Vec<Vec<u64>> = neighbours.iter().map(|n| n.iter().map(|&(r, _)| r).collect()).collect();
+                    write_ivecs(w, &rows)?
+                }
+                Some(format) => {
+                    let hits: Vec<Hit> = neighbours.iter().enumerate().flat_map(|(q, n)| Hit::ranked(q, n.iter().copied())).collect();
+                    write_hits(w, format, &hits)?
+                }
             }
-            Some(format) => {
-                let hits: Vec<Hit> =
-                    neighbours.iter().enumerate().flat_map(|(q, n)| Hit::ranked(q, n.iter().copied())).collect();
-                write_hits(w, format, &hits)?
-            }
-        }
-        Ok(())
-    })
-    .with_context(|| format!("{}: cannot write ground truth", args.output.display()))?;
+            Ok(())
+        })
+        .with_context(|| format!("{}: cannot write ground truth", args.output.display()))?;
     note_rowids(&args.input, read.rowids_from);
     let pairs = queries.len() as f64 * read.rows as f64;
     eprintln!(

@@ -70,7 +70,9 @@ pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
     let pool = crate::thread_pool(args.threads)?;
     let progress = Progress::new();
     let report = pool
-        .install(|| insert(&FileStorage, index, set, args.upsert, &args.write.options(), &|done, total| progress.update("insert", done, total)))
+        .install(|| {
+            insert(&FileStorage, index, set, args.upsert, &args.write.options(), &|done, total| progress.update("insert", done, total))
+        })
         .map_err(|e| failed(index, &format!("insert from {}", args.input.display()), e))?;
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();

@@ -8,8 +8,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
-use lmdiskann::storage::{destination, Destination, Written};
 use lmdiskann::io::RowidSource;
+use lmdiskann::storage::{destination, Destination, Written};
 
 /// Says on stderr when an input's rowids are its row positions, which a table joined back
 /// by rowid only matches if it was loaded from that very file, in that order.
@@ -100,8 +100,10 @@ pub fn report_destination(path: Option<&Path>, force: bool, inputs: &[&Path]) ->
 pub fn write_json(dest: &Destination, command: &str, mut value: serde_json::Value) -> anyhow::Result<()> {
     value["lmdiskann"] = command.into();
     let text = serde_json::to_string_pretty(&value)? + "\n";
-    dest.write(|w| w.write_all(text.as_bytes()).map_err(|e| lmdiskann::Error::Io { path: dest.path().into(), what: "cannot write", source: e }))
-        .with_context(|| format!("{}: cannot write report", dest.path().display()))
+    dest.write(|w| {
+        w.write_all(text.as_bytes()).map_err(|e| lmdiskann::Error::Io { path: dest.path().into(), what: "cannot write", source: e })
+    })
+    .with_context(|| format!("{}: cannot write report", dest.path().display()))
 }
 
 /// Bytes as a short human string.
@@ -113,5 +115,9 @@ pub fn human_bytes(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }

@@ -90,8 +90,7 @@ pub fn run(args: Args, index_path: &Path, force: bool) -> anyhow::Result<ExitCod
     });
     let truth = args.groundtruth.as_ref().map(|gt| load_truth(gt, queries.len(), &args.query, params.k)).transpose()?;
     let pool = crate::thread_pool(args.threads)?;
-    let batch = run_batch(&index, &queries, &params, &pool)
-        .with_context(|| format!("{}: search failed", args.query.display()))?;
+    let batch = run_batch(&index, &queries, &params, &pool).with_context(|| format!("{}: search failed", args.query.display()))?;
     let anon_rss = anon_rss_bytes();
     let summary = batch.summary(&params, truth.as_deref());
 
@@ -143,7 +142,10 @@ fn output_format(args: &Args) -> anyhow::Result<OutputFormat> {
         None => Ok(OutputFormat::Csv),
         Some(path) if path == Path::new("-") => Ok(OutputFormat::Csv),
         Some(path) => OutputFormat::from_extension(path).with_context(|| {
-            format!("{}: cannot tell the output format from the extension; use .csv, .tsv, .jsonl or .parquet, or pass --format", path.display())
+            format!(
+                "{}: cannot tell the output format from the extension; use .csv, .tsv, .jsonl or .parquet, or pass --format",
+                path.display()
+            )
         }),
     }
 }

@@ -128,7 +128,11 @@ fn print_text(out: &mut impl Write, path: &Path, s: &IndexStats, search_list: us
 
 fn tombstoned_percent(s: &IndexStats) -> f64 {
     let nodes = s.live + s.tombstoned;
-    if nodes == 0 { 0.0 } else { 100.0 * s.tombstoned as f64 / nodes as f64 }
+    if nodes == 0 {
+        0.0
+    } else {
+        100.0 * s.tombstoned as f64 / nodes as f64
+    }
 }
 
 /// `ms` since the Unix epoch as "YYYY-MM-DD hh:mm:ss UTC" (civil-from-days, Howard Hinnant).

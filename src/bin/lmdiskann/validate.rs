@@ -77,8 +77,10 @@ pub fn run(args: Args, index_path: &Path) -> anyhow::Result<ExitCode> {
             found.rolled_back = file.rolled_back();
             found.check = Some(pool.install(|| check_index(file)));
             if let Some(input) = &args.against {
-                let opts = InputOptions { vector_column: args.vector_column.clone(), id_column: args.id_column.clone(), ..Default::default() };
-                let report = check_against(file, input, &opts).with_context(|| format!("{}: cannot check against {}", index_path.display(), input.display()))?;
+                let opts =
+                    InputOptions { vector_column: args.vector_column.clone(), id_column: args.id_column.clone(), ..Default::default() };
+                let report = check_against(file, input, &opts)
+                    .with_context(|| format!("{}: cannot check against {}", index_path.display(), input.display()))?;
                 found.against = Some(report);
             }
             // Searching a damaged index would only fail on the damage already listed.
@@ -139,7 +141,15 @@ fn print_text(out: &mut impl Write, path: &Path, f: &Findings, against: Option<&
         )?;
     }
     if let (Some(a), Some(input)) = (&f.against, against) {
-        writeln!(out, "against    {}: {}, {} missing, {} differing, {} extra", input.display(), plural(a.rows, "row"), a.missing, a.differing, a.extra)?;
+        writeln!(
+            out,
+            "against    {}: {}, {} missing, {} differing, {} extra",
+            input.display(),
+            plural(a.rows, "row"),
+            a.missing,
+            a.differing,
+            a.extra
+        )?;
     }
     if let Some(r) = f.recall {
         writeln!(out, "recall     recall@{} {:.4} over {} at L {}", r.k, r.recall, plural(r.queries as u64, "stored row"), r.search_list)?;

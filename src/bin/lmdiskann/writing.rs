@@ -5,9 +5,9 @@ use std::path::Path;
 use std::str::FromStr;
 
 use lmdiskann::index::{UpdateOptions, UpdateReport, DEFAULT_AUTO_VACUUM};
-use lmdiskann::Error;
-use lmdiskann::storage::tmp_path;
 use lmdiskann::plural;
+use lmdiskann::storage::tmp_path;
+use lmdiskann::Error;
 use serde_json::json;
 
 use crate::report::human_bytes;
@@ -76,7 +76,12 @@ pub fn print_outcome(path: &Path, report: &UpdateReport) {
         note_removed_tmp(path);
     }
     if let Some(v) = report.vacuum {
-        eprintln!("vacuum: freed {}, re-pruned {} in {:.2} s", plural(v.freed, "tombstone"), plural(v.repruned, "node"), v.took_ms as f64 / 1000.0);
+        eprintln!(
+            "vacuum: freed {}, re-pruned {} in {:.2} s",
+            plural(v.freed, "tombstone"),
+            plural(v.repruned, "node"),
+            v.took_ms as f64 / 1000.0
+        );
     }
     if let Some((before, after)) = report.compacted {
         eprintln!("compacted: {} -> {}", human_bytes(before), human_bytes(after));
