@@ -67,6 +67,16 @@ impl Default for BuildOptions {
 pub enum Stage {
     /// Inserting points into the graph: pass `pass` (from 1) of `passes`.
     Graph { pass: u32, passes: u32 },
+    /// Partitioned builds: copying the input into the temporary folder, in batches.
+    Spill,
+    /// Partitioned builds: finding the partitions' centres on a sample (k-means rounds).
+    Sample,
+    /// Partitioned builds: assigning every vector to its nearest partitions.
+    Partition,
+    /// Partitioned builds: the graph of partition `part` (from 1) of `parts`.
+    PartitionGraph { part: u32, parts: u32 },
+    /// Partitioned builds: merging the partitions' graphs, re-pruning each node's edges.
+    Merge,
     /// Encoding and writing node blocks.
     Write,
 }

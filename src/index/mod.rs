@@ -1,6 +1,7 @@
 //! An index as a whole: build one from vectors into a file, open one and search it, and
 //! report what is in it.
 
+mod budget;
 mod build;
 mod check;
 mod estimate;
@@ -8,6 +9,7 @@ mod stats;
 mod update;
 mod validate;
 
+pub use budget::{choose_strategy, BuildStrategy, PartitionLayout, OVERLAP};
 pub use build::{build_index, build_index_in, default_element_type, BuildOptions, BuildReport, Stage};
 pub use check::{check_index, CheckReport};
 pub use estimate::{estimate_build, BuildEstimate};

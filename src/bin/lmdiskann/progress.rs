@@ -66,6 +66,11 @@ fn stage_label(stage: Stage) -> String {
     match stage {
         Stage::Graph { passes: 1, .. } => "graph".into(),
         Stage::Graph { pass, passes } => format!("graph pass {pass}/{passes}"),
+        Stage::Spill => "read".into(),
+        Stage::Sample => "sample".into(),
+        Stage::Partition => "partition".into(),
+        Stage::PartitionGraph { part, parts } => format!("partition {part}/{parts}"),
+        Stage::Merge => "merge".into(),
         Stage::Write => "write".into(),
     }
 }
