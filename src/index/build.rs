@@ -41,6 +41,9 @@ pub struct BuildOptions {
     pub force: bool,
     /// Wait for the writers of the index being replaced instead of failing.
     pub wait: bool,
+    /// The most memory of its own the build may use, in bytes (see [`super::budget`]);
+    /// `None`: no limit, always one-shot.
+    pub max_memory: Option<u64>,
 }
 
 impl Default for BuildOptions {
@@ -58,6 +61,7 @@ impl Default for BuildOptions {
             created_ms: 0,
             force: false,
             wait: false,
+            max_memory: None,
         }
     }
 }

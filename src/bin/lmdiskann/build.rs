@@ -115,6 +115,7 @@ pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
         created_ms: crate::now_ms(),
         force,
         wait: args.wait,
+        max_memory: None,
     };
     // Refuse bad parameters before reading what may be gigabytes of input.
     options.validate()?;
