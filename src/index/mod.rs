@@ -9,7 +9,7 @@ mod stats;
 mod update;
 mod validate;
 
-pub use budget::{choose_strategy, BuildStrategy, PartitionLayout, OVERLAP};
+pub use budget::{available_memory, choose_strategy, BuildStrategy, PartitionLayout, OVERLAP};
 pub use build::{build_index, build_index_in, default_element_type, BuildOptions, BuildReport, Stage};
 pub use check::{check_index, CheckReport};
 pub use estimate::{estimate_build, BuildEstimate};

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use lmdiskann::index::{build_index, default_element_type, estimate_build, BuildReport};
+use lmdiskann::index::{available_memory, build_index, choose_strategy, default_element_type, estimate_build, BuildReport, BuildStrategy};
 use lmdiskann::io::{probe, read_vectors, InputOptions, InputType};
 use lmdiskann::quant::CodeKind;
 use lmdiskann::storage::{check_index_destination, destination, FileStorage, Written};
@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::progress::Progress;
 use crate::report::{human_bytes, note_rowids, peak_rss_bytes, report_destination, write_json, MemoryPeaks};
+use crate::size::parse_size;
 use crate::writing::note_removed_tmp;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -96,6 +97,11 @@ pub struct Args {
     /// Wait while another process uses the index being replaced, instead of failing.
     #[arg(long)]
     wait: bool,
+    /// The most memory the build may use of its own (512MiB, 2GiB, 1.5GB; default: half of
+    /// what is available when it starts). Vectors and graph that do not fit are built in
+    /// partitions through a temporary folder beside the output.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<u64>,
 }
 
 const CODE_NAMES: [&str; 7] = ["f32", "f16", "int8", "4bit", "2bit", "ternary", "1bit"];
@@ -115,7 +121,7 @@ pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
         created_ms: crate::now_ms(),
         force,
         wait: args.wait,
-        max_memory: None,
+        max_memory: args.max_memory.or_else(|| available_memory().map(|bytes| bytes / 2)),
     };
     // Refuse bad parameters before reading what may be gigabytes of input.
     options.validate()?;
@@ -124,7 +130,7 @@ pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
         InputOptions { vector_column: args.vector_column, id_column: args.id_column, unique_ids: true, ..Default::default() };
     let pool = crate::thread_pool(args.threads)?;
     if args.dry_run {
-        dry_run(&args.input, &input_options, &options, pool.current_num_threads())?;
+        dry_run(&args.input, &input_options, &options, args.max_memory.is_some(), pool.current_num_threads())?;
         return Ok(ExitCode::SUCCESS);
     }
     // Refuse an output that may not be replaced before reading the input, let alone building.
@@ -222,15 +228,18 @@ fn warn_of_conversion(input: &Path, source: InputType, report: &BuildReport) {
 }
 
 /// `build --dry-run`: the plan and its costs, from the input's first rows and metadata.
-fn dry_run(input: &Path, input_options: &InputOptions, options: &BuildOptions, threads: usize) -> anyhow::Result<()> {
+fn dry_run(input: &Path, input_options: &InputOptions, options: &BuildOptions, budget_given: bool, threads: usize) -> anyhow::Result<()> {
     let seen = probe(input, input_options)?;
     let element = options.element_type(seen.source);
     let request = options.plan_request(seen.dims, element);
     let plan = lmdiskann::format::plan(&request).with_context(|| format!("{}: cannot index {}-dim vectors", input.display(), seen.dims))?;
     let cost = estimate_build(options, &request, &plan, seen.rows, threads);
+    let strategy = match options.max_memory {
+        Some(budget) => choose_strategy(options, &request, &plan, seen.rows, budget)?,
+        None => BuildStrategy::OneShot { peak_bytes: cost.build_peak_bytes },
+    };
     let raw = 4 * seen.dims as u64;
     let per_vector = cost.file_bytes as f64 / seen.rows.max(1) as f64;
-    let minutes = cost.build_seconds / 60.0;
     println!("plan for {}", input.display());
     println!(
         "  input          {}{} x {}, {}",
@@ -248,15 +257,39 @@ fn dry_run(input: &Path, input_options: &InputOptions, options: &BuildOptions, t
         per_vector,
         per_vector / raw as f64
     );
-    println!("  build memory   ~{} peak", human_bytes(cost.build_peak_bytes));
+    match options.max_memory {
+        Some(budget) if budget_given => println!("  memory budget  {} (--max-memory)", human_bytes(budget)),
+        Some(budget) => println!("  memory budget  {} (half of what is available now; --max-memory sets it)", human_bytes(budget)),
+        None => println!("  memory budget  none (the available memory cannot be read; --max-memory sets one)"),
+    }
+    let seconds = match strategy {
+        BuildStrategy::OneShot { .. } => {
+            println!("  strategy       one-shot: every vector and the whole graph in memory");
+            cost.build_seconds
+        }
+        BuildStrategy::Partitioned(layout) => {
+            let per_partition = (seen.rows * layout.overlap as u64).div_ceil(layout.partitions as u64);
+            println!(
+                "  strategy       partitioned: {} (centres from {}), each vector in its {} nearest, up to {} each",
+                plural(layout.partitions as u64, "partition"),
+                plural(layout.sample_rows, "sampled vector"),
+                layout.overlap,
+                plural(layout.max_partition_rows, "vector"),
+            );
+            println!("  temporary disk ~{} beside the output, removed when the build ends", human_bytes(layout.temp_bytes));
+            layout.partitions as f64 * estimate_build(options, &request, &plan, per_partition, threads).build_seconds
+        }
+    };
+    println!("  build memory   ~{} peak", human_bytes(strategy.peak_bytes()));
     println!(
         "  search memory  ~{} per query thread; the file is mapped, hot blocks stay in the page cache",
         human_bytes(cost.search_bytes_per_query)
     );
+    let minutes = seconds / 60.0;
     println!(
         "  build time     ~{} on {} (an estimate; see the README for its accuracy)",
+        if minutes < 2.0 { format!("{:.0} s", seconds.max(1.0)) } else { format!("{minutes:.0} min") },
         plural(threads as u64, "thread"),
-        if minutes < 2.0 { format!("{:.0} s", cost.build_seconds.max(1.0)) } else { format!("{minutes:.0} min") }
     );
     Ok(())
 }

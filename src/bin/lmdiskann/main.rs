@@ -13,6 +13,7 @@ mod measure;
 mod progress;
 mod report;
 mod search;
+mod size;
 mod stats;
 mod tune;
 mod vacuum;
