@@ -8,6 +8,7 @@ mod golden;
 mod kill;
 mod leftovers;
 mod limits;
+mod memory;
 mod outputs;
 mod overwrite;
 mod recall_gate;
