@@ -149,6 +149,17 @@ impl BuildOptions {
         plan(&self.plan_request(dims, element_type))
     }
 
+    /// The graph build's parameters under `plan`.
+    pub(super) fn build_params(&self, plan: &Plan) -> BuildParams {
+        BuildParams {
+            max_degree: plan.max_degree,
+            build_list: self.build_list.max(plan.max_degree),
+            alpha: self.alpha,
+            seed: self.seed,
+            saturate: self.saturate,
+        }
+    }
+
     /// What these options ask the planner for, for `dims`-dim vectors stored as `element_type`.
     pub fn plan_request(&self, dims: usize, element_type: ElementType) -> PlanRequest {
         PlanRequest { dims, element_type, code_kind: self.code_kind(dims), max_degree: self.max_degree, block_size: self.block_size }
@@ -256,13 +267,7 @@ pub fn build_index_in(
     let removed_tmp = remove_stale_tmp(storage, out)?;
     let (codec, stored_ints, loss) = store_vectors(&mut set, element_type, opts.metric, None, 0)?;
 
-    let params = BuildParams {
-        max_degree: plan.max_degree,
-        build_list: opts.build_list.max(plan.max_degree),
-        alpha: opts.alpha,
-        seed: opts.seed,
-        saturate: opts.saturate,
-    };
+    let params = opts.build_params(&plan);
     let mut phases = Phases::start();
     let graph_progress = |pass, passes, done, total| progress(Stage::Graph { pass, passes }, done, total);
     let mut max_norm_squared = 0.0;
@@ -290,26 +295,18 @@ pub fn build_index_in(
     let nodes = InMemory { set: &set, stored: stored_ints.as_deref(), graph: &graph, codes: &all_codes, code_len };
     let new =
         NewIndex { opts, plan: &plan, element_type, codec, build_list: params.build_list, entry: graph.entry, centroid, max_norm_squared };
-    let file_bytes = write_new_index(storage, out, &new, map, &nodes, progress)?;
+    let written = write_new_index(storage, out, &new, map, &nodes, progress)?;
     phases.lap("write");
     let request = opts.plan_request(dims, element_type);
     Ok(BuildReport {
-        vectors: n as u64,
-        dims,
-        block_size: plan.block_size,
-        max_degree: plan.max_degree,
-        file_bytes,
-        element_type,
-        code_kind,
         loss,
         reconnected: graph.reconnected,
         removed_tmp,
-        removed_build_folder: false,
         strategy: BuildStrategy::OneShot { peak_bytes: estimate_build(opts, &request, &plan, n as u64, 1).build_peak_bytes },
         phase_seconds: phases.done,
-        temp_bytes: 0,
         source: set.source,
         rowids_from: set.rowids_from,
+        ..written
     })
 }
 
@@ -344,7 +341,8 @@ pub(super) trait Nodes: Sync {
 
 /// Writes a new index of `nodes` atomically to `out`: the header, every node's block in
 /// slot order, then the rowid map built from `map` (rowid, slot pairs sorted by rowid).
-/// Returns the file's length.
+/// Returns what the file holds; the fields about how it was built are left for the
+/// caller (none lost, nothing removed, one-shot, no phases).
 pub(super) fn write_new_index(
     storage: &dyn Storage,
     out: &Path,
@@ -352,7 +350,7 @@ pub(super) fn write_new_index(
     map: Vec<(u64, u32)>,
     nodes: &dyn Nodes,
     progress: &(dyn Fn(Stage, u64, u64) + Sync),
-) -> Result<u64> {
+) -> Result<BuildReport> {
     let (opts, plan) = (new.opts, new.plan);
     let n = nodes.len();
     let dims = new.centroid.len();
@@ -425,7 +423,24 @@ pub(super) fn write_new_index(
         }
         pages.blocks.iter().try_for_each(|page| write(w, page))
     })?;
-    Ok(header.file_len())
+    Ok(BuildReport {
+        vectors: n as u64,
+        dims,
+        block_size: bs,
+        max_degree: plan.max_degree,
+        file_bytes: header.file_len(),
+        element_type: new.element_type,
+        code_kind: header.code_kind,
+        loss: None,
+        reconnected: 0,
+        removed_tmp: false,
+        removed_build_folder: false,
+        strategy: BuildStrategy::OneShot { peak_bytes: 0 },
+        phase_seconds: Vec::new(),
+        temp_bytes: 0,
+        source: InputType::default(),
+        rowids_from: RowidSource::default(),
+    })
 }
 
 /// The nodes of a one-shot build: everything in memory.

@@ -89,13 +89,7 @@ pub(super) fn build_partitioned(
     let points = Points { map: map_scratch(&dir.file(POINTS))?, dims: gdims };
     phases.lap("read");
 
-    let params = BuildParams {
-        max_degree: plan.max_degree,
-        build_list: opts.build_list.max(plan.max_degree),
-        alpha: opts.alpha,
-        seed: opts.seed,
-        saturate: opts.saturate,
-    };
+    let params = opts.build_params(plan);
     let sample = sample_rows(n, layout.sample_rows as usize, opts.seed);
     let sample = points.gather(&sample);
     let centres = kmeans(&sample, gdims, layout.partitions, opts.seed, progress);
@@ -129,16 +123,9 @@ pub(super) fn build_partitioned(
         code_len: code_kind.code_len(dims),
     };
     let new = NewIndex { opts, plan, element_type, codec: spilled.codec, build_list: params.build_list, entry, centroid, max_norm_squared };
-    let file_bytes = write_new_index(storage, out, &new, spilled.map, &nodes, progress)?;
+    let written = write_new_index(storage, out, &new, spilled.map, &nodes, progress)?;
     phases.lap("write");
     Ok(BuildReport {
-        vectors: n as u64,
-        dims,
-        block_size: plan.block_size,
-        max_degree: plan.max_degree,
-        file_bytes,
-        element_type,
-        code_kind,
         loss: spilled.loss,
         reconnected,
         removed_tmp,
@@ -148,6 +135,7 @@ pub(super) fn build_partitioned(
         temp_bytes: spilled.bytes,
         source: input.source,
         rowids_from: spilled.rowids_from,
+        ..written
     })
 }
 
