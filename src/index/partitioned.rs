@@ -928,7 +928,7 @@ mod tests {
         let out = case.dir.path().join("x.lmd");
         let left = scratch_path(&out);
         std::fs::create_dir(&left).unwrap();
-        std::fs::write(left.join("lock"), b"").unwrap();
+        std::fs::write(left.join(crate::storage::SCRATCH_LOCK), b"").unwrap();
         std::fs::write(left.join(POINTS), b"half a spill").unwrap();
         let opts = partitioned_opts(Metric::L2, None, ROWS);
         let report = build_index_from_path(&case.input, &InputOptions::default(), &opts, &out, &|_, _, _| {}).unwrap();

@@ -20,6 +20,8 @@ pub use destination::{check_index_destination, destination, Destination, Refusal
 pub use faults::{Fault, Faulty};
 pub use journal::{journal_path, recover, Left};
 pub use mmap::IndexFile;
+#[cfg(test)]
+pub(crate) use scratch::LOCK as SCRATCH_LOCK;
 pub use scratch::{map_scratch, scratch_path, ScratchDir};
 pub use vfs::{FileStorage, Mapped, MemoryStorage, Storage, StoredFile};
 pub use writer::IndexWriter;

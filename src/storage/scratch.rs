@@ -10,8 +10,8 @@ use super::atomic::Registered;
 use super::vfs::{Mapped, StoredFile};
 use crate::error::{Error, Result};
 
-/// The name of the lock file inside the folder.
-const LOCK: &str = "lock";
+/// The lock file inside the folder (a name no folder of a user's is likely to hold).
+pub(crate) const LOCK: &str = "lmdiskann-build.lock";
 
 /// A build's temporary folder, removed with everything in it when dropped.
 pub struct ScratchDir {
