@@ -116,8 +116,9 @@ const MIN_SAMPLE: u64 = 10_000;
 struct Model {
     rows: u64,
     /// Bytes held whatever the partitions: the process, per row the (rowid, slot) pairs
-    /// (16 B), the reachability pass's parents and its stack at worst (4 B each) and the
-    /// rowid map's pages, and the buffers of the streaming passes and of the writer.
+    /// (16 B), the order rows are assigned in and their assignments (16 B), the
+    /// reachability pass's parents and its stack at worst (4 B each) and the rowid map's
+    /// pages, and the buffers of the streaming passes and of the writer.
     fixed: f64,
     /// Bytes each partition adds (its id list buffer, its cursor in the merge, its
     /// distance in the chunk being assigned).
@@ -148,7 +149,7 @@ impl Model {
             + 1024.0 * bs                                  // blocks encoded at a time
             + PARTITION_CHUNK as f64 * 4.0 * gdims         // rows assigned at a time
             + MERGE_CHUNK as f64 * (4.0 * r + 48.0 + 16.0); // rows merged at a time, and their places
-        let fixed = PROCESS_BYTES + MEMORY_SLACK * (n * (16.0 + 4.0 + 4.0) + map_pages + buffers);
+        let fixed = PROCESS_BYTES + MEMORY_SLACK * (n * (16.0 + 16.0 + 4.0 + 4.0) + map_pages + buffers);
         let per_partition = MEMORY_SLACK * (PART_BUFFER as f64 + 8.0 + PARTITION_CHUNK as f64 * 4.0);
         let per_partition_row = MEMORY_SLACK * (4.0 * gdims + 4.0 + 24.0 + 4.0 * r * 1.25 + 16.0);
         let per_sample_row = MEMORY_SLACK * (4.0 * gdims + 8.0);

@@ -451,6 +451,11 @@ fn kmeans(sample: &[f32], dims: usize, k: usize, seed: u64, progress: &(dyn Fn(S
 
 /// Assigns every row to its `OVERLAP` nearest centres with room (at most `cap` rows each),
 /// writing `ASSIGN` and each partition's id list. Returns the number of partitions.
+///
+/// Rows claim room nearest first (by the distance to their nearest centre): a full
+/// partition then turns away its outskirts, which lie nearer other partitions anyway,
+/// rather than whichever rows come last in the file (on 100k x 128 with 21 partitions,
+/// filling in file order cost 6 points of recall@10).
 fn partition(
     points: &Points,
     centres: &[f32],
@@ -461,19 +466,35 @@ fn partition(
 ) -> Result<usize> {
     let (n, dims) = (points.len(), points.dims);
     let parts = centres.len() / dims;
-    let mut ids = (0..parts).map(|p| Scratch::create(dir.file(&part_ids(p)), PART_BUFFER)).collect::<Result<Vec<_>>>()?;
-    let mut assign = Scratch::create(dir.file(ASSIGN), STREAM_BUFFER)?;
+    let distances = |rows: &[u32]| {
+        let mut d = vec![0.0f32; rows.len() * parts];
+        d.par_chunks_mut(parts).zip(rows).for_each_init(
+            || vec![0.0; dims],
+            |v, (d, &row)| {
+                points.read(row as usize, v);
+                d.iter_mut().zip(centres.chunks_exact(dims)).for_each(|(d, c)| *d = l2_squared(v, c));
+            },
+        );
+        d
+    };
+    // Every row with the distance to its nearest centre, nearest first.
+    let mut order: Vec<(f32, u32)> = Vec::with_capacity(n);
+    let all: Vec<u32> = (0..n as u32).collect();
+    for rows in all.chunks(PARTITION_CHUNK) {
+        let d = distances(rows);
+        order.extend(d.chunks_exact(parts).zip(rows).map(|(d, &row)| (d.iter().copied().fold(f32::INFINITY, f32::min), row)));
+    }
+    drop(all);
+    order.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+
+    let mut assigned = vec![[NONE; OVERLAP]; n];
     let mut counts = vec![0u64; parts];
-    for start in (0..n).step_by(PARTITION_CHUNK) {
-        let end = (start + PARTITION_CHUNK).min(n);
-        let data = points.rows(start..end);
-        let mut distances = vec![0.0f32; (end - start) * parts];
-        distances.par_chunks_mut(parts).zip(data.par_chunks(dims)).for_each(|(d, v)| {
-            d.iter_mut().zip(centres.chunks_exact(dims)).for_each(|(d, c)| *d = l2_squared(v, c));
-        });
-        for (i, d) in distances.chunks_exact(parts).enumerate() {
-            let row = (start + i) as u32;
-            let mut chosen = [NONE; OVERLAP];
+    let rows: Vec<u32> = order.iter().map(|&(_, row)| row).collect();
+    drop(order);
+    for (done, chunk) in rows.chunks(PARTITION_CHUNK).enumerate() {
+        let d = distances(chunk);
+        for (d, &row) in d.chunks_exact(parts).zip(chunk) {
+            let chosen = &mut assigned[row as usize];
             for k in 0..OVERLAP {
                 // The nearest centre with room not chosen yet (ties: the smaller index).
                 let best = (0..parts)
@@ -482,11 +503,20 @@ fn partition(
                 let Some(c) = best else { break };
                 chosen[k] = c as u32;
                 counts[c] += 1;
-                ids[c].put_u32s(&[row])?;
             }
-            assign.put_u32s(&chosen)?;
         }
-        progress(Stage::Partition, end as u64, n as u64);
+        progress(Stage::Partition, ((done * PARTITION_CHUNK + chunk.len()) as u64).min(n as u64), n as u64);
+    }
+    drop(rows);
+
+    // Partition id lists in ascending row order, as the merge reads them.
+    let mut ids = (0..parts).map(|p| Scratch::create(dir.file(&part_ids(p)), PART_BUFFER)).collect::<Result<Vec<_>>>()?;
+    let mut assign = Scratch::create(dir.file(ASSIGN), STREAM_BUFFER)?;
+    for (row, chosen) in assigned.iter().enumerate() {
+        for &c in chosen.iter().filter(|&&c| c != NONE) {
+            ids[c as usize].put_u32s(&[row as u32])?;
+        }
+        assign.put_u32s(chosen)?;
     }
     *bytes += assign.finish()?;
     for file in ids {
@@ -863,6 +893,28 @@ mod tests {
         let (partitioned, one_shot) = (recall(&path), recall(&case.dir.path().join("shot.lmd")));
         eprintln!("recall@10 at L 64: {partitioned:.4} in {} partitions, {one_shot:.4} in one piece", layout.partitions);
         assert!(partitioned >= 0.95 && partitioned >= one_shot - 0.02, "recall@10 {partitioned}, one-shot {one_shot}");
+    }
+
+    #[test]
+    fn a_full_partition_keeps_the_rows_nearest_its_centre() {
+        // Six rows near centre 0 (at 0), the nearest last in the file; centres 1 and 2 far
+        // off; room for 4 rows each. The four nearest rows (5, 4, 3, 2) keep centre 0, the
+        // two farthest go elsewhere; filled in file order, rows 0..4 would have kept it.
+        let dir = tempfile::tempdir().unwrap();
+        let (scratch, _) = ScratchDir::create(&dir.path().join("x.lmd")).unwrap();
+        let mut file = Scratch::create(scratch.file(POINTS), STREAM_BUFFER).unwrap();
+        file.put_f32s(&[3.0, 2.0, 1.0, 0.5, 0.2, 0.1]).unwrap();
+        file.finish().unwrap();
+        let points = Points { map: map_scratch(&scratch.file(POINTS)).unwrap(), dims: 1 };
+        let parts = partition(&points, &[0.0, 100.0, 200.0], 4, &scratch, &mut 0, &|_, _, _| {}).unwrap();
+        assert_eq!(parts, 3);
+        let ids = |part| {
+            let map = map_scratch(&scratch.file(&part_ids(part))).unwrap();
+            (0..map.len() / 4).map(|i| u32_at(&map, i)).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(0), [2, 3, 4, 5]);
+        assert_eq!(ids(1), [2, 3, 4, 5]);
+        assert_eq!(ids(2), [0, 1], "the farthest rows find room further off");
     }
 
     #[test]
