@@ -9,6 +9,9 @@
 //! not on the pass's spanning tree. Tree edges are never replaced, so everything reached
 //! stays reached, and each repair ends with one more node (and all it leads to) reached.
 
+use super::candidates::Candidates;
+use super::visited::Visited;
+
 /// A graph whose unreachable nodes can be linked in.
 pub trait Reconnect {
     /// What reading or changing the graph can fail with.
@@ -29,6 +32,35 @@ pub trait Reconnect {
 }
 
 const UNREACHED: u32 = u32::MAX;
+
+/// For [`Reconnect::nearest_sources`] of a graph kept outside memory: the nodes a greedy
+/// search of list size `list` from `entry` expands, nearest first (ties: smaller id).
+/// `distance(id)` is the distance to the node being linked; `edges(id, out)` fills `out`
+/// with `id`'s out-edges.
+pub fn nearest_expanded<E>(
+    entry: u32,
+    list: usize,
+    distance: impl Fn(u32) -> Result<f32, E>,
+    mut edges: impl FnMut(u32, &mut Vec<u32>) -> Result<(), E>,
+) -> Result<Vec<u32>, E> {
+    let mut candidates = Candidates::new(list);
+    let mut seen = Visited::with_capacity(list * 16);
+    let mut expanded = Vec::with_capacity(list * 2);
+    let mut out = Vec::new();
+    seen.insert(entry);
+    candidates.insert(distance(entry)?, entry);
+    while let Some(c) = candidates.next_unexpanded() {
+        expanded.push((c.distance, c.id));
+        edges(c.id, &mut out)?;
+        for &nb in &out {
+            if seen.insert(nb) {
+                candidates.insert(distance(nb)?, nb);
+            }
+        }
+    }
+    expanded.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    Ok(expanded.into_iter().map(|(_, id)| id).collect())
+}
 
 /// `edges` with an edge to `to`: in place of the one at `replace`, else appended.
 pub fn place(edges: &mut Vec<u32>, replace: Option<usize>, to: u32) {

@@ -5,10 +5,11 @@
 //! "Memory" is the process's own (anonymous) memory. The temporary files a partitioned
 //! build writes are read through the page cache, which the kernel evicts under pressure.
 
-use super::estimate::estimate_build;
+use super::estimate::{estimate_build, MEMORY_SLACK, PROCESS_BYTES};
 use super::BuildOptions;
 use crate::error::{Error, Result};
-use crate::format::{Plan, PlanRequest};
+use crate::format::{rowid_map, Plan, PlanRequest};
+use crate::vector::Metric;
 
 /// Partitions each vector is assigned to.
 pub const OVERLAP: usize = 2;
@@ -57,7 +58,144 @@ pub fn choose_strategy(opts: &BuildOptions, request: &PlanRequest, plan: &Plan, 
     if one_shot <= budget {
         return Ok(BuildStrategy::OneShot { peak_bytes: one_shot });
     }
-    Err(Error::InvalidParameter(format!("--max-memory {budget} is below the {one_shot} bytes a build of {rows} vectors needs")))
+    let model = Model::new(opts, request, plan, rows);
+    if let Some(layout) = model.layout(budget) {
+        return Ok(BuildStrategy::Partitioned(layout));
+    }
+    // The smallest budget any build fits in: the layout only gets easier with more memory.
+    let (mut lo, mut hi) = (budget, one_shot);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if model.layout(mid).is_some() {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Err(Error::InvalidParameter(format!(
+        "--max-memory {} is too small to build {rows} vectors of {} dims (at least {} bytes, {}, are needed): raise it",
+        mib(budget),
+        request.dims,
+        hi,
+        mib(hi)
+    )))
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Values a partitioned build reads from the input (and through its passes) at a time.
+const SPILL_BYTES: usize = 256 << 10;
+
+/// Rows a partitioned build reads at a time: `SPILL_BYTES` of f32 values.
+pub(super) fn spill_rows(dims: usize) -> usize {
+    (SPILL_BYTES / (4 * dims.max(1))).max(1)
+}
+
+/// Rows assigned to partitions at a time (their distances to every centre are held).
+pub(super) const PARTITION_CHUNK: usize = 1024;
+/// Rows merged at a time (their merged lists are held).
+pub(super) const MERGE_CHUNK: usize = 1024;
+/// Buffer of a temporary file written in one stream.
+pub(super) const STREAM_BUFFER: usize = 256 << 10;
+/// Buffer of each partition's id list while rows are assigned (all are open at once).
+pub(super) const PART_BUFFER: usize = 16 << 10;
+/// The most partitions: each has an open file while rows are assigned.
+const MAX_PARTITIONS: u64 = 512;
+/// The fewest rows a partition must be able to hold for its graph to be worth building.
+const MIN_PARTITION_ROWS: u64 = 256;
+/// Partitions are sized for this fill: rows whose nearest partitions are full go further
+/// afield, and a partition's share of a cluster is never exact.
+const FILL: f64 = 0.8;
+/// Sample rows per partition for k-means (and at least `MIN_SAMPLE` in all).
+const SAMPLE_PER_PARTITION: u64 = 64;
+const MIN_SAMPLE: u64 = 10_000;
+
+/// The memory model of a partitioned build of `rows` rows: what the process holds.
+struct Model {
+    rows: u64,
+    /// Bytes held whatever the partitions: the process, per row the (rowid, slot) pairs
+    /// (16 B), the order rows are assigned in and their assignments (16 B), the
+    /// reachability pass's parents and its stack at worst (4 B each) and the rowid map's
+    /// pages, and the buffers of the streaming passes and of the writer.
+    fixed: f64,
+    /// Bytes each partition adds (its id list buffer, its cursor in the merge, its
+    /// distance in the chunk being assigned).
+    per_partition: f64,
+    /// Bytes a partition's build holds per row: its vectors, its ids, its adjacency lists
+    /// (Vec header and edges, with growth) and the build's per-row bookkeeping.
+    per_partition_row: f64,
+    /// Bytes a k-means sample row holds: its vector and its nearest centre.
+    per_sample_row: f64,
+    /// Bytes a centre holds (its vector and its sums).
+    per_centre: f64,
+    /// Temporary disk per row at the build's peak.
+    temp_per_row: u64,
+}
+
+impl Model {
+    fn new(opts: &BuildOptions, request: &PlanRequest, plan: &Plan, rows: u64) -> Self {
+        let dims = request.dims as f64;
+        let ip = opts.metric == Metric::InnerProduct;
+        let gdims = dims + ip as u64 as f64;
+        let r = plan.max_degree as f64;
+        let n = rows as f64;
+        let bs = plan.block_size as f64;
+        let spill = spill_rows(request.dims).min(rows as usize) as f64;
+        let map_pages = rowid_map::pages_for(rows, plan.block_size) as f64 * bs;
+        let buffers = spill * (4.0 * 4.0 * dims + 2.0 * 8.0) // a read chunk, its copies as it is stored, its rowids
+            + 2.0 * STREAM_BUFFER as f64 + (1 << 20) as f64 // the temporary files written at a time, and the output's buffer
+            + 1024.0 * bs                                  // blocks encoded at a time
+            + PARTITION_CHUNK as f64 * 4.0 * gdims         // rows assigned at a time
+            + MERGE_CHUNK as f64 * (4.0 * r + 48.0 + 16.0); // rows merged at a time, and their places
+        let fixed = PROCESS_BYTES + MEMORY_SLACK * (n * (16.0 + 16.0 + 4.0 + 4.0) + map_pages + buffers);
+        let per_partition = MEMORY_SLACK * (PART_BUFFER as f64 + 8.0 + PARTITION_CHUNK as f64 * 4.0);
+        let per_partition_row = MEMORY_SLACK * (4.0 * gdims + 4.0 + 24.0 + 4.0 * r * 1.25 + 16.0);
+        let per_sample_row = MEMORY_SLACK * (4.0 * gdims + 8.0);
+        let per_centre = MEMORY_SLACK * 12.0 * gdims;
+        let element = request.element_type;
+        let temp_per_row = 4 * request.dims as u64 * if element.is_integer() || ip { 2 } else { 1 } // the vectors (+ a pass's copy)
+            + if ip { 4 * (request.dims as u64 + 1) } else { 0 }
+            + if element.is_integer() { request.dims as u64 } else { 0 }
+            + 8                                                  // rowids
+            + 8 * OVERLAP as u64                                 // assignments and partition id lists
+            + (OVERLAP as u64 + 1) * 4 * (1 + plan.max_degree as u64) // the partitions' graphs and the merged one
+            + plan.layout.code_len as u64;
+        Model { rows, fixed, per_partition, per_partition_row, per_sample_row, per_centre, temp_per_row }
+    }
+
+    /// The layout that fits `budget`, if one does.
+    fn layout(&self, budget: u64) -> Option<PartitionLayout> {
+        let n = self.rows;
+        let mut partitions = OVERLAP as u64 + 1;
+        loop {
+            let room = budget as f64 - self.fixed - partitions as f64 * self.per_partition;
+            let cap = ((room / self.per_partition_row).max(0.0) as u64).min(n);
+            if cap < MIN_PARTITION_ROWS.min(n) {
+                return None;
+            }
+            let wanted = ((n * OVERLAP as u64) as f64 / (cap as f64 * FILL)).ceil() as u64;
+            if wanted <= partitions {
+                let sample_rows = (partitions * SAMPLE_PER_PARTITION).max(MIN_SAMPLE).min(cap).max(partitions).min(n);
+                let sample = sample_rows as f64 * self.per_sample_row + partitions as f64 * self.per_centre;
+                let held = (cap as f64 * self.per_partition_row).max(sample);
+                let peak_bytes = (self.fixed + partitions as f64 * self.per_partition + held) as u64;
+                return Some(PartitionLayout {
+                    partitions: partitions as usize,
+                    overlap: OVERLAP,
+                    sample_rows,
+                    max_partition_rows: cap,
+                    temp_bytes: n * self.temp_per_row,
+                    peak_bytes,
+                });
+            }
+            if wanted > MAX_PARTITIONS {
+                return None;
+            }
+            partitions = wanted;
+        }
+    }
 }
 
 /// The memory this process could use now: the system's available memory, or less when
@@ -113,6 +251,43 @@ fn cgroup_available(self_cgroup: &str, read: &dyn Fn(&str) -> Option<String>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vector::ElementType;
+
+    fn strategy(rows: u64, budget: u64) -> Result<BuildStrategy> {
+        let opts = BuildOptions::default();
+        let request = opts.plan_request(128, ElementType::F32);
+        let plan = crate::format::plan(&request).unwrap();
+        choose_strategy(&opts, &request, &plan, rows, budget)
+    }
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn one_shot_when_it_fits_else_partitions_that_fit_the_budget() {
+        assert!(matches!(strategy(10_000, 1 << 30), Ok(BuildStrategy::OneShot { .. })));
+        for (rows, budget) in [(1_000_000, 256 * MIB), (1_000_000, 512 * MIB), (5_000_000, 1024 * MIB)] {
+            let Ok(BuildStrategy::Partitioned(layout)) = strategy(rows, budget) else { panic!("{rows} rows in {budget}") };
+            assert!(layout.peak_bytes <= budget, "{layout:?}");
+            assert!(layout.partitions as f64 * layout.max_partition_rows as f64 * FILL >= (rows * OVERLAP as u64) as f64, "{layout:?}");
+            assert!(layout.sample_rows >= layout.partitions as u64 && layout.temp_bytes > rows * 512, "{layout:?}");
+        }
+        // More memory, fewer partitions.
+        let parts = |budget| match strategy(1_000_000, budget) {
+            Ok(BuildStrategy::Partitioned(layout)) => layout.partitions,
+            other => panic!("{other:?}"),
+        };
+        assert!(parts(256 * MIB) > parts(512 * MIB));
+    }
+
+    #[test]
+    fn a_budget_below_any_build_is_refused_naming_the_smallest_that_works() {
+        let e = strategy(1_000_000, 8 * MIB).unwrap_err().to_string();
+        assert!(e.starts_with("--max-memory 8.0 MiB is too small to build 1000000 vectors of 128 dims"), "{e}");
+        let least: u64 = e.split("at least ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+        assert!(least > 8 * MIB);
+        assert!(strategy(1_000_000, least).is_ok());
+        assert!(strategy(1_000_000, least - 1).is_err());
+    }
 
     #[test]
     fn available_memory_is_the_tighter_of_the_system_and_the_cgroup() {

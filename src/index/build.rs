@@ -1,19 +1,24 @@
 //! Building an index file from a set of vectors.
 
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::Path;
+use std::time::Instant;
 
 use rayon::prelude::*;
 
+use super::budget::{choose_strategy, BuildStrategy};
+use super::estimate::estimate_build;
+use super::partitioned::{build_partitioned, Input, Phases};
 use crate::error::{Error, Result};
 use crate::format::header::NO_SLOT;
 use crate::format::rowid_map::{NewPages, RowidMap};
 use crate::format::{plan, Header, NodeState, Plan, PlanRequest, VacuumRecord, FORMAT_MAJOR, FORMAT_MINOR};
 use crate::graph::{self, BuildParams, PointSet};
-use crate::io::{InputType, VectorSet};
+use crate::io::{probe, read_vectors, read_vectors_chunked, InputOptions, InputType, RowidSource, VectorSet};
 use crate::quant::CodeKind;
 use crate::storage::{check_index_destination, remove_stale_tmp, write_index_atomically, FileStorage, Storage};
-use crate::vector::{lift, norm_squared, ElementCodec, ElementType, Loss, Metric};
+use crate::vector::{lift, norm_squared, CodecScan, ElementCodec, ElementType, Loss, Metric};
 
 /// What to build.
 #[derive(Clone, Debug)]
@@ -101,6 +106,19 @@ pub struct BuildReport {
     pub reconnected: u64,
     /// A temporary file an interrupted command left beside the output was removed.
     pub removed_tmp: bool,
+    /// A temporary folder an interrupted partitioned build left beside the output was removed.
+    pub removed_build_folder: bool,
+    /// How the build ran: in one piece, or in partitions.
+    pub strategy: BuildStrategy,
+    /// Seconds spent in each phase, in order ("read", "graph", "write"; partitioned:
+    /// "read", "sample", "partition", "partition graphs", "merge", "write").
+    pub phase_seconds: Vec<(&'static str, f64)>,
+    /// Bytes written to temporary files beside the output (partitioned builds).
+    pub temp_bytes: u64,
+    /// The element type the input's values had.
+    pub source: InputType,
+    /// Where the rowids came from.
+    pub rowids_from: RowidSource,
 }
 
 impl BuildOptions {
@@ -131,6 +149,17 @@ impl BuildOptions {
         plan(&self.plan_request(dims, element_type))
     }
 
+    /// The graph build's parameters under `plan`.
+    pub(super) fn build_params(&self, plan: &Plan) -> BuildParams {
+        BuildParams {
+            max_degree: plan.max_degree,
+            build_list: self.build_list.max(plan.max_degree),
+            alpha: self.alpha,
+            seed: self.seed,
+            saturate: self.saturate,
+        }
+    }
+
     /// What these options ask the planner for, for `dims`-dim vectors stored as `element_type`.
     pub fn plan_request(&self, dims: usize, element_type: ElementType) -> PlanRequest {
         PlanRequest { dims, element_type, code_kind: self.code_kind(dims), max_degree: self.max_degree, block_size: self.block_size }
@@ -156,6 +185,64 @@ pub fn build_index(set: VectorSet, opts: &BuildOptions, out: &Path, progress: &(
     build_index_in(&FileStorage, set, opts, out, progress)
 }
 
+/// Builds an index of the vectors in `input` (any format [`crate::io::read_vectors`]
+/// reads) and writes it atomically to `out`, as [`build_index`] does, within
+/// `opts.max_memory` of the process's own memory: in one piece when the vectors and the
+/// graph fit (the input is then read whole), else in partitions (the input is streamed
+/// into a temporary folder beside `out`, see [`super::partitioned`]). Same input and
+/// options: the same file on any pool size, whichever way it is built.
+pub fn build_index_from_path(
+    input: &Path,
+    input_opts: &InputOptions,
+    opts: &BuildOptions,
+    out: &Path,
+    progress: &(dyn Fn(Stage, u64, u64) + Sync),
+) -> Result<BuildReport> {
+    build_index_from_path_in(&FileStorage, input, input_opts, opts, out, progress)
+}
+
+/// [`build_index_from_path`] into `storage` (the temporary folder is on the file system).
+pub fn build_index_from_path_in(
+    storage: &dyn Storage,
+    input: &Path,
+    input_opts: &InputOptions,
+    opts: &BuildOptions,
+    out: &Path,
+    progress: &(dyn Fn(Stage, u64, u64) + Sync),
+) -> Result<BuildReport> {
+    opts.validate()?;
+    let seen = probe(input, input_opts)?;
+    let element_type = opts.element_type(seen.source);
+    let request = opts.plan_request(seen.dims, element_type);
+    let plan = plan(&request)?;
+    let strategy = match opts.max_memory {
+        None => None,
+        Some(budget) => {
+            let rows = if seen.rows_exact { seen.rows } else { count_rows(input, input_opts)? };
+            Some((choose_strategy(opts, &request, &plan, rows, budget)?, rows))
+        }
+    };
+    match strategy {
+        Some((BuildStrategy::Partitioned(layout), rows)) => {
+            let input = Input { path: input, opts: input_opts, rows, dims: seen.dims, source: seen.source };
+            build_partitioned(storage, &input, opts, &plan, element_type, layout, out, progress)
+        }
+        _ => {
+            let started = Instant::now();
+            let set = read_vectors(input, input_opts)?;
+            let read = started.elapsed().as_secs_f64();
+            let mut report = build_index_in(storage, set, opts, out, progress)?;
+            report.phase_seconds.insert(0, ("read", read));
+            Ok(report)
+        }
+    }
+}
+
+/// The rows of `input`, counted by reading it (for formats whose metadata does not say).
+fn count_rows(input: &Path, input_opts: &InputOptions) -> Result<u64> {
+    Ok(read_vectors_chunked(input, input_opts, 1 << 16, &mut |_| ControlFlow::Continue(()))?.rows)
+}
+
 /// [`build_index`] into `storage`.
 pub fn build_index_in(
     storage: &dyn Storage,
@@ -178,15 +265,10 @@ pub fn build_index_in(
     check_unique_rowids(&set.rowids)?;
     check_index_destination(storage, out, opts.force, opts.wait)?;
     let removed_tmp = remove_stale_tmp(storage, out)?;
-    let (codec, stored_ints, loss) = store_vectors(&mut set, element_type, opts.metric, None)?;
+    let (codec, stored_ints, loss) = store_vectors(&mut set, element_type, opts.metric, None, 0)?;
 
-    let params = BuildParams {
-        max_degree: plan.max_degree,
-        build_list: opts.build_list.max(plan.max_degree),
-        alpha: opts.alpha,
-        seed: opts.seed,
-        saturate: opts.saturate,
-    };
+    let params = opts.build_params(&plan);
+    let mut phases = Phases::start();
     let graph_progress = |pass, passes, done, total| progress(Stage::Graph { pass, passes }, done, total);
     let mut max_norm_squared = 0.0;
     let graph = match opts.metric {
@@ -200,6 +282,7 @@ pub fn build_index_in(
         Metric::L2 | Metric::Cosine => graph::build(&PointSet { dims, data: &set.data }, &params, &graph_progress),
     };
 
+    phases.lap("graph");
     let centroid = centroid(&set);
     let code_kind = opts.code_kind(dims);
     let codes = code_kind.space(opts.metric, centroid.clone(), opts.seed);
@@ -207,9 +290,71 @@ pub fn build_index_in(
     let mut all_codes = vec![0u8; n * code_len];
     all_codes.par_chunks_mut(code_len).enumerate().for_each(|(i, c)| codes.encode(set.vector(i), c));
 
-    let bs = plan.block_size;
     let mut map: Vec<(u64, u32)> = set.rowids.iter().enumerate().map(|(slot, &r)| (r, slot as u32)).collect();
     map.par_sort_unstable();
+    let nodes = InMemory { set: &set, stored: stored_ints.as_deref(), graph: &graph, codes: &all_codes, code_len };
+    let new =
+        NewIndex { opts, plan: &plan, element_type, codec, build_list: params.build_list, entry: graph.entry, centroid, max_norm_squared };
+    let written = write_new_index(storage, out, &new, map, &nodes, progress)?;
+    phases.lap("write");
+    let request = opts.plan_request(dims, element_type);
+    Ok(BuildReport {
+        loss,
+        reconnected: graph.reconnected,
+        removed_tmp,
+        strategy: BuildStrategy::OneShot { peak_bytes: estimate_build(opts, &request, &plan, n as u64, 1).build_peak_bytes },
+        phase_seconds: phases.done,
+        source: set.source,
+        rowids_from: set.rowids_from,
+        ..written
+    })
+}
+
+/// What a new index's header records beyond its nodes.
+pub(super) struct NewIndex<'a> {
+    pub opts: &'a BuildOptions,
+    pub plan: &'a Plan,
+    pub element_type: ElementType,
+    pub codec: ElementCodec,
+    pub build_list: usize,
+    pub entry: u32,
+    /// Mean of the stored vectors (prepared), which the codes are relative to.
+    pub centroid: Vec<f32>,
+    pub max_norm_squared: f32,
+}
+
+/// The nodes of a new index, slot by slot, wherever they are kept.
+pub(super) trait Nodes: Sync {
+    fn len(&self) -> usize;
+    fn rowid(&self, slot: usize) -> u64;
+    /// The vector of `slot` as the graph saw it (prepared, stored and read back), `dims`
+    /// wide; `buf` is room to decode it into.
+    fn vector<'a>(&'a self, slot: usize, buf: &'a mut Vec<f32>) -> &'a [f32];
+    /// The stored bytes of `slot`'s vector, for integer types (which cannot be re-encoded
+    /// from a normalised vector).
+    fn stored(&self, slot: usize) -> Option<&[u8]>;
+    /// The out-edges of `slot`.
+    fn edges(&self, slot: usize, out: &mut Vec<u32>);
+    /// The neighbour code of node `id`.
+    fn code(&self, id: u32) -> &[u8];
+}
+
+/// Writes a new index of `nodes` atomically to `out`: the header, every node's block in
+/// slot order, then the rowid map built from `map` (rowid, slot pairs sorted by rowid).
+/// Returns what the file holds; the fields about how it was built are left for the
+/// caller (none lost, nothing removed, one-shot, no phases).
+pub(super) fn write_new_index(
+    storage: &dyn Storage,
+    out: &Path,
+    new: &NewIndex,
+    map: Vec<(u64, u32)>,
+    nodes: &dyn Nodes,
+    progress: &(dyn Fn(Stage, u64, u64) + Sync),
+) -> Result<BuildReport> {
+    let (opts, plan) = (new.opts, new.plan);
+    let n = nodes.len();
+    let dims = new.centroid.len();
+    let bs = plan.block_size;
     let mut pages = NewPages { first: n as u64, block_size: bs, blocks: Vec::new() };
     let rowid_map = RowidMap::bulk_load(&mut pages, &map, bs).map_err(Error::InvalidData)?;
     drop(map);
@@ -218,19 +363,19 @@ pub fn build_index_in(
         version_minor: FORMAT_MINOR,
         block_size: bs as u32,
         dims: dims as u32,
-        element_type,
-        element_scale: codec.scale,
+        element_type: new.element_type,
+        element_scale: new.codec.scale,
         metric: opts.metric,
-        code_kind,
+        code_kind: opts.code_kind(dims),
         max_degree: plan.max_degree as u32,
-        build_list: params.build_list as u32,
+        build_list: new.build_list as u32,
         alpha: opts.alpha,
         default_search_list: 0,
         seed: opts.seed,
         slots: n as u64 + rowid_map.pages,
         live: n as u64,
         tombstoned: 0,
-        entry_slot: graph.entry as u64,
+        entry_slot: new.entry as u64,
         free_head: NO_SLOT,
         free_slots: 0,
         map_root: rowid_map.root,
@@ -240,12 +385,13 @@ pub fn build_index_in(
         generation: 1,
         created_ms: opts.created_ms,
         modified_ms: opts.created_ms,
-        max_norm_squared,
+        max_norm_squared: new.max_norm_squared,
         last_vacuum: VacuumRecord::default(),
-        centroid,
+        centroid: new.centroid.clone(),
     };
 
     let layout = plan.layout;
+    let codec = new.codec;
     write_index_atomically(storage, out, opts.wait, |w| {
         let write = |w: &mut dyn Write, bytes: &[u8]| w.write_all(bytes).map_err(|e| Error::io(out, "cannot write", e));
         let mut block = vec![0u8; bs];
@@ -257,19 +403,19 @@ pub fn build_index_in(
         for start in (0..n).step_by(CHUNK) {
             let end = (start + CHUNK).min(n);
             chunk[..(end - start) * bs].par_chunks_mut(bs).enumerate().for_each_init(
-                || (vec![0u8; layout.vector_len], Vec::new()),
-                |(vector, edge_codes), (i, block)| {
+                || (vec![0u8; layout.vector_len], Vec::new(), Vec::new(), Vec::new()),
+                |(vector, ids, edge_codes, buf), (i, block)| {
                     let slot = start + i;
-                    match &stored_ints {
-                        Some(bytes) => vector.copy_from_slice(&bytes[slot * dims..(slot + 1) * dims]),
-                        None => codec.encode(set.vector(slot), vector),
+                    match nodes.stored(slot) {
+                        Some(bytes) => vector.copy_from_slice(bytes),
+                        None => codec.encode(nodes.vector(slot, buf), vector),
                     }
-                    let ids = &graph.neighbours[slot];
+                    nodes.edges(slot, ids);
                     edge_codes.clear();
-                    for &nb in ids {
-                        edge_codes.extend_from_slice(&all_codes[nb as usize * code_len..(nb as usize + 1) * code_len]);
+                    for &nb in ids.iter() {
+                        edge_codes.extend_from_slice(nodes.code(nb));
                     }
-                    layout.encode(block, set.rowids[slot], NodeState::Live, vector, ids, edge_codes);
+                    layout.encode(block, nodes.rowid(slot), NodeState::Live, vector, ids, edge_codes);
                 },
             );
             write(w, &chunk[..(end - start) * bs])?;
@@ -283,19 +429,66 @@ pub fn build_index_in(
         block_size: bs,
         max_degree: plan.max_degree,
         file_bytes: header.file_len(),
-        element_type,
-        code_kind,
-        loss,
-        reconnected: graph.reconnected,
-        removed_tmp,
+        element_type: new.element_type,
+        code_kind: header.code_kind,
+        loss: None,
+        reconnected: 0,
+        removed_tmp: false,
+        removed_build_folder: false,
+        strategy: BuildStrategy::OneShot { peak_bytes: 0 },
+        phase_seconds: Vec::new(),
+        temp_bytes: 0,
+        source: InputType::default(),
+        rowids_from: RowidSource::default(),
     })
+}
+
+/// The nodes of a one-shot build: everything in memory.
+struct InMemory<'a> {
+    set: &'a VectorSet,
+    stored: Option<&'a [u8]>,
+    graph: &'a graph::Graph,
+    codes: &'a [u8],
+    code_len: usize,
+}
+
+impl Nodes for InMemory<'_> {
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    fn rowid(&self, slot: usize) -> u64 {
+        self.set.rowids[slot]
+    }
+
+    fn vector<'a>(&'a self, slot: usize, _: &'a mut Vec<f32>) -> &'a [f32] {
+        self.set.vector(slot)
+    }
+
+    fn stored(&self, slot: usize) -> Option<&[u8]> {
+        let dims = self.set.dims;
+        self.stored.map(|bytes| &bytes[slot * dims..(slot + 1) * dims])
+    }
+
+    fn edges(&self, slot: usize, out: &mut Vec<u32>) {
+        out.clone_from(&self.graph.neighbours[slot]);
+    }
+
+    fn code(&self, id: u32) -> &[u8] {
+        &self.codes[id as usize * self.code_len..(id as usize + 1) * self.code_len]
+    }
 }
 
 pub(super) fn check_unique_rowids(rowids: &[u64]) -> Result<()> {
     let mut sorted = rowids.to_vec();
     sorted.par_sort_unstable();
-    match sorted.windows(2).find(|w| w[0] == w[1]) {
-        Some(w) => Err(Error::InvalidData(format!("rowid {} appears more than once; rowids must be unique", w[0]))),
+    check_sorted_unique(sorted.windows(2).find(|w| w[0] == w[1]).map(|w| w[0]))
+}
+
+/// The error for a rowid found twice, if one was.
+pub(super) fn check_sorted_unique(repeated: Option<u64>) -> Result<()> {
+    match repeated {
+        Some(rowid) => Err(Error::InvalidData(format!("rowid {rowid} appears more than once; rowids must be unique"))),
         None => Ok(()),
     }
 }
@@ -310,37 +503,40 @@ pub(super) fn store_vectors(
     element: ElementType,
     metric: Metric,
     fixed: Option<ElementCodec>,
+    first_row: u64,
 ) -> Result<(ElementCodec, Option<Vec<u8>>, Option<Loss>)> {
     let dims = set.dims;
     // Float types store the prepared vector; integer types the input's values.
     if !element.is_integer() {
-        prepare_vectors(set, metric)?;
+        prepare_vectors(set, metric, first_row)?;
     }
-    let wanted = ElementCodec::for_data(element, &set.data, dims, &set.rowids)?;
+    let mut scan = CodecScan::new(element);
+    scan.scan(&set.data, dims, &set.rowids, first_row)?;
     let codec = match fixed {
         Some(fixed) => {
-            check_fits(set, fixed)?;
+            check_fits(set, fixed, first_row)?;
             fixed
         }
-        None => wanted,
+        None => scan.codec(),
     };
     let mut stored = element.is_integer().then(|| vec![0u8; set.data.len()]);
-    let loss = codec.round_trip(&mut set.data, dims, stored.as_deref_mut());
+    let loss = codec.round_trip(&mut set.data, dims, stored.as_deref_mut()).map(|l| Loss { row: l.row + first_row as usize, ..l });
     if element.is_integer() {
-        prepare_vectors(set, metric)?;
+        prepare_vectors(set, metric, first_row)?;
     }
     Ok((codec, stored, loss))
 }
 
 /// Refuses values beyond what an integer codec with a fixed scale can hold.
-fn check_fits(set: &VectorSet, codec: ElementCodec) -> Result<()> {
+fn check_fits(set: &VectorSet, codec: ElementCodec, first_row: u64) -> Result<()> {
     let Some((lo, hi)) = codec.element.int_range() else { return Ok(()) };
     let (lo, hi) = ((lo - 0.5) * codec.scale, (hi + 0.5) * codec.scale);
     match set.data.iter().position(|x| !(lo..hi).contains(x)) {
         Some(i) => {
             let row = i / set.dims;
             Err(Error::InvalidData(format!(
-                "row {row} (rowid {}) element {} (counting from 0) is {}, outside the {lo}..{hi} this index's {} storage holds; rebuild the index with all rows",
+                "row {} (rowid {}) element {} (counting from 0) is {}, outside the {lo}..{hi} this index's {} storage holds; rebuild the index with all rows",
+                first_row + row as u64,
                 set.rowids[row],
                 i % set.dims,
                 set.data[i],
@@ -351,9 +547,9 @@ fn check_fits(set: &VectorSet, codec: ElementCodec) -> Result<()> {
     }
 }
 
-fn prepare_vectors(set: &mut VectorSet, metric: Metric) -> Result<()> {
+fn prepare_vectors(set: &mut VectorSet, metric: Metric, first_row: u64) -> Result<()> {
     match metric.prepare_rows(&mut set.data, set.dims) {
-        Some(i) => Err(Error::zero_vector(i as u64, set.rowids[i])),
+        Some(i) => Err(Error::zero_vector(first_row + i as u64, set.rowids[i])),
         None => Ok(()),
     }
 }

@@ -34,9 +34,9 @@ const DISTANCE_OVERHEAD: f64 = 100.0;
 /// A build without saturation skips about half the work.
 const UNSATURATED_FACTOR: f64 = 0.5;
 /// What the process holds before it reads anything (code, allocator, thread stacks).
-const PROCESS_BYTES: f64 = 5.0 * 1024.0 * 1024.0;
+pub(super) const PROCESS_BYTES: f64 = 5.0 * 1024.0 * 1024.0;
 /// Allocator slack and buffers the model does not itemise, as measured.
-const MEMORY_SLACK: f64 = 1.15;
+pub(super) const MEMORY_SLACK: f64 = 1.15;
 
 /// Predicts the cost of building `rows` vectors of `dims` dims with `plan`.
 pub fn estimate_build(opts: &BuildOptions, request: &PlanRequest, plan: &Plan, rows: u64, threads: usize) -> BuildEstimate {

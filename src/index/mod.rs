@@ -5,12 +5,15 @@ mod budget;
 mod build;
 mod check;
 mod estimate;
+mod partitioned;
 mod stats;
 mod update;
 mod validate;
 
 pub use budget::{available_memory, choose_strategy, BuildStrategy, PartitionLayout, OVERLAP};
-pub use build::{build_index, build_index_in, default_element_type, BuildOptions, BuildReport, Stage};
+pub use build::{
+    build_index, build_index_from_path, build_index_from_path_in, build_index_in, default_element_type, BuildOptions, BuildReport, Stage,
+};
 pub use check::{check_index, CheckReport};
 pub use estimate::{estimate_build, BuildEstimate};
 pub use stats::{collect_stats, IndexStats};

@@ -84,7 +84,7 @@ pub fn insert(
         return Err(Error::InvalidData(format!("the rows have {} dims but the index has {}", set.dims, header.dims)));
     }
     check_unique_rowids(&set.rowids)?;
-    let (codec, stored_ints, loss) = store_vectors(&mut set, header.element_type, header.metric, Some(header.element_codec()))?;
+    let (codec, stored_ints, loss) = store_vectors(&mut set, header.element_type, header.metric, Some(header.element_codec()), 0)?;
     let mut report = UpdateReport { loss, ..opened(&writer) };
 
     // Changes stay in memory until the commit, so a refusal part-way changes nothing.

@@ -58,7 +58,7 @@ pub fn check_against(file: &IndexFile, input: &Path, opts: &InputOptions) -> Res
     let mut compare = |mut chunk: VectorSet| -> Result<()> {
         let first_row = report.rows;
         report.rows += chunk.len() as u64;
-        let expected = match store_vectors(&mut chunk, h.element_type, h.metric, Some(h.element_codec())) {
+        let expected = match store_vectors(&mut chunk, h.element_type, h.metric, Some(h.element_codec()), 0) {
             Ok((_, Some(stored), _)) => stored,
             Ok((codec, None, _)) => {
                 let mut bytes = vec![0u8; chunk.data.len() * h.element_type.size()];

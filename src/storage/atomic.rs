@@ -122,17 +122,17 @@ fn writing() -> MutexGuard<'static, Vec<PathBuf>> {
     WRITING.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The temporary files this process is writing at this moment: what an interrupted
-/// process should remove before it exits.
+/// The temporary files this process is writing at this moment, and the temporary folders
+/// of its partitioned builds: what an interrupted process should remove before it exits.
 pub fn temporaries_being_written() -> Vec<PathBuf> {
     writing().clone()
 }
 
 /// A temporary file named in [`temporaries_being_written`] while this lives.
-struct Registered(PathBuf);
+pub(super) struct Registered(PathBuf);
 
 impl Registered {
-    fn new(tmp: &Path) -> Self {
+    pub(super) fn new(tmp: &Path) -> Self {
         writing().push(tmp.into());
         Registered(tmp.into())
     }

@@ -11,6 +11,7 @@ pub mod destination;
 mod faults;
 mod journal;
 mod mmap;
+mod scratch;
 mod vfs;
 mod writer;
 
@@ -19,6 +20,9 @@ pub use destination::{check_index_destination, destination, Destination, Refusal
 pub use faults::{Fault, Faulty};
 pub use journal::{journal_path, recover, Left};
 pub use mmap::IndexFile;
+#[cfg(test)]
+pub(crate) use scratch::LOCK as SCRATCH_LOCK;
+pub use scratch::{map_scratch, scratch_path, ScratchDir};
 pub use vfs::{FileStorage, Mapped, MemoryStorage, Storage, StoredFile};
 pub use writer::IndexWriter;
 

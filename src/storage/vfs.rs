@@ -146,7 +146,10 @@ impl StoredFile for File {
         // a process that ignores our lock (truncation raises SIGBUS on access); every
         // lmdiskann reader holds a shared lock and every writer an exclusive one, writers
         // change a file only after their last read through a map, and `build` replaces
-        // files by rename (the mapped inode never changes).
+        // files by rename (the mapped inode never changes). A partitioned build's scratch
+        // files live in a folder its lock keeps other builds out of; they are written in
+        // full before they are mapped, and the one changed while mapped (the merged graph)
+        // is changed in place, never truncated.
         Ok(Mapped::File(unsafe { Mmap::map(self) }?))
     }
 

@@ -107,41 +107,10 @@ impl ElementCodec {
     /// The codec for storing `data` (`dims` wide; values as prepared by [`stored_values`])
     /// as `element`. Refuses values the type cannot hold, naming the row.
     pub fn for_data(element: ElementType, data: &[f32], dims: usize, rowids: &[u64]) -> Result<ElementCodec> {
-        let position = |i: usize| (i / dims, i % dims);
-        let refuse = |i: usize, why: &str, hint: &str| {
-            let (row, e) = position(i);
-            Error::InvalidData(format!(
-                "row {row} (rowid {}) element {e} (counting from 0) is {}, which {why}: {hint}",
-                rowids[row], data[i]
-            ))
-        };
-        let scale = match element {
-            ElementType::F32 | ElementType::BF16 => 1.0,
-            ElementType::F16 => {
-                if let Some(i) = data.iter().position(|x| !f16::from_f32(*x).is_finite()) {
-                    return Err(refuse(i, "is outside the f16 range (+-65504)", "use --store bf16 or f32"));
-                }
-                1.0
-            }
-            ElementType::I8 | ElementType::U8 => {
-                let (lo, hi) = element.int_range().expect("integer type");
-                if element == ElementType::U8 {
-                    if let Some(i) = data.iter().position(|x| *x < 0.0) {
-                        return Err(refuse(i, "u8 cannot hold", "use --store i8"));
-                    }
-                }
-                let fits = data.iter().all(|x| x.fract() == 0.0 && (lo..=hi).contains(x));
-                let max = data.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-                if fits || max == 0.0 {
-                    1.0
-                } else {
-                    max / hi
-                }
-            }
-        };
-        Ok(ElementCodec { element, scale })
+        let mut scan = CodecScan::new(element);
+        scan.scan(data, dims, rowids, 0)?;
+        Ok(scan.codec())
     }
-
     /// Writes `x` as stored bytes (`dims * element.size()` of them).
     pub fn encode(&self, x: &[f32], out: &mut [u8]) {
         match self.element {
@@ -216,8 +185,67 @@ impl ElementCodec {
     }
 }
 
+/// [`ElementCodec::for_data`] over a set read in chunks: an integer type's scale depends
+/// on every value, so the codec is known once every chunk has been scanned.
+#[derive(Clone, Copy, Debug)]
+pub struct CodecScan {
+    element: ElementType,
+    /// Every value so far is an integer the type holds: the scale stays 1.
+    fits: bool,
+    /// The largest magnitude so far.
+    max: f32,
+}
+
+impl CodecScan {
+    pub fn new(element: ElementType) -> Self {
+        CodecScan { element, fits: true, max: 0.0 }
+    }
+
+    /// Scans the rows of `data` (`dims` wide), the first of which is row `first_row` of the
+    /// input. Refuses values the type cannot hold, naming the row.
+    pub fn scan(&mut self, data: &[f32], dims: usize, rowids: &[u64], first_row: u64) -> Result<()> {
+        let refuse = |i: usize, why: &str, hint: &str| {
+            let (row, e) = (i / dims, i % dims);
+            Error::InvalidData(format!(
+                "row {} (rowid {}) element {e} (counting from 0) is {}, which {why}: {hint}",
+                first_row + row as u64,
+                rowids[row],
+                data[i]
+            ))
+        };
+        match self.element {
+            ElementType::F32 | ElementType::BF16 => {}
+            ElementType::F16 => {
+                if let Some(i) = data.iter().position(|x| !f16::from_f32(*x).is_finite()) {
+                    return Err(refuse(i, "is outside the f16 range (+-65504)", "use --store bf16 or f32"));
+                }
+            }
+            ElementType::I8 | ElementType::U8 => {
+                let (lo, hi) = self.element.int_range().expect("integer type");
+                if self.element == ElementType::U8 {
+                    if let Some(i) = data.iter().position(|x| *x < 0.0) {
+                        return Err(refuse(i, "u8 cannot hold", "use --store i8"));
+                    }
+                }
+                self.fits = self.fits && data.iter().all(|x| x.fract() == 0.0 && (lo..=hi).contains(x));
+                self.max = data.iter().fold(self.max, |m, x| m.max(x.abs()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The codec for everything scanned.
+    pub fn codec(&self) -> ElementCodec {
+        let scale = match self.element.int_range() {
+            Some((_, hi)) if !self.fits && self.max != 0.0 => self.max / hi,
+            _ => 1.0,
+        };
+        ElementCodec { element: self.element, scale }
+    }
+}
+
 /// The larger of two losses; on a tie, the earlier row's.
-fn worse(a: Option<Loss>, b: Option<Loss>) -> Option<Loss> {
+pub(crate) fn worse(a: Option<Loss>, b: Option<Loss>) -> Option<Loss> {
     match (a, b) {
         (Some(a), Some(b)) => Some(if b.max_error > a.max_error || (b.max_error == a.max_error && b.row < a.row) { b } else { a }),
         (a, b) => a.or(b),

@@ -4,6 +4,7 @@ mod element;
 mod kernels;
 mod metric;
 
-pub use element::{f16_to_f32, ElementCodec, ElementType, Loss};
+pub(crate) use element::worse;
+pub use element::{f16_to_f32, CodecScan, ElementCodec, ElementType, Loss};
 pub use kernels::{dot, dot_many, l2_squared, l2_squared_many, norm_squared};
 pub use metric::{lift, Metric};

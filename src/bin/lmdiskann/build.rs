@@ -6,8 +6,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use lmdiskann::index::{available_memory, build_index, choose_strategy, default_element_type, estimate_build, BuildReport, BuildStrategy};
-use lmdiskann::io::{probe, read_vectors, InputOptions, InputType};
+use lmdiskann::index::{
+    available_memory, build_index_from_path, choose_strategy, default_element_type, estimate_build, BuildReport, BuildStrategy,
+};
+use lmdiskann::io::{probe, InputOptions, InputType};
 use lmdiskann::quant::CodeKind;
 use lmdiskann::storage::{check_index_destination, destination, FileStorage, Written};
 use lmdiskann::vector::ElementType;
@@ -17,7 +19,7 @@ use serde_json::json;
 use crate::progress::Progress;
 use crate::report::{human_bytes, note_rowids, peak_rss_bytes, report_destination, write_json, MemoryPeaks};
 use crate::size::parse_size;
-use crate::writing::note_removed_tmp;
+use crate::writing::{note_removed_build_folder, note_removed_tmp};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum MetricArg {
@@ -138,25 +140,29 @@ pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
     check_index_destination(&FileStorage, &out, force, args.wait)?;
     let report_to = report_destination(args.report.as_deref(), force, &[&args.input, &out])?;
     let memory = MemoryPeaks::start();
-    let set = read_vectors(&args.input, &input_options)?;
-    let rowids_from = set.rowids_from;
-    let read_seconds = started.elapsed().as_secs_f64();
-    let source = set.source;
+    let seen = probe(&args.input, &input_options)?;
     options
-        .plan(set.dims, options.element_type(source))
-        .with_context(|| format!("{}: cannot index {}-dim vectors", args.input.display(), set.dims))?;
+        .plan(seen.dims, options.element_type(seen.source))
+        .with_context(|| format!("{}: cannot index {}-dim vectors", args.input.display(), seen.dims))?;
     let progress = Progress::new();
-    let built = Instant::now();
     let report = pool
-        .install(|| build_index(set, &options, &out, &|stage, done, total| progress.build_stage(stage, done, total)))
+        .install(|| {
+            build_index_from_path(&args.input, &input_options, &options, &out, &|stage, done, total| {
+                progress.build_stage(stage, done, total)
+            })
+        })
         .with_context(|| format!("{}: build failed, nothing was written", args.input.display()))?;
     progress.finish();
     if report.removed_tmp {
         note_removed_tmp(&out);
     }
-    note_rowids(&args.input, rowids_from);
-    warn_of_conversion(&args.input, source, &report);
-    let build_seconds = built.elapsed().as_secs_f64();
+    if report.removed_build_folder {
+        note_removed_build_folder(&out);
+    }
+    note_rowids(&args.input, report.rowids_from);
+    warn_of_conversion(&args.input, report.source, &report);
+    let read_seconds = report.phase_seconds.iter().find(|(phase, _)| *phase == "read").map_or(0.0, |(_, s)| *s);
+    let build_seconds = started.elapsed().as_secs_f64() - read_seconds;
     let rate = report.vectors as f64 / build_seconds.max(1e-9);
     let peak = peak_rss_bytes();
     let (anon, file) = memory.finish().unzip();
@@ -166,8 +172,15 @@ pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
         (Some(anon), Some(file)) => format!("peak memory {} (+ {} of file pages)", human_bytes(anon), human_bytes(file)),
         _ => format!("peak RSS {}", peak.map_or("unknown".into(), human_bytes)),
     };
+    let (partitions, strategy) = match report.strategy {
+        BuildStrategy::OneShot { .. } => (1, String::new()),
+        BuildStrategy::Partitioned(layout) => (
+            layout.partitions,
+            format!(" in {} ({} of temporary files)", plural(layout.partitions as u64, "partition"), human_bytes(report.temp_bytes)),
+        ),
+    };
     eprintln!(
-        "built {}: {} x {} as {} with {} codes, {} ({} per vector, block {} B, R {}), {:.1} s ({:.0} vectors/s), {memory_line}",
+        "built {}{strategy}: {} x {} as {} with {} codes, {} ({} per vector, block {} B, R {}), {:.1} s ({:.0} vectors/s), {memory_line}",
         out.display(),
         plural(report.vectors, "vector"),
         plural(report.dims as u64, "dim"),
@@ -202,6 +215,10 @@ pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
                 "peak_anon_rss_bytes": anon,
                 "peak_file_rss_bytes": file,
                 "threads": pool.current_num_threads(),
+                "max_memory_bytes": options.max_memory,
+                "partitions": partitions,
+                "temp_bytes": report.temp_bytes,
+                "phase_seconds": report.phase_seconds.iter().map(|(phase, s)| (phase.to_string(), json!(s))).collect::<serde_json::Map<_, _>>(),
             }),
         )?;
     }

@@ -111,7 +111,7 @@ fn main() -> ExitCode {
 fn remove_temporaries_when_interrupted() {
     let installed = ctrlc::set_handler(|| {
         for tmp in lmdiskann::storage::temporaries_being_written() {
-            let _ = std::fs::remove_file(tmp);
+            let _ = if tmp.is_dir() { std::fs::remove_dir_all(tmp) } else { std::fs::remove_file(tmp) };
         }
         std::process::exit(130);
     });

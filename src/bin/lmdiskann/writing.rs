@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use lmdiskann::index::{UpdateOptions, UpdateReport, DEFAULT_AUTO_VACUUM};
 use lmdiskann::plural;
-use lmdiskann::storage::tmp_path;
+use lmdiskann::storage::{scratch_path, tmp_path};
 use lmdiskann::Error;
 use serde_json::json;
 
@@ -102,6 +102,10 @@ pub fn print_outcome(path: &Path, report: &UpdateReport) {
 /// command had left beside it.
 pub fn note_removed_tmp(path: &Path) {
     eprintln!("note: {}: removed {}, a temporary file an interrupted command left", path.display(), tmp_path(path).display());
+}
+
+pub fn note_removed_build_folder(path: &Path) {
+    eprintln!("note: {}: removed {}, a temporary folder an interrupted build left", path.display(), scratch_path(path).display());
 }
 
 /// The JSON summary of a change (`--report`).

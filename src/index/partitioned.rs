@@ -1,0 +1,991 @@
+//! The partitioned build: an index whose vectors and graph do not fit the memory budget,
+//! built a partition at a time (DiskANN's "merged Vamana", merged by RobustPrune rather
+//! than by truncation).
+//!
+//! 1. Spill: the input is streamed into `NAME.build/` beside the output: the vectors as
+//!    the graph sees them (prepared, stored and read back) and the rowids. Integer storage
+//!    needs a second pass, because its scale depends on every value; inner product a
+//!    third, which adds the lifting coordinate once the largest norm is known.
+//! 2. Sample: k-means on a seeded sample finds one centre per partition.
+//! 3. Partition: each vector joins its `OVERLAP` nearest centres that still have room
+//!    (a partition holds at most `max_partition_rows`).
+//! 4. Each partition's vectors are gathered, its graph built in memory and written out with
+//!    global ids; then it is freed.
+//! 5. Merge: a node's edges are the union of its lists, re-pruned with RobustPrune (same
+//!    alpha and saturation) over the full vectors when it came from more than one
+//!    partition; the entry is the medoid of all; unreachable nodes are linked in.
+//! 6. The codes are encoded and the file is written as a one-shot build writes it.
+//!
+//! Everything that grows with rows x dims or rows x R lives in the folder and is read
+//! through memory maps (page cache, not the process's own memory). The process holds a
+//! partition's vectors and graph, the k-means sample, buffers of a fixed size, and per
+//! row the sorted (rowid, slot) pairs and the reachability pass's parents: see
+//! [`super::budget`] for the model.
+//!
+//! Every step is a pure function of the input and the seed, and every parallel step
+//! combines its results in a fixed order, so the file is the same for any thread count.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::ops::{ControlFlow, Range};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::budget::{spill_rows, PartitionLayout, MERGE_CHUNK, OVERLAP, PARTITION_CHUNK, PART_BUFFER, STREAM_BUFFER};
+use super::build::{check_sorted_unique, store_vectors, write_new_index, BuildReport, NewIndex, Nodes, Stage};
+use super::BuildOptions;
+use crate::error::{Error, Result};
+use crate::format::{read_f32s, write_f32s, Plan};
+use crate::graph::{self, nearest_expanded, place, robust_prune, BuildParams, PointSet, Reconnect};
+use crate::io::{read_vectors_chunked, InputOptions, InputType, VectorSet};
+use crate::rng::Rng;
+use crate::storage::{check_index_destination, map_scratch, remove_stale_tmp, Mapped, ScratchDir, Storage};
+use crate::vector::{l2_squared, lift, norm_squared, worse, CodecScan, ElementCodec, ElementType, Loss, Metric};
+
+/// k-means rounds on the sample.
+const KMEANS_ROUNDS: u32 = 10;
+const SAMPLE_STREAM: u64 = 0x5341_4D50_4C45; // "SAMPLE"
+const CENTRES_STREAM: u64 = 0x4345_4E54_5245; // "CENTRE"
+/// No partition (an assignment slot left empty).
+const NONE: u32 = u32::MAX;
+
+/// The input of a build read from a file.
+pub(super) struct Input<'a> {
+    pub path: &'a Path,
+    pub opts: &'a InputOptions,
+    /// Rows, as counted before the build chose its strategy.
+    pub rows: u64,
+    pub dims: usize,
+    pub source: InputType,
+}
+
+/// Builds the index of `input` into `out` in the partitions `layout` describes.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn build_partitioned(
+    storage: &dyn Storage,
+    input: &Input,
+    opts: &BuildOptions,
+    plan: &Plan,
+    element_type: ElementType,
+    layout: PartitionLayout,
+    out: &Path,
+    progress: &(dyn Fn(Stage, u64, u64) + Sync),
+) -> Result<BuildReport> {
+    check_index_destination(storage, out, opts.force, opts.wait)?;
+    let removed_tmp = remove_stale_tmp(storage, out)?;
+    let (dir, removed_build_folder) = ScratchDir::create(out)?;
+    let mut phases = Phases::start();
+
+    let mut spilled = spill(input, opts, element_type, &dir, progress)?;
+    let (n, dims) = (spilled.rows, spilled.dims);
+    spilled.map.par_sort_unstable();
+    check_sorted_unique(spilled.map.windows(2).find(|w| w[0].0 == w[1].0).map(|w| w[0].0))?;
+    let ip = opts.metric == Metric::InnerProduct;
+    let gdims = dims + ip as usize;
+    let max_norm_squared = if ip { lift_points(&dir, &mut spilled.bytes, dims, n)? } else { 0.0 };
+    let points = Points { map: map_scratch(&dir.file(POINTS))?, dims: gdims };
+    phases.lap("read");
+
+    let params = opts.build_params(plan);
+    let sample = sample_rows(n, layout.sample_rows as usize, opts.seed);
+    let sample = points.gather(&sample);
+    let centres = kmeans(&sample, gdims, layout.partitions, opts.seed, progress);
+    drop(sample);
+    phases.lap("sample");
+
+    let parts = partition(&points, &centres, layout.max_partition_rows, &dir, &mut spilled.bytes, progress)?;
+    phases.lap("partition");
+
+    for part in 0..parts {
+        build_partition(&points, part, parts, &params, &dir, &mut spilled.bytes, progress)?;
+    }
+    phases.lap("partition graphs");
+
+    let (entry, centroid) = medoid(&points, dims);
+    let graph = merge(&points, parts, &params, &dir, &mut spilled.bytes, progress)?;
+    let mut merged = Merged { points: &points, path: dir.file(GRAPH), file: graph.0, map: graph.1, entry, params: &params };
+    let reconnected = graph::reconnect(&mut merged)?;
+    phases.lap("merge");
+
+    let code_kind = opts.code_kind(dims);
+    let codes = encode_codes(&points, dims, code_kind.space(opts.metric, centroid.clone(), opts.seed), &dir, &mut spilled.bytes)?;
+    let nodes = OnDisk {
+        points: &points,
+        dims,
+        stored: spilled.stored.then(|| map_scratch(&dir.file(STORED))).transpose()?,
+        rowids: map_scratch(&dir.file(ROWIDS))?,
+        graph: &merged.map,
+        max_degree: plan.max_degree,
+        codes: &codes,
+        code_len: code_kind.code_len(dims),
+    };
+    let new = NewIndex { opts, plan, element_type, codec: spilled.codec, build_list: params.build_list, entry, centroid, max_norm_squared };
+    let written = write_new_index(storage, out, &new, spilled.map, &nodes, progress)?;
+    phases.lap("write");
+    Ok(BuildReport {
+        loss: spilled.loss,
+        reconnected,
+        removed_tmp,
+        removed_build_folder,
+        strategy: super::BuildStrategy::Partitioned(PartitionLayout { partitions: parts, ..layout }),
+        phase_seconds: phases.done,
+        temp_bytes: spilled.bytes,
+        source: input.source,
+        rowids_from: spilled.rowids_from,
+        ..written
+    })
+}
+
+/// Seconds spent in each phase, in order.
+pub(super) struct Phases {
+    since: Instant,
+    pub done: Vec<(&'static str, f64)>,
+}
+
+impl Phases {
+    pub fn start() -> Self {
+        Phases { since: Instant::now(), done: Vec::new() }
+    }
+
+    /// Ends the phase `name`, which began when the last one ended.
+    pub fn lap(&mut self, name: &'static str) {
+        self.done.push((name, self.since.elapsed().as_secs_f64()));
+        self.since = Instant::now();
+    }
+}
+
+// The files in the build's folder.
+/// Every row's vector as the graph sees it, little-endian f32, `dims` (+1 under ip) wide.
+const POINTS: &str = "points.f32";
+/// The input's values before an integer type's second pass, or the vectors before ip's lift.
+const VALUES: &str = "values.f32";
+/// Integer types: every row's stored bytes.
+const STORED: &str = "stored.bytes";
+/// Every row's rowid, little-endian u64.
+const ROWIDS: &str = "rowids.u64";
+/// Every row's partitions, `OVERLAP` u32 each (`NONE` when it has fewer).
+const ASSIGN: &str = "assign.u32";
+/// The merged graph: per row its degree and R edge slots, u32 each.
+const GRAPH: &str = "graph.u32";
+/// Every row's neighbour code.
+const CODES: &str = "codes.bytes";
+
+/// Partition `part`'s rows (ascending), u32 each.
+fn part_ids(part: usize) -> String {
+    format!("part-{part}.ids")
+}
+
+/// Partition `part`'s graph: per row of the partition its degree and R edge slots (global ids).
+fn part_graph(part: usize) -> String {
+    format!("part-{part}.graph")
+}
+
+/// A scratch file written front to back, counting its bytes.
+struct Scratch {
+    path: PathBuf,
+    out: BufWriter<File>,
+    bytes: Vec<u8>,
+}
+
+impl Scratch {
+    fn create(path: PathBuf, buffer: usize) -> Result<Scratch> {
+        let file = File::create(&path).map_err(|e| Error::io(&path, "cannot create a build's temporary file", e))?;
+        Ok(Scratch { path, out: BufWriter::with_capacity(buffer, file), bytes: Vec::new() })
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out.write_all(bytes).map_err(|e| Error::io(&self.path, "cannot write a build's temporary file", e))
+    }
+
+    fn put_f32s(&mut self, values: &[f32]) -> Result<()> {
+        let mut bytes = std::mem::take(&mut self.bytes);
+        bytes.resize(values.len() * 4, 0);
+        write_f32s(&mut bytes, values);
+        let written = self.put(&bytes);
+        self.bytes = bytes;
+        written
+    }
+
+    fn put_u32s(&mut self, values: &[u32]) -> Result<()> {
+        let mut bytes = std::mem::take(&mut self.bytes);
+        bytes.clear();
+        values.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+        let written = self.put(&bytes);
+        self.bytes = bytes;
+        written
+    }
+
+    /// Flushes the file; returns its length.
+    fn finish(self) -> Result<u64> {
+        let file = self.out.into_inner().map_err(|e| Error::io(&self.path, "cannot write a build's temporary file", e.into_error()))?;
+        file.metadata().map(|m| m.len()).map_err(|e| Error::io(&self.path, "cannot write a build's temporary file", e))
+    }
+}
+
+fn u32_at(bytes: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]])
+}
+
+/// Rows of little-endian f32 vectors in a mapped scratch file.
+struct Points {
+    map: Mapped,
+    dims: usize,
+}
+
+impl Points {
+    fn len(&self) -> usize {
+        self.map.len() / (4 * self.dims)
+    }
+
+    /// Decodes the first `out.len()` values of row `row` into `out`.
+    fn read(&self, row: usize, out: &mut [f32]) {
+        let at = row * 4 * self.dims;
+        read_f32s(&self.map[at..at + 4 * out.len()], out);
+    }
+
+    fn rows(&self, rows: Range<usize>) -> Vec<f32> {
+        let mut out = vec![0.0; rows.len() * self.dims];
+        read_f32s(&self.map[rows.start * 4 * self.dims..rows.end * 4 * self.dims], &mut out);
+        out
+    }
+
+    fn gather(&self, rows: &[u32]) -> Vec<f32> {
+        let mut out = vec![0.0; rows.len() * self.dims];
+        out.par_chunks_mut(self.dims).zip(rows).for_each(|(o, &row)| self.read(row as usize, o));
+        out
+    }
+}
+
+/// What the spill learnt.
+struct Spilled {
+    rows: usize,
+    dims: usize,
+    codec: ElementCodec,
+    loss: Option<Loss>,
+    /// (rowid, slot) of every row.
+    map: Vec<(u64, u32)>,
+    /// Whether `STORED` holds an integer type's stored bytes.
+    stored: bool,
+    rowids_from: crate::io::RowidSource,
+    /// Temporary bytes written so far.
+    bytes: u64,
+}
+
+/// Streams the input into the folder: `POINTS` (before ip's lift: `VALUES`), `ROWIDS`,
+/// and for integer types `STORED`.
+fn spill(
+    input: &Input,
+    opts: &BuildOptions,
+    element: ElementType,
+    dir: &ScratchDir,
+    progress: &(dyn Fn(Stage, u64, u64) + Sync),
+) -> Result<Spilled> {
+    let dims = input.dims;
+    let integer = element.is_integer();
+    // What the first pass writes: final for float types, an integer type's input values
+    // to be stored in a second pass, the vectors before ip's lift.
+    let first_file = if integer || opts.metric == Metric::InnerProduct { VALUES } else { POINTS };
+    let mut values = Scratch::create(dir.file(first_file), STREAM_BUFFER)?;
+    let mut rowids = Scratch::create(dir.file(ROWIDS), STREAM_BUFFER)?;
+    let mut map: Vec<(u64, u32)> = Vec::with_capacity(input.rows.min(u32::MAX as u64) as usize);
+    let mut scan = CodecScan::new(element);
+    let mut loss = None;
+    let mut failed = None;
+    let mut consume = |mut chunk: VectorSet| {
+        let first = map.len() as u64;
+        let mut step = || -> Result<()> {
+            let rows = first + chunk.len() as u64;
+            if rows >= u32::MAX as u64 {
+                return Err(Error::InvalidData(format!("{rows} vectors exceed the {} an index holds", u32::MAX - 1)));
+            }
+            map.extend(chunk.rowids.iter().enumerate().map(|(i, &r)| (r, first as u32 + i as u32)));
+            let ids: Vec<u8> = chunk.rowids.iter().flat_map(|r| r.to_le_bytes()).collect();
+            rowids.put(&ids)?;
+            if integer {
+                scan.scan(&chunk.data, dims, &chunk.rowids, first)?;
+            } else {
+                let (_, _, lost) = store_vectors(&mut chunk, element, opts.metric, None, first)?;
+                loss = worse(loss, lost);
+            }
+            values.put_f32s(&chunk.data)?;
+            progress(Stage::Spill, rows, input.rows.max(rows));
+            Ok(())
+        };
+        match step() {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                failed = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    };
+    let read = read_vectors_chunked(input.path, input.opts, spill_rows(dims), &mut consume);
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let summary = read?;
+    let mut bytes = values.finish()? + rowids.finish()?;
+    let rows = map.len();
+    let codec = scan.codec();
+    if integer {
+        let after = if opts.metric == Metric::InnerProduct { VALUES } else { POINTS };
+        loss = store_integers(dir, rows, dims, element, codec, opts.metric, after, &mut bytes)?;
+    }
+    Ok(Spilled { rows, dims, codec, loss, map, stored: integer, rowids_from: summary.rowids_from, bytes })
+}
+
+/// The second pass of an integer type: `VALUES` (the input's values) stored with the
+/// codec every value decided, into `STORED` and the vectors read back into `to`.
+#[allow(clippy::too_many_arguments)]
+fn store_integers(
+    dir: &ScratchDir,
+    rows: usize,
+    dims: usize,
+    element: ElementType,
+    codec: ElementCodec,
+    metric: Metric,
+    to: &str,
+    bytes: &mut u64,
+) -> Result<Option<Loss>> {
+    let values = Points { map: map_scratch(&dir.file(VALUES))?, dims };
+    let rowids = map_scratch(&dir.file(ROWIDS))?;
+    let staging = dir.file("staging.f32");
+    let mut vectors = Scratch::create(staging.clone(), STREAM_BUFFER)?;
+    let mut stored = Scratch::create(dir.file(STORED), STREAM_BUFFER)?;
+    let mut loss = None;
+    for start in (0..rows).step_by(spill_rows(dims)) {
+        let end = (start + spill_rows(dims)).min(rows);
+        let ids = (start..end).map(|i| u64::from_le_bytes(rowids[8 * i..8 * i + 8].try_into().expect("8 bytes"))).collect();
+        let mut chunk = VectorSet { dims, rowids: ids, data: values.rows(start..end), ..Default::default() };
+        let (_, kept, lost) = store_vectors(&mut chunk, element, metric, Some(codec), start as u64)?;
+        loss = worse(loss, lost);
+        stored.put(&kept.expect("integer types keep their stored bytes"))?;
+        vectors.put_f32s(&chunk.data)?;
+    }
+    *bytes += vectors.finish()? + stored.finish()?;
+    drop(values);
+    std::fs::rename(&staging, dir.file(to)).map_err(|e| Error::io(&staging, "cannot rename a build's temporary file", e))?;
+    if to != VALUES {
+        let _ = std::fs::remove_file(dir.file(VALUES));
+    }
+    Ok(loss)
+}
+
+/// Inner product: `POINTS` = every vector of `VALUES` with the coordinate that lifts it to
+/// the largest norm. Returns the largest squared norm.
+fn lift_points(dir: &ScratchDir, bytes: &mut u64, dims: usize, rows: usize) -> Result<f32> {
+    let values = Points { map: map_scratch(&dir.file(VALUES))?, dims };
+    let chunk = spill_rows(dims);
+    let max_norm_squared = (0..rows.div_ceil(chunk))
+        .into_par_iter()
+        .map(|c| values.rows(c * chunk..((c + 1) * chunk).min(rows)).chunks_exact(dims).map(norm_squared).fold(0.0, f32::max))
+        .reduce(|| 0.0, f32::max);
+    let mut points = Scratch::create(dir.file(POINTS), STREAM_BUFFER)?;
+    let mut lifted = Vec::new();
+    for start in (0..rows).step_by(chunk) {
+        let data = values.rows(start..(start + chunk).min(rows));
+        lifted.clear();
+        for v in data.chunks_exact(dims) {
+            lifted.extend_from_slice(v);
+            lifted.push(lift(max_norm_squared, v));
+        }
+        points.put_f32s(&lifted)?;
+    }
+    *bytes += points.finish()?;
+    drop(values);
+    let _ = std::fs::remove_file(dir.file(VALUES));
+    Ok(max_norm_squared)
+}
+
+/// `want` rows of `0..n`, ascending, chosen uniformly by a seeded selection sampling.
+fn sample_rows(n: usize, want: usize, seed: u64) -> Vec<u32> {
+    let want = want.min(n);
+    let mut rng = Rng::derive(seed, SAMPLE_STREAM);
+    let mut chosen = Vec::with_capacity(want);
+    for row in 0..n {
+        if (rng.below((n - row) as u64) as usize) < want - chosen.len() {
+            chosen.push(row as u32);
+        }
+    }
+    chosen
+}
+
+/// The nearest of `centres` (`dims` wide) to `v`; ties: the smaller index.
+fn nearest_centre(v: &[f32], centres: &[f32], dims: usize) -> usize {
+    centres
+        .chunks_exact(dims)
+        .map(|c| l2_squared(v, c))
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+        .map_or(0, |(i, _)| i)
+}
+
+/// `k` centres of `sample` (`dims` wide) after a fixed number of Lloyd rounds from `k`
+/// seeded sample points. Sums run in sample order, so the result is the same on any pool.
+fn kmeans(sample: &[f32], dims: usize, k: usize, seed: u64, progress: &(dyn Fn(Stage, u64, u64) + Sync)) -> Vec<f32> {
+    let rows = sample.len() / dims;
+    let mut order: Vec<usize> = (0..rows).collect();
+    Rng::derive(seed, CENTRES_STREAM).shuffle(&mut order);
+    let mut centres: Vec<f32> = order.iter().take(k).flat_map(|&i| sample[i * dims..(i + 1) * dims].iter().copied()).collect();
+    let k = centres.len() / dims;
+    for round in 0..KMEANS_ROUNDS {
+        let nearest: Vec<usize> = sample.par_chunks(dims).map(|v| nearest_centre(v, &centres, dims)).collect();
+        let mut sums = vec![0.0f64; k * dims];
+        let mut counts = vec![0u64; k];
+        for (v, &c) in sample.chunks_exact(dims).zip(&nearest) {
+            counts[c] += 1;
+            sums[c * dims..(c + 1) * dims].iter_mut().zip(v).for_each(|(s, x)| *s += *x as f64);
+        }
+        for (c, &count) in counts.iter().enumerate().filter(|(_, count)| **count > 0) {
+            for j in 0..dims {
+                centres[c * dims + j] = (sums[c * dims + j] / count as f64) as f32;
+            }
+        }
+        progress(Stage::Sample, round as u64 + 1, KMEANS_ROUNDS as u64);
+    }
+    centres
+}
+
+/// Assigns every row to its `OVERLAP` nearest centres with room (at most `cap` rows each),
+/// writing `ASSIGN` and each partition's id list. Returns the number of partitions.
+///
+/// Rows claim room nearest first (by the distance to their nearest centre): a full
+/// partition then turns away its outskirts, which lie nearer other partitions anyway,
+/// rather than whichever rows come last in the file (on 100k x 128 with 21 partitions,
+/// filling in file order cost 6 points of recall@10).
+fn partition(
+    points: &Points,
+    centres: &[f32],
+    cap: u64,
+    dir: &ScratchDir,
+    bytes: &mut u64,
+    progress: &(dyn Fn(Stage, u64, u64) + Sync),
+) -> Result<usize> {
+    let (n, dims) = (points.len(), points.dims);
+    let parts = centres.len() / dims;
+    let distances = |rows: &[u32]| {
+        let mut d = vec![0.0f32; rows.len() * parts];
+        d.par_chunks_mut(parts).zip(rows).for_each_init(
+            || vec![0.0; dims],
+            |v, (d, &row)| {
+                points.read(row as usize, v);
+                d.iter_mut().zip(centres.chunks_exact(dims)).for_each(|(d, c)| *d = l2_squared(v, c));
+            },
+        );
+        d
+    };
+    // Every row with the distance to its nearest centre, nearest first.
+    let mut order: Vec<(f32, u32)> = Vec::with_capacity(n);
+    let all: Vec<u32> = (0..n as u32).collect();
+    for rows in all.chunks(PARTITION_CHUNK) {
+        let d = distances(rows);
+        order.extend(d.chunks_exact(parts).zip(rows).map(|(d, &row)| (d.iter().copied().fold(f32::INFINITY, f32::min), row)));
+    }
+    drop(all);
+    order.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+
+    let mut assigned = vec![[NONE; OVERLAP]; n];
+    let mut counts = vec![0u64; parts];
+    let rows: Vec<u32> = order.iter().map(|&(_, row)| row).collect();
+    drop(order);
+    for (done, chunk) in rows.chunks(PARTITION_CHUNK).enumerate() {
+        let d = distances(chunk);
+        for (d, &row) in d.chunks_exact(parts).zip(chunk) {
+            let chosen = &mut assigned[row as usize];
+            for k in 0..OVERLAP {
+                // The nearest centre with room not chosen yet (ties: the smaller index).
+                let best = (0..parts)
+                    .filter(|&c| counts[c] < cap && !chosen.contains(&(c as u32)))
+                    .min_by(|&a, &b| d[a].total_cmp(&d[b]).then(a.cmp(&b)));
+                let Some(c) = best else { break };
+                chosen[k] = c as u32;
+                counts[c] += 1;
+            }
+        }
+        progress(Stage::Partition, ((done * PARTITION_CHUNK + chunk.len()) as u64).min(n as u64), n as u64);
+    }
+    drop(rows);
+
+    // Partition id lists in ascending row order, as the merge reads them.
+    let mut ids = (0..parts).map(|p| Scratch::create(dir.file(&part_ids(p)), PART_BUFFER)).collect::<Result<Vec<_>>>()?;
+    let mut assign = Scratch::create(dir.file(ASSIGN), STREAM_BUFFER)?;
+    for (row, chosen) in assigned.iter().enumerate() {
+        for &c in chosen.iter().filter(|&&c| c != NONE) {
+            ids[c as usize].put_u32s(&[row as u32])?;
+        }
+        assign.put_u32s(chosen)?;
+    }
+    *bytes += assign.finish()?;
+    for file in ids {
+        *bytes += file.finish()?;
+    }
+    Ok(parts)
+}
+
+/// Builds partition `part`'s graph in memory and writes it out with global ids.
+fn build_partition(
+    points: &Points,
+    part: usize,
+    parts: usize,
+    params: &BuildParams,
+    dir: &ScratchDir,
+    bytes: &mut u64,
+    progress: &(dyn Fn(Stage, u64, u64) + Sync),
+) -> Result<()> {
+    let ids_map = map_scratch(&dir.file(&part_ids(part)))?;
+    let ids: Vec<u32> = (0..ids_map.len() / 4).map(|i| u32_at(&ids_map, i)).collect();
+    drop(ids_map);
+    let data = points.gather(&ids);
+    let stage = Stage::PartitionGraph { part: part as u32 + 1, parts: parts as u32 };
+    let graph_progress = |pass: u32, passes: u32, done: u64, total: u64| {
+        progress(stage, (pass as u64 - 1) * total + done, passes as u64 * total);
+    };
+    let graph = graph::build(&PointSet { dims: points.dims, data: &data }, params, &graph_progress);
+    drop(data);
+    let mut out = Scratch::create(dir.file(&part_graph(part)), STREAM_BUFFER)?;
+    let mut record = Vec::with_capacity(1 + params.max_degree);
+    for edges in &graph.neighbours {
+        record.clear();
+        record.push(edges.len() as u32);
+        record.extend(edges.iter().map(|&local| ids[local as usize]));
+        record.resize(1 + params.max_degree, 0);
+        out.put_u32s(&record)?;
+    }
+    *bytes += out.finish()?;
+    Ok(())
+}
+
+/// The edges of record `row` of a graph file (degree, then `max_degree` slots).
+fn record_edges(graph: &[u8], max_degree: usize, row: usize, out: &mut Vec<u32>) {
+    let at = row * (1 + max_degree);
+    let degree = u32_at(graph, at) as usize;
+    out.clear();
+    out.extend((0..degree.min(max_degree)).map(|i| u32_at(graph, at + 1 + i)));
+}
+
+/// Merges the partitions' graphs into `GRAPH`: a node in one partition keeps its list; a
+/// node in several gets the union of its lists, re-pruned over the full vectors. Returns
+/// the file, open for the reachability repair, and its map.
+fn merge(
+    points: &Points,
+    parts: usize,
+    params: &BuildParams,
+    dir: &ScratchDir,
+    bytes: &mut u64,
+    progress: &(dyn Fn(Stage, u64, u64) + Sync),
+) -> Result<(File, Mapped)> {
+    let n = points.len();
+    let r = params.max_degree;
+    let assign = map_scratch(&dir.file(ASSIGN))?;
+    let graphs = (0..parts).map(|p| map_scratch(&dir.file(&part_graph(p)))).collect::<Result<Vec<_>>>()?;
+    // The next row of each partition: rows join partitions in ascending order.
+    let mut cursor = vec![0usize; parts];
+    let mut out = Scratch::create(dir.file(GRAPH), STREAM_BUFFER)?;
+    let mut record = Vec::with_capacity(1 + r);
+    for start in (0..n).step_by(MERGE_CHUNK) {
+        let end = (start + MERGE_CHUNK).min(n);
+        let places: Vec<Vec<(usize, usize)>> = (start..end)
+            .map(|row| {
+                (0..OVERLAP)
+                    .map(|k| u32_at(&assign, row * OVERLAP + k))
+                    .filter(|&p| p != NONE)
+                    .map(|p| {
+                        let at = cursor[p as usize];
+                        cursor[p as usize] += 1;
+                        (p as usize, at)
+                    })
+                    .collect()
+            })
+            .collect();
+        let lists: Vec<Vec<u32>> = places
+            .par_iter()
+            .enumerate()
+            .map_init(Vec::new, |edges, (i, places)| {
+                let row = (start + i) as u32;
+                let mut union = Vec::new();
+                for &(p, at) in places {
+                    record_edges(&graphs[p], r, at, edges);
+                    union.extend_from_slice(edges);
+                }
+                if places.len() < 2 {
+                    return union;
+                }
+                union.sort_unstable();
+                union.dedup();
+                reprune(points, row, &union, params)
+            })
+            .collect();
+        for edges in &lists {
+            record.clear();
+            record.push(edges.len() as u32);
+            record.extend_from_slice(edges);
+            record.resize(1 + r, 0);
+            out.put_u32s(&record)?;
+        }
+        progress(Stage::Merge, end as u64, n as u64);
+    }
+    *bytes += out.finish()?;
+    drop(graphs);
+    for p in 0..parts {
+        let _ = std::fs::remove_file(dir.file(&part_graph(p)));
+    }
+    let path = dir.file(GRAPH);
+    let file =
+        File::options().read(true).write(true).open(&path).map_err(|e| Error::io(&path, "cannot open a build's temporary file", e))?;
+    Ok((file, map_scratch(&path)?))
+}
+
+/// RobustPrune of `row`'s candidates `union` (sorted, distinct) over the full vectors.
+fn reprune(points: &Points, row: u32, union: &[u32], params: &BuildParams) -> Vec<u32> {
+    let dims = points.dims;
+    // Every vector the prune compares, decoded once: `row`'s, then the candidates'.
+    let mut vectors = vec![0.0f32; (union.len() + 1) * dims];
+    points.read(row as usize, &mut vectors[..dims]);
+    for (i, &id) in union.iter().enumerate() {
+        points.read(id as usize, &mut vectors[(i + 1) * dims..(i + 2) * dims]);
+    }
+    let at = |id: u32| if id == row { 0 } else { 1 + union.binary_search(&id).expect("a candidate") };
+    let vector = |id: u32| &vectors[at(id) * dims..(at(id) + 1) * dims];
+    let dist = |a: u32, b: u32| l2_squared(vector(a), vector(b));
+    let mut pool: Vec<(f32, u32)> = union.iter().map(|&id| (dist(row, id), id)).collect();
+    robust_prune(row, &mut pool, params.alpha, params.max_degree, params.saturate, dist)
+}
+
+/// The row nearest the mean of all (ties: the smaller row), and the mean's first `dims`
+/// coordinates (the codes' centroid). Sums run in row order in f64.
+fn medoid(points: &Points, dims: usize) -> (u32, Vec<f32>) {
+    let n = points.len();
+    let mut sum = vec![0.0f64; points.dims];
+    for start in (0..n).step_by(spill_rows(points.dims)) {
+        let data = points.rows(start..(start + spill_rows(points.dims)).min(n));
+        for v in data.chunks_exact(points.dims) {
+            sum.iter_mut().zip(v).for_each(|(s, x)| *s += *x as f64);
+        }
+    }
+    let mean: Vec<f32> = sum.iter().map(|s| (s / n as f64) as f32).collect();
+    let entry = (0..n as u32)
+        .into_par_iter()
+        .map_init(
+            || vec![0.0; points.dims],
+            |v, i| {
+                points.read(i as usize, v);
+                (l2_squared(v, &mean), i)
+            },
+        )
+        .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+        .map_or(0, |(_, i)| i);
+    (entry, mean[..dims].to_vec())
+}
+
+/// The merged graph in its file, for [`graph::reconnect`]: every row must be reachable.
+struct Merged<'a> {
+    points: &'a Points,
+    path: PathBuf,
+    file: File,
+    map: Mapped,
+    entry: u32,
+    params: &'a BuildParams,
+}
+
+impl Reconnect for Merged<'_> {
+    type Error = Error;
+
+    fn slots(&self) -> u32 {
+        self.points.len() as u32
+    }
+
+    fn entry(&self) -> Option<u32> {
+        Some(self.entry)
+    }
+
+    fn max_degree(&self) -> usize {
+        self.params.max_degree
+    }
+
+    fn must_reach(&self, _: u32) -> Result<bool> {
+        Ok(true)
+    }
+
+    fn out_edges(&self, slot: u32) -> Result<Vec<u32>> {
+        let mut edges = Vec::new();
+        record_edges(&self.map, self.params.max_degree, slot as usize, &mut edges);
+        Ok(edges)
+    }
+
+    fn nearest_sources(&self, slot: u32) -> Result<Vec<u32>> {
+        let mut query = vec![0.0; self.points.dims];
+        self.points.read(slot as usize, &mut query);
+        let distance = |id: u32| {
+            let mut v = vec![0.0; self.points.dims];
+            self.points.read(id as usize, &mut v);
+            Ok(l2_squared(&query, &v))
+        };
+        nearest_expanded(self.entry, self.params.build_list, distance, |id, out| {
+            record_edges(&self.map, self.params.max_degree, id as usize, out);
+            Ok(())
+        })
+    }
+
+    fn link(&mut self, from: u32, replace: Option<usize>, to: u32) -> Result<()> {
+        let r = self.params.max_degree;
+        let mut edges = self.out_edges(from)?;
+        place(&mut edges, replace, to);
+        let mut record: Vec<u8> = Vec::with_capacity(4 * (1 + r));
+        record.extend_from_slice(&(edges.len() as u32).to_le_bytes());
+        edges.iter().for_each(|e| record.extend_from_slice(&e.to_le_bytes()));
+        record.resize(4 * (1 + r), 0);
+        // The map shares the file's pages: later reads see this write.
+        self.file
+            .write_all_at(&record, (from as usize * 4 * (1 + r)) as u64)
+            .map_err(|e| Error::io(&self.path, "cannot write a build's temporary file", e))
+    }
+}
+
+/// Every row's neighbour code, into `CODES`; returns its map.
+fn encode_codes(points: &Points, dims: usize, space: crate::quant::CodeSpace, dir: &ScratchDir, bytes: &mut u64) -> Result<Mapped> {
+    let n = points.len();
+    let code_len = space.code_len();
+    let mut out = Scratch::create(dir.file(CODES), STREAM_BUFFER)?;
+    let chunk = spill_rows(points.dims);
+    let mut codes = vec![0u8; chunk * code_len];
+    for start in (0..n).step_by(chunk) {
+        let end = (start + chunk).min(n);
+        codes[..(end - start) * code_len].par_chunks_mut(code_len).enumerate().for_each_init(
+            || vec![0.0; dims],
+            |v, (i, code)| {
+                points.read(start + i, v);
+                space.encode(v, code);
+            },
+        );
+        out.put(&codes[..(end - start) * code_len])?;
+    }
+    *bytes += out.finish()?;
+    map_scratch(&dir.file(CODES))
+}
+
+/// The nodes of a partitioned build, read from its folder.
+struct OnDisk<'a> {
+    points: &'a Points,
+    dims: usize,
+    stored: Option<Mapped>,
+    rowids: Mapped,
+    graph: &'a Mapped,
+    max_degree: usize,
+    codes: &'a Mapped,
+    code_len: usize,
+}
+
+impl Nodes for OnDisk<'_> {
+    fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    fn rowid(&self, slot: usize) -> u64 {
+        u64::from_le_bytes(self.rowids[8 * slot..8 * slot + 8].try_into().expect("8 bytes"))
+    }
+
+    fn vector<'a>(&'a self, slot: usize, buf: &'a mut Vec<f32>) -> &'a [f32] {
+        buf.resize(self.dims, 0.0);
+        self.points.read(slot, buf);
+        buf
+    }
+
+    fn stored(&self, slot: usize) -> Option<&[u8]> {
+        self.stored.as_ref().map(|bytes| &bytes[slot * self.dims..(slot + 1) * self.dims])
+    }
+
+    fn edges(&self, slot: usize, out: &mut Vec<u32>) {
+        record_edges(self.graph, self.max_degree, slot, out);
+    }
+
+    fn code(&self, id: u32) -> &[u8] {
+        &self.codes[id as usize * self.code_len..(id as usize + 1) * self.code_len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exact::{exact_rowids, recall_at_k};
+    use crate::index::{build_index_from_path, build_index_from_path_in, check_index, choose_strategy, BuildStrategy, Index};
+    use crate::io::write_fvecs;
+    use crate::storage::{scratch_path, Fault, Faulty, FileStorage};
+    use crate::synthetic::Clustered;
+    use crate::SearchParams;
+
+    const ROWS: usize = 20_000;
+    const DIMS: usize = 16;
+
+    /// A budget that forces `rows` rows into at least 4 partitions.
+    fn forcing_budget(opts: &BuildOptions, element: ElementType, rows: usize) -> u64 {
+        let request = opts.plan_request(DIMS, element);
+        let plan = crate::format::plan(&request).unwrap();
+        let mut budget = crate::index::estimate_build(opts, &request, &plan, rows as u64, 1).build_peak_bytes;
+        loop {
+            budget -= budget / 200;
+            match choose_strategy(opts, &request, &plan, rows as u64, budget).unwrap() {
+                BuildStrategy::Partitioned(layout) if layout.partitions >= 4 => return budget,
+                _ => {}
+            }
+        }
+    }
+
+    struct Case {
+        dir: tempfile::TempDir,
+        input: PathBuf,
+        base: VectorSet,
+    }
+
+    fn case(rows: usize) -> Case {
+        let dir = tempfile::tempdir().unwrap();
+        let base = Clustered::standard(DIMS, 3).sample(rows, 0);
+        let input = dir.path().join("base.fvecs");
+        write_fvecs(&input, &base).unwrap();
+        Case { dir, input, base }
+    }
+
+    fn partitioned_opts(metric: Metric, store: Option<ElementType>, rows: usize) -> BuildOptions {
+        let opts = BuildOptions { metric, store, build_list: 64, ..BuildOptions::default() };
+        let budget = forcing_budget(&opts, store.unwrap_or(ElementType::F32), rows);
+        BuildOptions { max_memory: Some(budget), ..opts }
+    }
+
+    fn build_on(threads: usize, case: &Case, opts: &BuildOptions, name: &str) -> Result<(BuildReport, Vec<u8>)> {
+        let out = case.dir.path().join(name);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let report = pool.install(|| build_index_from_path(&case.input, &InputOptions::default(), opts, &out, &|_, _, _| {}))?;
+        Ok((report, std::fs::read(&out).unwrap()))
+    }
+
+    fn assert_sound(path: &Path) {
+        let problems = check_index(&crate::storage::IndexFile::open(path).unwrap()).problems;
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn a_forced_partitioned_build_is_sound_finds_the_neighbours_and_is_the_same_on_any_pool() {
+        let case = case(ROWS);
+        let opts = partitioned_opts(Metric::L2, None, ROWS);
+        let (report, one) = build_on(1, &case, &opts, "one.lmd").unwrap();
+        let BuildStrategy::Partitioned(layout) = report.strategy else { panic!("{:?}", report.strategy) };
+        assert!(layout.partitions >= 4 && report.temp_bytes > (ROWS * DIMS * 4) as u64, "{layout:?} {report:?}");
+        let phases: Vec<&str> = report.phase_seconds.iter().map(|(phase, _)| *phase).collect();
+        assert_eq!(phases, ["read", "sample", "partition", "partition graphs", "merge", "write"]);
+        let (_, three) = build_on(3, &case, &opts, "three.lmd").unwrap();
+        assert!(one == three, "the file depends on the thread count");
+        let path = case.dir.path().join("one.lmd");
+        assert_sound(&path);
+        assert!(!scratch_path(&path).exists() && !scratch_path(&case.dir.path().join("three.lmd")).exists());
+
+        let queries = Clustered::standard(DIMS, 3).sample(200, 1);
+        let truth = exact_rowids(&case.base, &queries, Metric::L2, 10).unwrap();
+        let recall = |path: &Path| {
+            let index = Index::open(path).unwrap();
+            let params = SearchParams { k: 10, search_list: 64, beam_width: 1 };
+            let hits = index.search_many(&queries.data, &params).unwrap();
+            let found: Vec<Vec<u64>> = hits.into_iter().map(|(hits, _)| hits.iter().map(|h| h.rowid).collect()).collect();
+            recall_at_k(&found, &truth, 10)
+        };
+        build_on(3, &case, &BuildOptions { max_memory: None, ..opts }, "shot.lmd").unwrap();
+        let (partitioned, one_shot) = (recall(&path), recall(&case.dir.path().join("shot.lmd")));
+        eprintln!("recall@10 at L 64: {partitioned:.4} in {} partitions, {one_shot:.4} in one piece", layout.partitions);
+        assert!(partitioned >= 0.95 && partitioned >= one_shot - 0.02, "recall@10 {partitioned}, one-shot {one_shot}");
+    }
+
+    #[test]
+    fn a_full_partition_keeps_the_rows_nearest_its_centre() {
+        // Six rows near centre 0 (at 0), the nearest last in the file; centres 1 and 2 far
+        // off; room for 4 rows each. The four nearest rows (5, 4, 3, 2) keep centre 0, the
+        // two farthest go elsewhere; filled in file order, rows 0..4 would have kept it.
+        let dir = tempfile::tempdir().unwrap();
+        let (scratch, _) = ScratchDir::create(&dir.path().join("x.lmd")).unwrap();
+        let mut file = Scratch::create(scratch.file(POINTS), STREAM_BUFFER).unwrap();
+        file.put_f32s(&[3.0, 2.0, 1.0, 0.5, 0.2, 0.1]).unwrap();
+        file.finish().unwrap();
+        let points = Points { map: map_scratch(&scratch.file(POINTS)).unwrap(), dims: 1 };
+        let parts = partition(&points, &[0.0, 100.0, 200.0], 4, &scratch, &mut 0, &|_, _, _| {}).unwrap();
+        assert_eq!(parts, 3);
+        let ids = |part| {
+            let map = map_scratch(&scratch.file(&part_ids(part))).unwrap();
+            (0..map.len() / 4).map(|i| u32_at(&map, i)).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(0), [2, 3, 4, 5]);
+        assert_eq!(ids(1), [2, 3, 4, 5]);
+        assert_eq!(ids(2), [0, 1], "the farthest rows find room further off");
+    }
+
+    #[test]
+    fn integer_storage_and_inner_product_take_their_extra_passes_and_stay_sound() {
+        let case = case(ROWS);
+        for (metric, store) in
+            [(Metric::InnerProduct, None), (Metric::Cosine, Some(ElementType::I8)), (Metric::InnerProduct, Some(ElementType::I8))]
+        {
+            let opts = partitioned_opts(metric, store, ROWS);
+            let name = format!("{}-{store:?}.lmd", metric.name());
+            let (report, _) = build_on(2, &case, &opts, &name).unwrap();
+            assert!(matches!(report.strategy, BuildStrategy::Partitioned(_)), "{metric:?} {store:?}");
+            assert_sound(&case.dir.path().join(&name));
+            // The one-shot build stores the same values and scale.
+            let one_shot = BuildOptions { max_memory: None, ..opts };
+            let (shot, _) = build_on(2, &case, &one_shot, "shot.lmd").unwrap();
+            let (a, b) = (Index::open(&case.dir.path().join(&name)).unwrap(), Index::open(&case.dir.path().join("shot.lmd")).unwrap());
+            let (a, b) = (a.file().header(), b.file().header());
+            assert_eq!((a.element_scale, a.max_norm_squared, &a.centroid), (b.element_scale, b.max_norm_squared, &b.centroid));
+            assert_eq!(report.loss.map(|l| (l.row, l.element)), shot.loss.map(|l| (l.row, l.element)));
+        }
+    }
+
+    #[test]
+    fn bad_input_mid_file_or_a_failed_write_leaves_the_old_index_and_no_folder() {
+        let case = case(ROWS);
+        let out = case.dir.path().join("x.lmd");
+        let opts = partitioned_opts(Metric::Cosine, None, ROWS);
+        build_index_from_path(&case.input, &InputOptions::default(), &opts, &out, &|_, _, _| {}).unwrap();
+        let before = std::fs::read(&out).unwrap();
+
+        // A zero vector near the end: cosine refuses it, naming the row.
+        let mut zero = case.base.clone();
+        zero.data[(ROWS - 10) * DIMS..(ROWS - 9) * DIMS].fill(0.0);
+        write_fvecs(&case.input, &zero).unwrap();
+        let e = build_index_from_path(&case.input, &InputOptions::default(), &opts, &out, &|_, _, _| {}).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("row {} (counting from 0; rowid {}) is a zero vector", ROWS - 10, ROWS - 10)), "{e}");
+        assert_eq!(std::fs::read(&out).unwrap(), before);
+        assert!(!scratch_path(&out).exists());
+
+        // A repeated rowid.
+        let mut repeated = case.base.clone();
+        repeated.rowids[ROWS - 1] = 5;
+        let csv = case.dir.path().join("repeated.csv");
+        let rows: String = (0..ROWS).map(|i| format!("{},\"{:?}\"\n", repeated.rowids[i], repeated.vector(i))).collect();
+        std::fs::write(&csv, format!("rowid,vector\n{rows}")).unwrap();
+        let e = build_index_from_path(&csv, &InputOptions::default(), &opts, &out, &|_, _, _| {}).unwrap_err().to_string();
+        assert_eq!(e, "rowid 5 appears more than once; rowids must be unique");
+        assert!(!scratch_path(&out).exists());
+
+        // The final file's write fails.
+        write_fvecs(&case.input, &case.base).unwrap();
+        let failing = Faulty::at(&FileStorage, 3, Fault::Fail);
+        let other = BuildOptions { seed: 9, ..opts };
+        assert!(build_index_from_path_in(&failing, &case.input, &InputOptions::default(), &other, &out, &|_, _, _| {}).is_err());
+        assert_eq!(std::fs::read(&out).unwrap(), before);
+        assert!(!scratch_path(&out).exists() && !crate::storage::tmp_path(&out).exists());
+    }
+
+    #[test]
+    fn a_folder_a_killed_build_left_is_removed_by_the_next_build() {
+        let case = case(ROWS);
+        let out = case.dir.path().join("x.lmd");
+        let left = scratch_path(&out);
+        std::fs::create_dir(&left).unwrap();
+        std::fs::write(left.join(crate::storage::SCRATCH_LOCK), b"").unwrap();
+        std::fs::write(left.join(POINTS), b"half a spill").unwrap();
+        let opts = partitioned_opts(Metric::L2, None, ROWS);
+        let report = build_index_from_path(&case.input, &InputOptions::default(), &opts, &out, &|_, _, _| {}).unwrap();
+        assert!(report.removed_build_folder);
+        assert!(!left.exists());
+        assert_sound(&out);
+    }
+}
