@@ -10,10 +10,10 @@ use rayon::prelude::*;
 
 use super::candidates::Candidates;
 use super::connect::{place, reconnect, Reconnect};
-use super::prune::robust_prune;
+use super::prune::robust_prune_batched;
 use super::visited::Visited;
 use crate::rng::Rng;
-use crate::vector::l2_squared;
+use crate::vector::{l2_squared, l2_squared_rows};
 
 /// Points in the space the graph is built in (l2 over these vectors).
 pub struct PointSet<'a> {
@@ -36,9 +36,22 @@ impl PointSet<'_> {
         &self.data[at..at + self.dims]
     }
 
+    /// `out[i]` = the distance from `query` to point `ids[i]`.
     #[inline]
-    fn dist(&self, a: u32, b: u32) -> f32 {
-        l2_squared(self.get(a), self.get(b))
+    fn dists(&self, query: &[f32], ids: &[u32], out: &mut [f32]) {
+        l2_squared_rows(query, self.data, ids, out);
+    }
+
+    /// The distances from point `from` to each of `ids`, paired with the ids.
+    fn pool(&self, from: u32, ids: &[u32]) -> Vec<(f32, u32)> {
+        let mut d = vec![0.0; ids.len()];
+        self.dists(self.get(from), ids, &mut d);
+        d.into_iter().zip(ids.iter().copied()).collect()
+    }
+
+    /// RobustPrune of `pool` for point `p` in this space.
+    fn prune(&self, p: u32, pool: &mut Vec<(f32, u32)>, alpha: f32, params: &BuildParams, saturate: bool) -> Vec<u32> {
+        robust_prune_batched(p, pool, alpha, params.max_degree, saturate, |star, ids, out| self.dists(self.get(star), ids, out)).0
     }
 }
 
@@ -136,7 +149,7 @@ impl Reconnect for Building<'_> {
     }
 
     fn nearest_sources(&self, slot: u32) -> Result<Vec<u32>, Self::Error> {
-        let mut found = greedy_search(self.points, self.graph, self.points.get(slot), self.params.build_list);
+        let mut found = greedy_search(self.points, self.graph, self.points.get(slot), &mut Scratch::new(self.params.build_list));
         found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         Ok(found.into_iter().map(|(_, id)| id).collect())
     }
@@ -167,11 +180,14 @@ fn insert_batch(points: &PointSet, graph: &mut Graph, batch: &[u32], params: &Bu
     let frozen = &*graph;
     let out: Vec<Vec<u32>> = batch
         .par_iter()
-        .map(|&p| {
-            let mut pool = greedy_search(points, frozen, points.get(p), params.build_list);
-            pool.extend(frozen.neighbours[p as usize].iter().map(|&q| (points.dist(p, q), q)));
-            robust_prune(p, &mut pool, alpha, params.max_degree, saturate, |a, b| points.dist(a, b))
-        })
+        .map_init(
+            || Scratch::new(params.build_list),
+            |scratch, &p| {
+                let mut pool = greedy_search(points, frozen, points.get(p), scratch);
+                pool.extend(points.pool(p, &frozen.neighbours[p as usize]));
+                points.prune(p, &mut pool, alpha, params, saturate)
+            },
+        )
         .collect();
     for (&p, edges) in batch.iter().zip(out) {
         graph.neighbours[p as usize] = edges;
@@ -194,8 +210,7 @@ fn insert_batch(points: &PointSet, graph: &mut Graph, batch: &[u32], params: &Bu
                 return None;
             }
             if merged.len() > params.max_degree {
-                let mut pool: Vec<(f32, u32)> = merged.iter().map(|&v| (points.dist(q, v), v)).collect();
-                merged = robust_prune(q, &mut pool, alpha, params.max_degree, saturate, |a, b| points.dist(a, b));
+                merged = points.prune(q, &mut points.pool(q, &merged), alpha, params, saturate);
             }
             Some((q, merged))
         })
@@ -205,21 +220,37 @@ fn insert_batch(points: &PointSet, graph: &mut Graph, batch: &[u32], params: &Bu
     }
 }
 
+/// What one thread's searches reuse from one search to the next.
+struct Scratch {
+    candidates: Candidates,
+    seen: Visited,
+    /// A node's neighbours not seen before, and their distances to the query.
+    fresh: Vec<u32>,
+    dists: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(list: usize) -> Self {
+        Scratch { candidates: Candidates::new(list), seen: Visited::with_capacity(list * 16), fresh: Vec::new(), dists: Vec::new() }
+    }
+}
+
 /// Greedy beam search from the entry point over full vectors; returns every expanded
 /// node with its distance (Vamana's visited set, the pool RobustPrune chooses from).
-fn greedy_search(points: &PointSet, graph: &Graph, query: &[f32], list: usize) -> Vec<(f32, u32)> {
-    let mut candidates = Candidates::new(list);
-    let mut seen = Visited::with_capacity(list * 16);
-    let mut expanded = Vec::with_capacity(list * 2);
+fn greedy_search(points: &PointSet, graph: &Graph, query: &[f32], scratch: &mut Scratch) -> Vec<(f32, u32)> {
+    let Scratch { candidates, seen, fresh, dists } = scratch;
+    candidates.clear();
+    seen.clear();
+    let mut expanded = Vec::with_capacity(candidates.capacity() * 2);
     seen.insert(graph.entry);
     candidates.insert(l2_squared(query, points.get(graph.entry)), graph.entry);
     while let Some(c) = candidates.next_unexpanded() {
         expanded.push((c.distance, c.id));
-        for &nb in &graph.neighbours[c.id as usize] {
-            if seen.insert(nb) {
-                candidates.insert(l2_squared(query, points.get(nb)), nb);
-            }
-        }
+        fresh.clear();
+        fresh.extend(graph.neighbours[c.id as usize].iter().copied().filter(|&nb| seen.insert(nb)));
+        dists.resize(fresh.len(), 0.0);
+        points.dists(query, fresh, dists);
+        fresh.iter().zip(dists.iter()).for_each(|(&nb, &d)| candidates.insert(d, nb));
     }
     expanded
 }

@@ -14,21 +14,10 @@ fn tie(p: u32, id: u32) -> u64 {
     x ^ (x >> 31)
 }
 
-/// `pool` holds (distance to p, id), any order, may hold duplicates and p itself.
-/// `dist(a, b)` is the build distance between two points.
-pub fn robust_prune(
-    p: u32,
-    pool: &mut Vec<(f32, u32)>,
-    alpha: f32,
-    max_degree: usize,
-    saturate: bool,
-    dist: impl Fn(u32, u32) -> f32,
-) -> Vec<u32> {
-    robust_prune_split(p, pool, alpha, max_degree, saturate, dist).0
-}
-
-/// [`robust_prune`], also returning how many of the edges the alpha rule chose (they come
-/// first; the saturating ones follow, nearest first).
+/// RobustPrune of `pool`, which holds (distance to p, id), any order, and may hold
+/// duplicates and p itself; `dist(a, b)` is the build distance between two points. Returns
+/// the edges and how many of them the alpha rule chose (they come first; the saturating
+/// ones follow, nearest first).
 pub fn robust_prune_split(
     p: u32,
     pool: &mut Vec<(f32, u32)>,
@@ -37,11 +26,28 @@ pub fn robust_prune_split(
     saturate: bool,
     dist: impl Fn(u32, u32) -> f32,
 ) -> (Vec<u32>, usize) {
+    let one_by_one = |star: u32, ids: &[u32], out: &mut [f32]| ids.iter().zip(out).for_each(|(&id, d)| *d = dist(star, id));
+    robust_prune_batched(p, pool, alpha, max_degree, saturate, one_by_one)
+}
+
+/// [`robust_prune_split`] with `dists(star, ids, out)` scoring the candidates still in play
+/// against each kept point in one call: `out[i]` = the build distance from `star` to `ids[i]`.
+pub fn robust_prune_batched(
+    p: u32,
+    pool: &mut Vec<(f32, u32)>,
+    alpha: f32,
+    max_degree: usize,
+    saturate: bool,
+    mut dists: impl FnMut(u32, &[u32], &mut [f32]),
+) -> (Vec<u32>, usize) {
     pool.sort_by(|a, b| a.0.total_cmp(&b.0).then(tie(p, a.1).cmp(&tie(p, b.1))));
     pool.dedup_by_key(|c| c.1);
     pool.retain(|c| c.1 != p);
     let mut kept: Vec<u32> = Vec::with_capacity(max_degree);
     let mut alive = vec![true; pool.len()];
+    // The candidates still in play after the current one (indices into `pool`), their ids
+    // and their distances to it.
+    let (mut rest, mut ids, mut d) = (Vec::with_capacity(pool.len()), Vec::with_capacity(pool.len()), Vec::new());
     for i in 0..pool.len() {
         if !alive[i] {
             continue;
@@ -51,8 +57,14 @@ pub fn robust_prune_split(
         if kept.len() == max_degree {
             break;
         }
-        for j in i + 1..pool.len() {
-            if alive[j] && alpha * dist(star, pool[j].1) <= pool[j].0 {
+        rest.clear();
+        rest.extend((i + 1..pool.len()).filter(|&j| alive[j]));
+        ids.clear();
+        ids.extend(rest.iter().map(|&j| pool[j].1));
+        d.resize(ids.len(), 0.0);
+        dists(star, &ids, &mut d);
+        for (&j, &dj) in rest.iter().zip(&d) {
+            if alpha * dj <= pool[j].0 {
                 alive[j] = false;
             }
         }
@@ -69,6 +81,17 @@ pub fn robust_prune_split(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn robust_prune(
+        p: u32,
+        pool: &mut Vec<(f32, u32)>,
+        alpha: f32,
+        max_degree: usize,
+        saturate: bool,
+        dist: impl Fn(u32, u32) -> f32,
+    ) -> Vec<u32> {
+        robust_prune_split(p, pool, alpha, max_degree, saturate, dist).0
+    }
 
     #[test]
     fn prune_keeps_nearest_and_drops_covered_points() {
