@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::candidates::Candidates;
 use super::connect::{place, reconnect, Reconnect};
-use super::prune::robust_prune_batched;
+use super::prune::{insert_pruned, robust_prune_batched};
 use super::visited::Visited;
 use crate::rng::Rng;
 use crate::vector::{l2_squared, l2_squared_rows};
@@ -49,9 +49,26 @@ impl PointSet<'_> {
         d.into_iter().zip(ids.iter().copied()).collect()
     }
 
-    /// RobustPrune of `pool` for point `p` in this space.
-    fn prune(&self, p: u32, pool: &mut Vec<(f32, u32)>, alpha: f32, params: &BuildParams, saturate: bool) -> Vec<u32> {
-        robust_prune_batched(p, pool, alpha, params.max_degree, saturate, |star, ids, out| self.dists(self.get(star), ids, out)).0
+    /// RobustPrune of `pool` for point `p` in this space: the edges, and how many of them
+    /// the alpha rule chose when they are saturated (else [`UNKNOWN`]).
+    fn prune(&self, p: u32, pool: &mut Vec<(f32, u32)>, alpha: f32, params: &BuildParams, saturate: bool) -> (Vec<u32>, u32) {
+        let (edges, chosen) =
+            robust_prune_batched(p, pool, alpha, params.max_degree, saturate, |v, ids, out| self.dists(self.get(v), ids, out));
+        (edges, if saturate { chosen as u32 } else { UNKNOWN })
+    }
+
+    /// Adds the back-edges `new` to `q`'s saturated `edges` (of which `chosen` alpha-chosen)
+    /// as a full prune would, one at a time (see [`insert_pruned`]); `None` when that needs
+    /// the full prune.
+    fn insert_pruned(&self, q: u32, edges: &[u32], chosen: u32, new: &[u32], alpha: f32, max_degree: usize) -> Option<(Vec<u32>, u32)> {
+        let mut pool = self.pool(q, edges);
+        let mut chosen = chosen as usize;
+        for v in self.pool(q, new) {
+            if !insert_pruned(q, &mut pool, &mut chosen, v, alpha, max_degree, |v, ids, out| self.dists(self.get(v), ids, out)) {
+                return None;
+            }
+        }
+        Some((pool.into_iter().map(|(_, id)| id).collect(), chosen as u32))
     }
 }
 
@@ -94,6 +111,7 @@ pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u32, u3
     let max_batch = ((n as f64 * MAX_BATCH_FRACTION) as usize).max(1);
 
     let passes: &[f32] = if params.alpha > 1.0 { &[1.0, params.alpha] } else { &[params.alpha] };
+    let mut chosen = vec![UNKNOWN; n];
     for (pass, &alpha) in passes.iter().enumerate() {
         let mut start = 0;
         let mut batch = 1;
@@ -105,7 +123,7 @@ pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u32, u3
             // Saturating the last pass only: its searches then run on full lists, which is
             // where the gain comes from (SIFT 5k: recall@10 at L=64 0.949 -> 0.984).
             let saturate = params.saturate && pass + 1 == passes.len();
-            insert_batch(points, &mut graph, &order[start..end], params, alpha, saturate);
+            insert_batch(points, &mut graph, &mut chosen, &order[start..end], params, alpha, saturate);
             progress(pass as u32 + 1, passes.len() as u32, 1 + end as u64, n as u64);
             start = end;
             // Capped, not doubled forever: after 64 doublings a usize wraps to 0 and the
@@ -175,10 +193,14 @@ fn medoid(points: &PointSet) -> u32 {
         .map_or(0, |(_, i)| i)
 }
 
-fn insert_batch(points: &PointSet, graph: &mut Graph, batch: &[u32], params: &BuildParams, alpha: f32, saturate: bool) {
+/// `chosen[q]`: how many of q's edges (the first ones) the alpha rule chose, when they are
+/// the output of a saturated prune; [`UNKNOWN`] otherwise.
+const UNKNOWN: u32 = u32::MAX;
+
+fn insert_batch(points: &PointSet, graph: &mut Graph, chosen: &mut [u32], batch: &[u32], params: &BuildParams, alpha: f32, saturate: bool) {
     // 1. Each point searches the frozen graph and prunes its own out-edges.
     let frozen = &*graph;
-    let out: Vec<Vec<u32>> = batch
+    let out: Vec<(Vec<u32>, u32)> = batch
         .par_iter()
         .map_init(
             || Scratch::new(params.build_list),
@@ -189,8 +211,9 @@ fn insert_batch(points: &PointSet, graph: &mut Graph, batch: &[u32], params: &Bu
             },
         )
         .collect();
-    for (&p, edges) in batch.iter().zip(out) {
+    for (&p, (edges, c)) in batch.iter().zip(out) {
         graph.neighbours[p as usize] = edges;
+        chosen[p as usize] = c;
     }
 
     // 2. Back-edges, grouped by target so each target is updated by exactly one task.
@@ -198,25 +221,34 @@ fn insert_batch(points: &PointSet, graph: &mut Graph, batch: &[u32], params: &Bu
     back.par_sort_unstable();
     back.dedup();
     let groups: Vec<&[(u32, u32)]> = back.chunk_by(|a, b| a.0 == b.0).collect();
+    // A saturated list is always full, so every back-edge would prune it in full; most
+    // are added with a few distances instead (same result).
     let frozen = &*graph;
-    let updates: Vec<(u32, Vec<u32>)> = groups
+    let chosen_before = &*chosen;
+    let updates: Vec<(u32, Vec<u32>, u32)> = groups
         .par_iter()
         .filter_map(|group| {
             let q = group[0].0;
             let current = &frozen.neighbours[q as usize];
-            let mut merged = current.clone();
-            merged.extend(group.iter().map(|&(_, p)| p).filter(|p| !current.contains(p)));
-            if merged.len() == current.len() {
+            let new: Vec<u32> = group.iter().map(|&(_, p)| p).filter(|p| !current.contains(p)).collect();
+            if new.is_empty() {
                 return None;
             }
-            if merged.len() > params.max_degree {
-                merged = points.prune(q, &mut points.pool(q, &merged), alpha, params, saturate);
+            if current.len() + new.len() <= params.max_degree {
+                return Some((q, [current.as_slice(), &new].concat(), UNKNOWN));
             }
-            Some((q, merged))
+            let known = chosen_before[q as usize];
+            let incremental =
+                (saturate && known != UNKNOWN).then(|| points.insert_pruned(q, current, known, &new, alpha, params.max_degree));
+            let (edges, c) = incremental
+                .flatten()
+                .unwrap_or_else(|| points.prune(q, &mut points.pool(q, &[current.as_slice(), &new].concat()), alpha, params, saturate));
+            Some((q, edges, c))
         })
         .collect();
-    for (q, edges) in updates {
+    for (q, edges, c) in updates {
         graph.neighbours[q as usize] = edges;
+        chosen[q as usize] = c;
     }
 }
 

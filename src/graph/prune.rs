@@ -30,8 +30,12 @@ pub fn robust_prune_split(
     robust_prune_batched(p, pool, alpha, max_degree, saturate, one_by_one)
 }
 
-/// [`robust_prune_split`] with `dists(star, ids, out)` scoring the candidates still in play
-/// against each kept point in one call: `out[i]` = the build distance from `star` to `ids[i]`.
+/// [`robust_prune_split`] with `dists(v, ids, out)` scoring one candidate against several
+/// kept points in one call: `out[i]` = the build distance from `v` to `ids[i]`.
+///
+/// Candidates are taken nearest first, each checked against the points kept so far until
+/// one covers it: the same choice as dropping every candidate a newly kept point covers,
+/// without scoring candidates already covered or never reached.
 pub fn robust_prune_batched(
     p: u32,
     pool: &mut Vec<(f32, u32)>,
@@ -44,38 +48,80 @@ pub fn robust_prune_batched(
     pool.dedup_by_key(|c| c.1);
     pool.retain(|c| c.1 != p);
     let mut kept: Vec<u32> = Vec::with_capacity(max_degree);
-    let mut alive = vec![true; pool.len()];
-    // The candidates still in play after the current one (indices into `pool`), their ids
-    // and their distances to it.
-    let (mut rest, mut ids, mut d) = (Vec::with_capacity(pool.len()), Vec::with_capacity(pool.len()), Vec::new());
-    for i in 0..pool.len() {
-        if !alive[i] {
-            continue;
-        }
-        let star = pool[i].1;
-        kept.push(star);
+    let mut covered: Vec<u32> = Vec::new();
+    for &(to_p, v) in pool.iter() {
         if kept.len() == max_degree {
             break;
         }
-        rest.clear();
-        rest.extend((i + 1..pool.len()).filter(|&j| alive[j]));
-        ids.clear();
-        ids.extend(rest.iter().map(|&j| pool[j].1));
-        d.resize(ids.len(), 0.0);
-        dists(star, &ids, &mut d);
-        for (&j, &dj) in rest.iter().zip(&d) {
-            if alpha * dj <= pool[j].0 {
-                alive[j] = false;
-            }
+        if covers_any(&kept, (to_p, v), alpha, &mut dists) {
+            covered.push(v);
+        } else {
+            kept.push(v);
         }
     }
     let chosen = kept.len();
     if saturate {
         let room = max_degree - kept.len();
-        let dropped = pool.iter().zip(&alive).filter(|(_, kept)| !**kept).map(|(c, _)| c.1);
-        kept.extend(dropped.take(room));
+        kept.extend(covered.into_iter().take(room));
     }
     (kept, chosen)
+}
+
+/// Whether one of `stars` covers candidate `v` (at distance `to_p` from the point pruned):
+/// `alpha * d(star, v) <= to_p`. The first star alone first (the nearest kept point covers
+/// most candidates), then [`COVER_CHUNK`] at a time.
+fn covers_any(stars: &[u32], (to_p, v): (f32, u32), alpha: f32, dists: &mut impl FnMut(u32, &[u32], &mut [f32])) -> bool {
+    let mut d = [0.0f32; COVER_CHUNK];
+    let (first, rest) = stars.split_at(stars.len().min(1));
+    std::iter::once(first).chain(rest.chunks(COVER_CHUNK)).filter(|s| !s.is_empty()).any(|chunk| {
+        let d = &mut d[..chunk.len()];
+        dists(v, chunk, d);
+        d.iter().any(|&dv| alpha * dv <= to_p)
+    })
+}
+
+/// Kept points a candidate is scored against per call after the first.
+const COVER_CHUNK: usize = 4;
+
+/// Adds candidate `v` (distance to `p`, id) to `edges`, the (distance, id) list a saturated
+/// [`robust_prune_batched`] of `p` returned, whose first `chosen` edges the alpha rule chose,
+/// so that `edges` becomes what that prune returns for `edges` plus `v`, at the cost of
+/// scoring `v` against the chosen edges only.
+///
+/// Pruning `edges` again returns `edges`; adding `v` changes nothing before `v`'s place in
+/// the distance order, and after it only when the alpha rule keeps `v`: a chosen edge `v`
+/// covers would be dropped, and what that edge alone covered would be chosen in turn. That
+/// case is left to a full prune: it returns false and leaves `edges` as they were.
+pub fn insert_pruned(
+    p: u32,
+    edges: &mut Vec<(f32, u32)>,
+    chosen: &mut usize,
+    v: (f32, u32),
+    alpha: f32,
+    max_degree: usize,
+    mut dists: impl FnMut(u32, &[u32], &mut [f32]),
+) -> bool {
+    let before = |a: &(f32, u32)| a.0.total_cmp(&v.0).then(tie(p, a.1).cmp(&tie(p, v.1))).is_lt();
+    let at = edges[..*chosen].partition_point(before);
+    let nearer: Vec<u32> = edges[..at].iter().map(|e| e.1).collect();
+    if covers_any(&nearer, v, alpha, &mut dists) {
+        let place = *chosen + edges[*chosen..].partition_point(before);
+        if place < max_degree {
+            edges.insert(place, v);
+            edges.truncate(max_degree);
+        }
+        return true;
+    }
+    let farther: Vec<u32> = edges[at..*chosen].iter().map(|e| e.1).collect();
+    let mut d = vec![0.0; farther.len()];
+    dists(v.1, &farther, &mut d);
+    if d.iter().zip(&edges[at..*chosen]).any(|(&dv, e)| alpha * dv <= e.0) {
+        return false;
+    }
+    edges.insert(at, v);
+    edges.truncate(max_degree);
+    *chosen = (*chosen + 1).min(max_degree);
+    true
 }
 
 #[cfg(test)]
@@ -122,6 +168,76 @@ mod tests {
         }
         let without = in_edges.iter().filter(|n| **n == 0).count();
         assert!(without < 5, "{without} of 100 copies have no in-edge");
+    }
+
+    /// Random points in a few dimensions, and their squared l2 distance.
+    fn random_points(seed: u64, n: usize, dims: usize) -> (Vec<f32>, impl Fn(u32, u32) -> f32) {
+        let mut rng = crate::rng::Rng::new(seed);
+        let pos: Vec<f32> = (0..n * dims).map(|_| rng.normal() as f32).collect();
+        let at = pos.clone();
+        let dist = move |a: u32, b: u32| {
+            let (a, b) = (&at[a as usize * dims..][..dims], &at[b as usize * dims..][..dims]);
+            a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+        };
+        (pos, dist)
+    }
+
+    /// RobustPrune as the papers state it: each kept point drops every later candidate it covers.
+    fn eager_prune(p: u32, pool: &mut Vec<(f32, u32)>, alpha: f32, max_degree: usize, dist: impl Fn(u32, u32) -> f32) -> (Vec<u32>, usize) {
+        pool.sort_by(|a, b| a.0.total_cmp(&b.0).then(tie(p, a.1).cmp(&tie(p, b.1))));
+        pool.dedup_by_key(|c| c.1);
+        pool.retain(|c| c.1 != p);
+        let (mut kept, mut alive) = (Vec::new(), vec![true; pool.len()]);
+        for i in 0..pool.len() {
+            if alive[i] {
+                kept.push(pool[i].1);
+                if kept.len() == max_degree {
+                    break;
+                }
+                (i + 1..pool.len()).for_each(|j| alive[j] &= alpha * dist(pool[i].1, pool[j].1) > pool[j].0);
+            }
+        }
+        let chosen = kept.len();
+        let dropped: Vec<u32> = pool.iter().zip(&alive).filter(|(_, a)| !**a).map(|(c, _)| c.1).collect();
+        kept.extend(dropped.into_iter().take(max_degree - chosen));
+        (kept, chosen)
+    }
+
+    #[test]
+    fn lazy_covering_checks_choose_as_the_eager_prune_does() {
+        for seed in 0..200 {
+            let (_, dist) = random_points(seed, 80, 2 + seed as usize % 6);
+            let pool: Vec<(f32, u32)> = (1..80).map(|v| (dist(0, v), v)).collect();
+            let (alpha, r) = ([1.0, 1.2][seed as usize % 2], 4 + seed as usize % 20);
+            let lazy = robust_prune_split(0, &mut pool.clone(), alpha, r, true, &dist);
+            assert_eq!(lazy, eager_prune(0, &mut pool.clone(), alpha, r, &dist), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn insert_pruned_gives_the_full_prune_or_declines() {
+        // Each case: a point's saturated edges from a random pool, then one more candidate.
+        let (mut same, mut declined) = (0, 0);
+        for seed in 0..400 {
+            let (_, dist) = random_points(seed, 120, 2 + seed as usize % 6);
+            let (alpha, r) = (1.2, 4 + seed as usize % 20);
+            let mut pool: Vec<(f32, u32)> = (1..100).map(|v| (dist(0, v), v)).collect();
+            let (edges, chosen) = robust_prune_split(0, &mut pool, alpha, r, true, &dist);
+            for v in 100..120 {
+                let mut with_v: Vec<(f32, u32)> = edges.iter().chain([&v]).map(|&e| (dist(0, e), e)).collect();
+                let full = robust_prune_split(0, &mut with_v, alpha, r, true, &dist);
+                let (mut incremental, mut c) = (edges.iter().map(|&e| (dist(0, e), e)).collect::<Vec<_>>(), chosen);
+                let one_by_one = |a: u32, ids: &[u32], out: &mut [f32]| ids.iter().zip(out).for_each(|(&b, d)| *d = dist(a, b));
+                if insert_pruned(0, &mut incremental, &mut c, (dist(0, v), v), alpha, r, one_by_one) {
+                    assert_eq!((incremental.iter().map(|e| e.1).collect(), c), full, "seed {seed}, v {v}");
+                    same += 1;
+                } else {
+                    assert_eq!(incremental.iter().map(|e| e.1).collect::<Vec<_>>(), edges, "declined, yet changed");
+                    declined += 1;
+                }
+            }
+        }
+        assert!(same > 10 * declined, "{same} inserted, {declined} declined");
     }
 
     #[test]
