@@ -123,7 +123,11 @@ pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u32, u3
             // Saturating the last pass only: its searches then run on full lists, which is
             // where the gain comes from (SIFT 5k: recall@10 at L=64 0.949 -> 0.984).
             let saturate = params.saturate && pass + 1 == passes.len();
-            insert_batch(points, &mut graph, &mut chosen, &order[start..end], params, alpha, saturate);
+            // The first of two passes only sketches the graph the second one rebuilds: half
+            // the list does (MNIST 9k: 17% less build time; recall@10 at L 32 and 64 on SIFT
+            // 5k, MNIST 9k and 25k x 384 the same or higher).
+            let list = if pass + 1 < passes.len() { (params.build_list / 2).max(params.max_degree) } else { params.build_list };
+            insert_batch(points, &mut graph, &mut chosen, &order[start..end], Pass { list, alpha, saturate }, params);
             progress(pass as u32 + 1, passes.len() as u32, 1 + end as u64, n as u64);
             start = end;
             // Capped, not doubled forever: after 64 doublings a usize wraps to 0 and the
@@ -197,13 +201,22 @@ fn medoid(points: &PointSet) -> u32 {
 /// the output of a saturated prune; [`UNKNOWN`] otherwise.
 const UNKNOWN: u32 = u32::MAX;
 
-fn insert_batch(points: &PointSet, graph: &mut Graph, chosen: &mut [u32], batch: &[u32], params: &BuildParams, alpha: f32, saturate: bool) {
+/// What one pass of the build does: search with `list` candidates, prune with `alpha`.
+#[derive(Clone, Copy)]
+struct Pass {
+    list: usize,
+    alpha: f32,
+    saturate: bool,
+}
+
+fn insert_batch(points: &PointSet, graph: &mut Graph, chosen: &mut [u32], batch: &[u32], pass: Pass, params: &BuildParams) {
+    let Pass { list, alpha, saturate } = pass;
     // 1. Each point searches the frozen graph and prunes its own out-edges.
     let frozen = &*graph;
     let out: Vec<(Vec<u32>, u32)> = batch
         .par_iter()
         .map_init(
-            || Scratch::new(params.build_list),
+            || Scratch::new(list),
             |scratch, &p| {
                 let mut pool = greedy_search(points, frozen, points.get(p), scratch);
                 pool.extend(points.pool(p, &frozen.neighbours[p as usize]));
