@@ -42,6 +42,11 @@ impl PointSet<'_> {
         l2_squared_rows(query, self.data, ids, out);
     }
 
+    /// [`Self::dists`] from point `v`.
+    fn dists_from(&self, v: u32, ids: &[u32], out: &mut [f32]) {
+        self.dists(self.get(v), ids, out);
+    }
+
     /// The distances from point `from` to each of `ids`, paired with the ids.
     fn pool(&self, from: u32, ids: &[u32]) -> Vec<(f32, u32)> {
         let mut d = vec![0.0; ids.len()];
@@ -52,8 +57,7 @@ impl PointSet<'_> {
     /// RobustPrune of `pool` for point `p` in this space: the edges, and how many of them
     /// the alpha rule chose when they are saturated (else [`UNKNOWN`]).
     fn prune(&self, p: u32, pool: &mut Vec<(f32, u32)>, alpha: f32, params: &BuildParams, saturate: bool) -> (Vec<u32>, u32) {
-        let (edges, chosen) =
-            robust_prune_batched(p, pool, alpha, params.max_degree, saturate, |v, ids, out| self.dists(self.get(v), ids, out));
+        let (edges, chosen) = robust_prune_batched(p, pool, alpha, params.max_degree, saturate, |v, ids, out| self.dists_from(v, ids, out));
         (edges, if saturate { chosen as u32 } else { UNKNOWN })
     }
 
@@ -64,7 +68,7 @@ impl PointSet<'_> {
         let mut pool = self.pool(q, edges);
         let mut chosen = chosen as usize;
         for v in self.pool(q, new) {
-            if !insert_pruned(q, &mut pool, &mut chosen, v, alpha, max_degree, |v, ids, out| self.dists(self.get(v), ids, out)) {
+            if !insert_pruned(q, &mut pool, &mut chosen, v, alpha, max_degree, |v, ids, out| self.dists_from(v, ids, out)) {
                 return None;
             }
         }
@@ -123,11 +127,7 @@ pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u32, u3
             // Saturating the last pass only: its searches then run on full lists, which is
             // where the gain comes from (SIFT 5k: recall@10 at L=64 0.949 -> 0.984).
             let saturate = params.saturate && pass + 1 == passes.len();
-            // The first of two passes only sketches the graph the second one rebuilds: half
-            // the list does (MNIST 9k: 17% less build time; recall@10 at L 32 and 64 on SIFT
-            // 5k, MNIST 9k and 25k x 384 the same or higher).
-            let list = if pass + 1 < passes.len() { (params.build_list / 2).max(params.max_degree) } else { params.build_list };
-            insert_batch(points, &mut graph, &mut chosen, &order[start..end], Pass { list, alpha, saturate }, params);
+            insert_batch(points, &mut graph, &mut chosen, &order[start..end], params, alpha, saturate);
             progress(pass as u32 + 1, passes.len() as u32, 1 + end as u64, n as u64);
             start = end;
             // Capped, not doubled forever: after 64 doublings a usize wraps to 0 and the
@@ -201,22 +201,13 @@ fn medoid(points: &PointSet) -> u32 {
 /// the output of a saturated prune; [`UNKNOWN`] otherwise.
 const UNKNOWN: u32 = u32::MAX;
 
-/// What one pass of the build does: search with `list` candidates, prune with `alpha`.
-#[derive(Clone, Copy)]
-struct Pass {
-    list: usize,
-    alpha: f32,
-    saturate: bool,
-}
-
-fn insert_batch(points: &PointSet, graph: &mut Graph, chosen: &mut [u32], batch: &[u32], pass: Pass, params: &BuildParams) {
-    let Pass { list, alpha, saturate } = pass;
+fn insert_batch(points: &PointSet, graph: &mut Graph, chosen: &mut [u32], batch: &[u32], params: &BuildParams, alpha: f32, saturate: bool) {
     // 1. Each point searches the frozen graph and prunes its own out-edges.
     let frozen = &*graph;
     let out: Vec<(Vec<u32>, u32)> = batch
         .par_iter()
         .map_init(
-            || Scratch::new(list),
+            || Scratch::new(params.build_list),
             |scratch, &p| {
                 let mut pool = greedy_search(points, frozen, points.get(p), scratch);
                 pool.extend(points.pool(p, &frozen.neighbours[p as usize]));

@@ -26,8 +26,12 @@ pub fn robust_prune_split(
     saturate: bool,
     dist: impl Fn(u32, u32) -> f32,
 ) -> (Vec<u32>, usize) {
-    let one_by_one = |star: u32, ids: &[u32], out: &mut [f32]| ids.iter().zip(out).for_each(|(&id, d)| *d = dist(star, id));
-    robust_prune_batched(p, pool, alpha, max_degree, saturate, one_by_one)
+    robust_prune_batched(p, pool, alpha, max_degree, saturate, pairwise(dist))
+}
+
+/// A pairwise distance as the lists of distances the batched functions take.
+fn pairwise(dist: impl Fn(u32, u32) -> f32) -> impl FnMut(u32, &[u32], &mut [f32]) {
+    move |v, ids, out| ids.iter().zip(out).for_each(|(&id, d)| *d = dist(v, id))
 }
 
 /// [`robust_prune_split`] with `dists(v, ids, out)` scoring one candidate against several
@@ -128,17 +132,6 @@ pub fn insert_pruned(
 mod tests {
     use super::*;
 
-    fn robust_prune(
-        p: u32,
-        pool: &mut Vec<(f32, u32)>,
-        alpha: f32,
-        max_degree: usize,
-        saturate: bool,
-        dist: impl Fn(u32, u32) -> f32,
-    ) -> Vec<u32> {
-        robust_prune_split(p, pool, alpha, max_degree, saturate, dist).0
-    }
-
     #[test]
     fn prune_keeps_nearest_and_drops_covered_points() {
         // Points on a line: p at 0; candidates at 1, 2, 3 and -1.5. From p, 2 and 3 lie
@@ -146,11 +139,11 @@ mod tests {
         let pos = [0.0f32, 1.0, 2.0, 3.0, -1.5];
         let d = |a: u32, b: u32| (pos[a as usize] - pos[b as usize]).powi(2);
         let mut pool: Vec<(f32, u32)> = (0..5).map(|i| (d(0, i), i)).chain([(1.0, 1)]).collect();
-        let kept = robust_prune(0, &mut pool.clone(), 1.2, 10, false, d);
+        let kept = robust_prune_split(0, &mut pool.clone(), 1.2, 10, false, d).0;
         assert_eq!(kept, vec![1, 4]);
         // Saturated, the dropped candidates fill the free slots, nearest first.
-        assert_eq!(robust_prune(0, &mut pool.clone(), 1.2, 3, true, d), vec![1, 4, 2]);
-        assert_eq!(robust_prune(0, &mut pool, 1.2, 10, true, d), vec![1, 4, 2, 3]);
+        assert_eq!(robust_prune_split(0, &mut pool.clone(), 1.2, 3, true, d).0, vec![1, 4, 2]);
+        assert_eq!(robust_prune_split(0, &mut pool, 1.2, 10, true, d).0, vec![1, 4, 2, 3]);
     }
 
     #[test]
@@ -161,7 +154,7 @@ mod tests {
         let mut in_edges = vec![0; 100];
         for p in 0..100u32 {
             let mut pool: Vec<(f32, u32)> = (0..100).map(|i| (0.0, i)).collect();
-            let kept = robust_prune(p, &mut pool, 1.2, 8, true, d);
+            let kept = robust_prune_split(p, &mut pool, 1.2, 8, true, d).0;
             assert_eq!(kept.len(), 8);
             assert!(!kept.contains(&p));
             kept.iter().for_each(|&k| in_edges[k as usize] += 1);
@@ -227,8 +220,7 @@ mod tests {
                 let mut with_v: Vec<(f32, u32)> = edges.iter().chain([&v]).map(|&e| (dist(0, e), e)).collect();
                 let full = robust_prune_split(0, &mut with_v, alpha, r, true, &dist);
                 let (mut incremental, mut c) = (edges.iter().map(|&e| (dist(0, e), e)).collect::<Vec<_>>(), chosen);
-                let one_by_one = |a: u32, ids: &[u32], out: &mut [f32]| ids.iter().zip(out).for_each(|(&b, d)| *d = dist(a, b));
-                if insert_pruned(0, &mut incremental, &mut c, (dist(0, v), v), alpha, r, one_by_one) {
+                if insert_pruned(0, &mut incremental, &mut c, (dist(0, v), v), alpha, r, pairwise(&dist)) {
                     assert_eq!((incremental.iter().map(|e| e.1).collect(), c), full, "seed {seed}, v {v}");
                     same += 1;
                 } else {
@@ -244,6 +236,6 @@ mod tests {
     fn prune_respects_max_degree() {
         let d = |a: u32, b: u32| ((a as f32) * 10.0 - (b as f32)).abs() + (a as f32 - b as f32).abs() * 100.0;
         let mut pool: Vec<(f32, u32)> = (1..50).map(|i| (i as f32, i)).collect();
-        assert_eq!(robust_prune(0, &mut pool, 1.0, 5, false, d).len(), 5);
+        assert_eq!(robust_prune_split(0, &mut pool, 1.0, 5, false, d).0.len(), 5);
     }
 }
