@@ -26,9 +26,9 @@ pub struct BuildEstimate {
 /// `points x build list x R x (dims + DISTANCE_OVERHEAD) x log2(points)`: every insertion
 /// searches (about log n hops of L candidates) and prunes over R-sized lists. Measured on
 /// the reference machine (README, "build --dry-run"), builds took 0.8x (MNIST 9k, 25k x 384
-/// synthetic) to 1.6x (SIFT 5k, where start-up and reading weigh more) of this estimate;
-/// 25k text embeddings (harder data, longer searches) took 1.9x before the build got about
-/// twice as fast, and were not measured since.
+/// synthetic) to 1.6x (SIFT 5k, where start-up and reading weigh more) of this estimate,
+/// and about 2.3x for 25k text embeddings (harder data, longer searches; from CPU seconds
+/// measured on a loaded machine).
 const WORK_PER_SECOND_PER_THREAD: f64 = 3.2e10;
 /// Per-distance cost beyond the coordinates (candidate lists, pruning), in coordinates.
 const DISTANCE_OVERHEAD: f64 = 100.0;
