@@ -17,6 +17,7 @@ Systems:
   diskann-mem   diskannpy build_memory_index + StaticMemoryIndex
   diskann-disk  diskannpy build_disk_index + StaticDiskIndex (reads its graph with O_DIRECT)
   hnswlib       hnswlib HNSW, M=32, ef_construction=200
+  hnswlib-m16   hnswlib HNSW, M=16, ef_construction=200 (the setting issue 15's build target names)
   faiss-hnsw    faiss IndexHNSWFlat(d, 32), efConstruction=200
   duckdb-exact  DuckDB `ORDER BY array_distance(emb, q) LIMIT 10` over a FLOAT[d] table
 """
@@ -48,6 +49,7 @@ SYNTH_DIMS = 128
 SYNTH_SEED = 7
 REAL_SETS = ["sift5k", "mnist10k"]
 DEFAULT_SETS = "sift5k,mnist10k,synthetic100k,synthetic1m"
+DEFAULT_SEARCH = 64  # lmdiskann's default L: the build table's recall column is read here
 PEER_PACKAGES = ["diskannpy", "hnswlib", "faiss-cpu", "duckdb", "numpy"]
 
 # Build parameters, the same for every graph index where the knob exists.
@@ -348,8 +350,8 @@ def search_diskann_disk(spec):
 # hnswlib -------------------------------------------------------------------------------
 
 
-def build_hnswlib(spec):
-    """hnswlib M=32, ef_construction=200; build time includes save_index (the index on disk)."""
+def build_hnswlib(spec, m=HNSW_M):
+    """hnswlib M=m, ef_construction=200; build time includes save_index (the index on disk)."""
     import hnswlib
 
     rss0 = peak_rss_mib()
@@ -358,7 +360,7 @@ def build_hnswlib(spec):
     path = out / "hnswlib.bin"
     t0 = time.perf_counter()
     index = hnswlib.Index(space="l2", dim=base.shape[1])
-    index.init_index(max_elements=len(base), M=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION, random_seed=100)
+    index.init_index(max_elements=len(base), M=m, ef_construction=HNSW_EF_CONSTRUCTION, random_seed=100)
     index.set_num_threads(spec["threads"])
     index.add_items(base, np.arange(len(base)), num_threads=spec["threads"])
     index.save_index(str(path))
@@ -495,6 +497,7 @@ SYSTEMS = {
     "diskann-mem": (build_diskann_mem, search_diskann_mem, "L"),
     "diskann-disk": (build_diskann_disk, search_diskann_disk, "L"),
     "hnswlib": (build_hnswlib, search_hnswlib, "ef"),
+    "hnswlib-m16": (lambda spec: build_hnswlib(spec, m=16), search_hnswlib, "ef"),
     "faiss-hnsw": (build_faiss_hnsw, search_faiss_hnsw, "ef"),
     "duckdb-exact": (build_duckdb_exact, search_duckdb_exact, ""),
 }
@@ -580,11 +583,12 @@ def thread_env(threads):
 
 
 def parse_synthetic(name):
-    """`synthetic100k` -> 100000, `synthetic1m` -> 1000000, `synthetic20000` -> 20000, else None."""
-    m = re.fullmatch(r"synthetic(\d+)([km]?)", name.lower())
+    """(rows, dims) of a synthetic set's name, else None: `synthetic100k` -> (100000, 128),
+    `synthetic1m` -> (1000000, 128), `synthetic25kx384` -> (25000, 384)."""
+    m = re.fullmatch(r"synthetic(\d+)([km]?)(?:x(\d+))?", name.lower())
     if not m:
         return None
-    return int(m.group(1)) * {"": 1, "k": 1000, "m": 1000000}[m.group(2)]
+    return int(m.group(1)) * {"": 1, "k": 1000, "m": 1000000}[m.group(2)], int(m.group(3) or SYNTH_DIMS)
 
 
 def prepare_real(name, data_dir, work):
@@ -601,16 +605,17 @@ def prepare_real(name, data_dir, work):
     return ds, None
 
 
-def prepare_synthetic(name, n, nq, work):
+def prepare_synthetic(name, shape, nq, work):
     """Generate (once; cached in --work) seeded base/queries as fvecs plus the base as Parquet.
 
     The Parquet (for DuckDB) is a second `generate` run with the same seed and no queries; a
     few rows are compared with the fvecs to prove both runs wrote the same vectors.
     """
+    n, dims = shape
     d = work / "data" / name
     d.mkdir(parents=True, exist_ok=True)
     meta_path = d / "generated.json"
-    want = {"n": n, "dims": SYNTH_DIMS, "queries": nq, "seed": SYNTH_SEED}
+    want = {"n": n, "dims": dims, "queries": nq, "seed": SYNTH_SEED}
     ds = {"name": name, "kind": "synthetic", "dir": str(d), "base_fvecs": str(d / "base.fvecs"),
           "queries_fvecs": str(d / f"queries{nq}.fvecs"), "base_parquet": str(d / "base.parquet"),
           "shipped_gt": None}
@@ -619,8 +624,8 @@ def prepare_synthetic(name, n, nq, work):
         ds["generate_seconds"] = meta.get("seconds")
         ds["generate_cached"] = True
         return ds
-    log(f"[{name}] generating {n} x {SYNTH_DIMS} (+{nq} queries, seed {SYNTH_SEED}) with lmdiskann generate")
-    common = ["generate", "--n", str(n), "--dims", str(SYNTH_DIMS), "--seed", str(SYNTH_SEED)]
+    log(f"[{name}] generating {n} x {dims} (+{nq} queries, seed {SYNTH_SEED}) with lmdiskann generate")
+    common = ["generate", "--n", str(n), "--dims", str(dims), "--seed", str(SYNTH_SEED)]
     t0 = time.perf_counter()
     run_binary(common + ["--queries", str(nq), "--output", ds["base_fvecs"], "--query-output", ds["queries_fvecs"]])
     run_binary(common + ["--queries", "0", "--output", ds["base_parquet"]])
@@ -830,6 +835,21 @@ def summary_table(ds, rows):
     return "\n".join(out)
 
 
+def build_table(ds, rows):
+    """Build speed side by side: seconds, vectors/s, peak RSS, and recall@10 at L / ef = DEFAULT_SEARCH."""
+    head = ["system", "build s", "vectors/s", "build peak RSS MiB", f"recall@10 at L/ef {DEFAULT_SEARCH}"]
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    for row in rows:
+        b, s = row.get("build", {}), row.get("search", {})
+        if "error" in b or row["system"] == "duckdb-exact":
+            continue
+        p = next((p for p in s.get("sweep", []) if p["param"] == DEFAULT_SEARCH), None)
+        cells = [row["system"], f"{b['seconds']:.2f}", f"{ds['n'] / b['seconds']:,.0f}", fmt_rss(b),
+                 f"{p['recall']:.4f}" if p else "—"]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def fmt_rss(phase):
     """Peak RSS in MiB; for Python peers also the part that is the interpreter + library import."""
     if "import_rss_mib" in phase:
@@ -920,6 +940,9 @@ def print_set(ds, gt_info, rows):
     print()
     print(summary_table(ds, rows))
     print()
+    print(f"Build, {ds['n']:,} vectors:\n")
+    print(build_table(ds, rows))
+    print()
     print("RSS columns: peak of that phase's own process; \"py N\" = the Python worker's RSS right after "
           "importing the library, before any data (included in the total).\n")
     print(set_notes(ds, rows))
@@ -994,7 +1017,7 @@ def print_header(args, vers, found, missing):
           f"the {os.cpu_count()} cores and the timings are noisy)")
     print(f"- build: M/R, ef_construction/L: lmdiskann defaults (L 128, alpha 1.2, R from the planner); DiskANN R "
           f"{DISKANN_R}, L {DISKANN_L}, alpha {DISKANN_ALPHA} (build_disk_index takes no alpha: DiskANN's own "
-          f"default); hnswlib and faiss M {HNSW_M}, efConstruction {HNSW_EF_CONSTRUCTION}")
+          f"default); hnswlib and faiss M {HNSW_M} (hnswlib-m16: M 16), efConstruction {HNSW_EF_CONSTRUCTION}")
     print("- build s: wall time from data to index persisted on disk (lmdiskann: the whole `build` process; "
           "peers: the build call + save, data already loaded)")
     print("- caveat: diskann-disk reads its graph with O_DIRECT (every hop is a real disk read); lmdiskann "
@@ -1010,7 +1033,8 @@ def parse_args(argv):
     p.add_argument("--data", default=str(default_data) if default_data.is_dir() else None,
                    help="folder with the real sets (default ../shared/data next to the repo, if present)")
     p.add_argument("--sets", default=DEFAULT_SETS,
-                   help=f"comma list (default {DEFAULT_SETS}); syntheticN / syntheticNk / syntheticNm for any size")
+                   help=f"comma list (default {DEFAULT_SETS}); syntheticN / syntheticNk / syntheticNm for any size, "
+                        f"with xD for D dimensions (default {SYNTH_DIMS}), e.g. synthetic25kx384")
     p.add_argument("--systems", default=",".join(SYSTEMS), help="comma list (default all)")
     p.add_argument("--queries", type=int, default=1000, help="queries generated for synthetic sets (default 1000)")
     p.add_argument("--duckdb-queries", type=int, default=100,

@@ -3,6 +3,7 @@
 # faiss HNSW and DuckDB's exact scan. Sets up ./.venv-bench with the pinned peers from PyPI
 # (once), builds the release binary, then runs bench/peers.py with every argument given, e.g.
 #   bash scripts/bench-peers.sh --sets sift5k,mnist10k,synthetic20k --json peers.json
+#   bash scripts/bench-peers.sh --sets synthetic25kx384 --systems lmdiskann,hnswlib-m16   # 25k x 384
 #   bash scripts/bench-peers.sh --help
 # Relative paths in the arguments are taken from the current directory. Needs the Rust
 # toolchain and Python 3.11 with venv/pip (the pinned wheels below are known to install

@@ -10,10 +10,10 @@ use rayon::prelude::*;
 
 use super::candidates::Candidates;
 use super::connect::{place, reconnect, Reconnect};
-use super::prune::robust_prune;
+use super::prune::{insert_pruned, robust_prune_batched};
 use super::visited::Visited;
 use crate::rng::Rng;
-use crate::vector::l2_squared;
+use crate::vector::{l2_squared, l2_squared_rows};
 
 /// Points in the space the graph is built in (l2 over these vectors).
 pub struct PointSet<'a> {
@@ -36,9 +36,43 @@ impl PointSet<'_> {
         &self.data[at..at + self.dims]
     }
 
+    /// `out[i]` = the distance from `query` to point `ids[i]`.
     #[inline]
-    fn dist(&self, a: u32, b: u32) -> f32 {
-        l2_squared(self.get(a), self.get(b))
+    fn dists(&self, query: &[f32], ids: &[u32], out: &mut [f32]) {
+        l2_squared_rows(query, self.data, ids, out);
+    }
+
+    /// [`Self::dists`] from point `v`.
+    fn dists_from(&self, v: u32, ids: &[u32], out: &mut [f32]) {
+        self.dists(self.get(v), ids, out);
+    }
+
+    /// The distances from point `from` to each of `ids`, paired with the ids.
+    fn pool(&self, from: u32, ids: &[u32]) -> Vec<(f32, u32)> {
+        let mut d = vec![0.0; ids.len()];
+        self.dists(self.get(from), ids, &mut d);
+        d.into_iter().zip(ids.iter().copied()).collect()
+    }
+
+    /// RobustPrune of `pool` for point `p` in this space: the edges, and how many of them
+    /// the alpha rule chose when they are saturated (else [`UNKNOWN`]).
+    fn prune(&self, p: u32, pool: &mut Vec<(f32, u32)>, alpha: f32, params: &BuildParams, saturate: bool) -> (Vec<u32>, u32) {
+        let (edges, chosen) = robust_prune_batched(p, pool, alpha, params.max_degree, saturate, |v, ids, out| self.dists_from(v, ids, out));
+        (edges, if saturate { chosen as u32 } else { UNKNOWN })
+    }
+
+    /// Adds the back-edges `new` to `q`'s saturated `edges` (of which `chosen` alpha-chosen)
+    /// as a full prune would, one at a time (see [`insert_pruned`]); `None` when that needs
+    /// the full prune.
+    fn insert_pruned(&self, q: u32, edges: &[u32], chosen: u32, new: &[u32], alpha: f32, max_degree: usize) -> Option<(Vec<u32>, u32)> {
+        let mut pool = self.pool(q, edges);
+        let mut chosen = chosen as usize;
+        for v in self.pool(q, new) {
+            if !insert_pruned(q, &mut pool, &mut chosen, v, alpha, max_degree, |v, ids, out| self.dists_from(v, ids, out)) {
+                return None;
+            }
+        }
+        Some((pool.into_iter().map(|(_, id)| id).collect(), chosen as u32))
     }
 }
 
@@ -81,6 +115,7 @@ pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u32, u3
     let max_batch = ((n as f64 * MAX_BATCH_FRACTION) as usize).max(1);
 
     let passes: &[f32] = if params.alpha > 1.0 { &[1.0, params.alpha] } else { &[params.alpha] };
+    let mut chosen = vec![UNKNOWN; n];
     for (pass, &alpha) in passes.iter().enumerate() {
         let mut start = 0;
         let mut batch = 1;
@@ -92,7 +127,7 @@ pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u32, u3
             // Saturating the last pass only: its searches then run on full lists, which is
             // where the gain comes from (SIFT 5k: recall@10 at L=64 0.949 -> 0.984).
             let saturate = params.saturate && pass + 1 == passes.len();
-            insert_batch(points, &mut graph, &order[start..end], params, alpha, saturate);
+            insert_batch(points, &mut graph, &mut chosen, &order[start..end], params, alpha, saturate);
             progress(pass as u32 + 1, passes.len() as u32, 1 + end as u64, n as u64);
             start = end;
             // Capped, not doubled forever: after 64 doublings a usize wraps to 0 and the
@@ -136,7 +171,7 @@ impl Reconnect for Building<'_> {
     }
 
     fn nearest_sources(&self, slot: u32) -> Result<Vec<u32>, Self::Error> {
-        let mut found = greedy_search(self.points, self.graph, self.points.get(slot), self.params.build_list);
+        let mut found = greedy_search(self.points, self.graph, self.points.get(slot), &mut Scratch::new(self.params.build_list));
         found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         Ok(found.into_iter().map(|(_, id)| id).collect())
     }
@@ -162,19 +197,27 @@ fn medoid(points: &PointSet) -> u32 {
         .map_or(0, |(_, i)| i)
 }
 
-fn insert_batch(points: &PointSet, graph: &mut Graph, batch: &[u32], params: &BuildParams, alpha: f32, saturate: bool) {
+/// `chosen[q]`: how many of q's edges (the first ones) the alpha rule chose, when they are
+/// the output of a saturated prune; [`UNKNOWN`] otherwise.
+const UNKNOWN: u32 = u32::MAX;
+
+fn insert_batch(points: &PointSet, graph: &mut Graph, chosen: &mut [u32], batch: &[u32], params: &BuildParams, alpha: f32, saturate: bool) {
     // 1. Each point searches the frozen graph and prunes its own out-edges.
     let frozen = &*graph;
-    let out: Vec<Vec<u32>> = batch
+    let out: Vec<(Vec<u32>, u32)> = batch
         .par_iter()
-        .map(|&p| {
-            let mut pool = greedy_search(points, frozen, points.get(p), params.build_list);
-            pool.extend(frozen.neighbours[p as usize].iter().map(|&q| (points.dist(p, q), q)));
-            robust_prune(p, &mut pool, alpha, params.max_degree, saturate, |a, b| points.dist(a, b))
-        })
+        .map_init(
+            || Scratch::new(params.build_list),
+            |scratch, &p| {
+                let mut pool = greedy_search(points, frozen, points.get(p), scratch);
+                pool.extend(points.pool(p, &frozen.neighbours[p as usize]));
+                points.prune(p, &mut pool, alpha, params, saturate)
+            },
+        )
         .collect();
-    for (&p, edges) in batch.iter().zip(out) {
+    for (&p, (edges, c)) in batch.iter().zip(out) {
         graph.neighbours[p as usize] = edges;
+        chosen[p as usize] = c;
     }
 
     // 2. Back-edges, grouped by target so each target is updated by exactly one task.
@@ -182,44 +225,68 @@ fn insert_batch(points: &PointSet, graph: &mut Graph, batch: &[u32], params: &Bu
     back.par_sort_unstable();
     back.dedup();
     let groups: Vec<&[(u32, u32)]> = back.chunk_by(|a, b| a.0 == b.0).collect();
+    // A saturated list is always full, so every back-edge would prune it in full; most
+    // are added with a few distances instead (same result).
     let frozen = &*graph;
-    let updates: Vec<(u32, Vec<u32>)> = groups
+    let chosen_before = &*chosen;
+    let updates: Vec<(u32, Vec<u32>, u32)> = groups
         .par_iter()
         .filter_map(|group| {
             let q = group[0].0;
             let current = &frozen.neighbours[q as usize];
-            let mut merged = current.clone();
-            merged.extend(group.iter().map(|&(_, p)| p).filter(|p| !current.contains(p)));
-            if merged.len() == current.len() {
+            let new: Vec<u32> = group.iter().map(|&(_, p)| p).filter(|p| !current.contains(p)).collect();
+            if new.is_empty() {
                 return None;
             }
-            if merged.len() > params.max_degree {
-                let mut pool: Vec<(f32, u32)> = merged.iter().map(|&v| (points.dist(q, v), v)).collect();
-                merged = robust_prune(q, &mut pool, alpha, params.max_degree, saturate, |a, b| points.dist(a, b));
+            if current.len() + new.len() <= params.max_degree {
+                return Some((q, [current.as_slice(), &new].concat(), UNKNOWN));
             }
-            Some((q, merged))
+            let known = chosen_before[q as usize];
+            let incremental =
+                (saturate && known != UNKNOWN).then(|| points.insert_pruned(q, current, known, &new, alpha, params.max_degree));
+            let (edges, c) = incremental
+                .flatten()
+                .unwrap_or_else(|| points.prune(q, &mut points.pool(q, &[current.as_slice(), &new].concat()), alpha, params, saturate));
+            Some((q, edges, c))
         })
         .collect();
-    for (q, edges) in updates {
+    for (q, edges, c) in updates {
         graph.neighbours[q as usize] = edges;
+        chosen[q as usize] = c;
+    }
+}
+
+/// What one thread's searches reuse from one search to the next.
+struct Scratch {
+    candidates: Candidates,
+    seen: Visited,
+    /// A node's neighbours not seen before, and their distances to the query.
+    fresh: Vec<u32>,
+    dists: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(list: usize) -> Self {
+        Scratch { candidates: Candidates::new(list), seen: Visited::with_capacity(list * 16), fresh: Vec::new(), dists: Vec::new() }
     }
 }
 
 /// Greedy beam search from the entry point over full vectors; returns every expanded
 /// node with its distance (Vamana's visited set, the pool RobustPrune chooses from).
-fn greedy_search(points: &PointSet, graph: &Graph, query: &[f32], list: usize) -> Vec<(f32, u32)> {
-    let mut candidates = Candidates::new(list);
-    let mut seen = Visited::with_capacity(list * 16);
-    let mut expanded = Vec::with_capacity(list * 2);
+fn greedy_search(points: &PointSet, graph: &Graph, query: &[f32], scratch: &mut Scratch) -> Vec<(f32, u32)> {
+    let Scratch { candidates, seen, fresh, dists } = scratch;
+    candidates.clear();
+    seen.clear();
+    let mut expanded = Vec::with_capacity(candidates.capacity() * 2);
     seen.insert(graph.entry);
     candidates.insert(l2_squared(query, points.get(graph.entry)), graph.entry);
     while let Some(c) = candidates.next_unexpanded() {
         expanded.push((c.distance, c.id));
-        for &nb in &graph.neighbours[c.id as usize] {
-            if seen.insert(nb) {
-                candidates.insert(l2_squared(query, points.get(nb)), nb);
-            }
-        }
+        fresh.clear();
+        fresh.extend(graph.neighbours[c.id as usize].iter().copied().filter(|&nb| seen.insert(nb)));
+        dists.resize(fresh.len(), 0.0);
+        points.dists(query, fresh, dists);
+        fresh.iter().zip(dists.iter()).for_each(|(&nb, &d)| candidates.insert(d, nb));
     }
     expanded
 }

@@ -20,6 +20,15 @@ impl Candidates {
         Candidates { items: Vec::with_capacity(capacity.min(1024) + 1), capacity }
     }
 
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Empties the list, keeping its memory.
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+
     fn before(a: f32, a_id: u32, b: &Candidate) -> bool {
         a < b.distance || (a == b.distance && a_id < b.id)
     }

@@ -13,6 +13,12 @@ impl Visited {
         Visited { slots: vec![EMPTY; (n * 2).next_power_of_two().max(64)], len: 0 }
     }
 
+    /// Empties the set, keeping its memory.
+    pub fn clear(&mut self) {
+        self.slots.fill(EMPTY);
+        self.len = 0;
+    }
+
     /// Inserts `id`; returns true when it was not there yet.
     #[inline]
     pub fn insert(&mut self, id: u32) -> bool {

@@ -25,14 +25,15 @@ pub struct BuildEstimate {
 /// Build work per second per thread, where the work of a build is
 /// `points x build list x R x (dims + DISTANCE_OVERHEAD) x log2(points)`: every insertion
 /// searches (about log n hops of L candidates) and prunes over R-sized lists. Measured on
-/// the reference machine (README, "build --dry-run"), builds took 0.5x (SIFT 5k, MNIST 9k,
-/// 10k x 1536 synthetic: easy data) to 1.9x (25k text embeddings: harder data, longer
-/// searches) of this estimate.
-const WORK_PER_SECOND_PER_THREAD: f64 = 1.8e10;
+/// the reference machine (README, "build --dry-run"), builds took 0.8x (MNIST 9k, 25k x 384
+/// synthetic) to 1.6x (SIFT 5k, where start-up and reading weigh more) of this estimate,
+/// and about 2.3x for 25k text embeddings (harder data, longer searches; from CPU seconds
+/// measured on a loaded machine).
+const WORK_PER_SECOND_PER_THREAD: f64 = 3.2e10;
 /// Per-distance cost beyond the coordinates (candidate lists, pruning), in coordinates.
 const DISTANCE_OVERHEAD: f64 = 100.0;
-/// A build without saturation skips about half the work.
-const UNSATURATED_FACTOR: f64 = 0.5;
+/// A build without saturation does about 10% less work (0.75-1.0x measured).
+const UNSATURATED_FACTOR: f64 = 0.9;
 /// What the process holds before it reads anything (code, allocator, thread stacks).
 pub(super) const PROCESS_BYTES: f64 = 5.0 * 1024.0 * 1024.0;
 /// Allocator slack and buffers the model does not itemise, as measured.
