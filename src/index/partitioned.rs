@@ -39,7 +39,7 @@ use super::build::{check_sorted_unique, store_vectors, write_new_index, BuildRep
 use super::BuildOptions;
 use crate::error::{Error, Result};
 use crate::format::{read_f32s, write_f32s, Plan};
-use crate::graph::{self, nearest_expanded, place, robust_prune, BuildParams, PointSet, Reconnect};
+use crate::graph::{self, nearest_expanded, place, robust_prune_split, BuildParams, PointSet, Reconnect};
 use crate::io::{read_vectors_chunked, InputOptions, InputType, VectorSet};
 use crate::rng::Rng;
 use crate::storage::{check_index_destination, map_scratch, remove_stale_tmp, Mapped, ScratchDir, Storage};
@@ -651,7 +651,7 @@ fn reprune(points: &Points, row: u32, union: &[u32], params: &BuildParams) -> Ve
     let vector = |id: u32| &vectors[at(id) * dims..(at(id) + 1) * dims];
     let dist = |a: u32, b: u32| l2_squared(vector(a), vector(b));
     let mut pool: Vec<(f32, u32)> = union.iter().map(|&id| (dist(row, id), id)).collect();
-    robust_prune(row, &mut pool, params.alpha, params.max_degree, params.saturate, dist)
+    robust_prune_split(row, &mut pool, params.alpha, params.max_degree, params.saturate, dist).0
 }
 
 /// The row nearest the mean of all (ties: the smaller row), and the mean's first `dims`
