@@ -125,7 +125,7 @@ def build_and_search(args, base, query, truth, budget):
         return {"failed": f"exit {done.returncode}", "seconds": seconds, "cgroup_peak": peak}
     built = json.loads(report.read_text())
     run([BIN, "search", "--index", index, "--query", query, "-k", 10, "-L", args.search_list, "--groundtruth", truth,
-         "--output", "/dev/null", "--report", search_report, "--threads", args.threads])
+         "--output", "/dev/null", "--format", "csv", "--report", search_report, "--threads", args.threads])
     searched = json.loads(search_report.read_text())
     size_on_disk = index.stat().st_size
     index.unlink()

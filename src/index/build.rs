@@ -17,7 +17,7 @@ use crate::format::{plan, Header, NodeState, Plan, PlanRequest, VacuumRecord, FO
 use crate::graph::{self, BuildParams, PointSet};
 use crate::io::{probe, read_vectors, read_vectors_chunked, InputOptions, InputType, RowidSource, VectorSet};
 use crate::quant::CodeKind;
-use crate::storage::{check_index_destination, remove_stale_tmp, write_index_atomically, FileStorage, Storage};
+use crate::storage::{check_index_destination, remove_stale_scratch, remove_stale_tmp, write_index_atomically, FileStorage, Storage};
 use crate::vector::{lift, norm_squared, CodecScan, ElementCodec, ElementType, Loss, Metric};
 
 /// What to build.
@@ -265,6 +265,7 @@ pub fn build_index_in(
     check_unique_rowids(&set.rowids)?;
     check_index_destination(storage, out, opts.force, opts.wait)?;
     let removed_tmp = remove_stale_tmp(storage, out)?;
+    let removed_build_folder = remove_stale_scratch(out)?;
     let (codec, stored_ints, loss) = store_vectors(&mut set, element_type, opts.metric, None, 0)?;
 
     let params = opts.build_params(&plan);
@@ -302,6 +303,7 @@ pub fn build_index_in(
         loss,
         reconnected: graph.reconnected,
         removed_tmp,
+        removed_build_folder,
         strategy: BuildStrategy::OneShot { peak_bytes: estimate_build(opts, &request, &plan, n as u64, 1).build_peak_bytes },
         phase_seconds: phases.done,
         source: set.source,

@@ -22,7 +22,7 @@ pub use journal::{journal_path, recover, Left};
 pub use mmap::IndexFile;
 #[cfg(test)]
 pub(crate) use scratch::LOCK as SCRATCH_LOCK;
-pub use scratch::{map_scratch, scratch_path, ScratchDir};
+pub use scratch::{map_scratch, remove_stale_scratch, scratch_path, ScratchDir};
 pub use vfs::{FileStorage, Mapped, MemoryStorage, Storage, StoredFile};
 pub use writer::IndexWriter;
 

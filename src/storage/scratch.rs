@@ -69,6 +69,13 @@ fn held_by_another(path: &Path) -> Error {
     }
 }
 
+/// Removes the `NAME.build` folder beside `out` that a killed build left (true when it
+/// did), so any build of `out`, partitioned or not, clears it; one a running build holds
+/// is refused.
+pub fn remove_stale_scratch(out: &Path) -> Result<bool> {
+    remove_stale(&scratch_path(out))
+}
+
 /// Removes the folder at `path` when no live build holds its lock; true when it did.
 fn remove_stale(path: &Path) -> Result<bool> {
     if !path.exists() {
