@@ -36,8 +36,8 @@ pub struct BuildOptions {
     pub alpha: f32,
     pub seed: u64,
     /// Fill the edge slots alpha-pruning leaves empty with the nearest pruned candidates
-    /// (free on disk: blocks hold R edges anyway). Better recall on real data; the build
-    /// takes about twice as long.
+    /// (free on disk: blocks hold R edges anyway). Better recall on real data, for 1.0-1.3x
+    /// the build time.
     pub saturate: bool,
     /// Creation time recorded in the header (ms since the Unix epoch); callers that want
     /// reproducible files pass a fixed value.

@@ -84,7 +84,7 @@ pub struct Args {
     #[arg(long)]
     dry_run: bool,
     /// Fill the edge slots pruning leaves empty with the nearest pruned candidates: better
-    /// recall on real data (free on disk), about twice the build time. `false` to skip.
+    /// recall on real data (free on disk), 1.0-1.3x the build time. `false` to skip.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     saturate: bool,
     /// Seed for every random choice; the same input and seed give the same file.
