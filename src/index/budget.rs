@@ -58,27 +58,26 @@ pub fn choose_strategy(opts: &BuildOptions, request: &PlanRequest, plan: &Plan, 
     if one_shot <= budget {
         return Ok(BuildStrategy::OneShot { peak_bytes: one_shot });
     }
-    let model = Model::new(opts, request, plan, rows);
-    if let Some(layout) = model.layout(budget) {
-        return Ok(BuildStrategy::Partitioned(layout));
+    match Model::new(opts, request, plan, rows).layout_within(budget) {
+        Ok(layout) => Ok(BuildStrategy::Partitioned(layout)),
+        Err(needed) => Err(too_small(budget, needed.min(one_shot), rows, request.dims)),
     }
-    // The smallest budget any build fits in: the layout only gets easier with more memory.
-    let (mut lo, mut hi) = (budget, one_shot);
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if model.layout(mid).is_some() {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    Err(Error::InvalidParameter(format!(
-        "--max-memory {} is too small to build {rows} vectors of {} dims (at least {} bytes, {}, are needed): raise it",
+}
+
+/// The partitions a build of `rows` vectors with `plan` splits into within `budget`: what
+/// [`choose_strategy`] chooses when the one-shot build does not fit (a sharded build
+/// splits whether it does or not). Refuses a budget too small for any layout, naming the
+/// smallest that would do.
+pub fn partition_layout(opts: &BuildOptions, request: &PlanRequest, plan: &Plan, rows: u64, budget: u64) -> Result<PartitionLayout> {
+    Model::new(opts, request, plan, rows).layout_within(budget).map_err(|needed| too_small(budget, needed, rows, request.dims))
+}
+
+fn too_small(budget: u64, needed: u64, rows: u64, dims: usize) -> Error {
+    Error::InvalidParameter(format!(
+        "--max-memory {} is too small to build {rows} vectors of {dims} dims (at least {needed} bytes, {}, are needed): raise it",
         mib(budget),
-        request.dims,
-        hi,
-        mib(hi)
-    )))
+        mib(needed)
+    ))
 }
 
 fn mib(bytes: u64) -> String {
@@ -163,6 +162,28 @@ impl Model {
             + (OVERLAP as u64 + 1) * 4 * (1 + plan.max_degree as u64) // the partitions' graphs and the merged one
             + plan.layout.code_len as u64;
         Model { rows, fixed, per_partition, per_partition_row, per_sample_row, per_centre, temp_per_row }
+    }
+
+    /// The layout that fits `budget`, or the smallest budget one fits in.
+    fn layout_within(&self, budget: u64) -> std::result::Result<PartitionLayout, u64> {
+        if let Some(layout) = self.layout(budget) {
+            return Ok(layout);
+        }
+        // The layout only gets easier with more memory.
+        let mut hi = budget.max(1 << 20);
+        while self.layout(hi).is_none() && hi < u64::MAX / 4 {
+            hi *= 2;
+        }
+        let mut lo = budget;
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.layout(mid).is_some() {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        Err(hi)
     }
 
     /// The layout that fits `budget`, if one does.
@@ -281,12 +302,15 @@ mod tests {
 
     #[test]
     fn a_budget_below_any_build_is_refused_naming_the_smallest_that_works() {
-        let e = strategy(1_000_000, 8 * MIB).unwrap_err().to_string();
-        assert!(e.starts_with("--max-memory 8.0 MiB is too small to build 1000000 vectors of 128 dims"), "{e}");
-        let least: u64 = e.split("at least ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
-        assert!(least > 8 * MIB);
-        assert!(strategy(1_000_000, least).is_ok());
-        assert!(strategy(1_000_000, least - 1).is_err());
+        // A million vectors need partitions; 1,000 fit in one piece before any layout does.
+        for (rows, one_shot) in [(1_000_000, false), (1_000, true)] {
+            let e = strategy(rows, 2 * MIB).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("--max-memory 2.0 MiB is too small to build {rows} vectors of 128 dims")), "{e}");
+            let least: u64 = e.split("at least ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+            assert!(least > 2 * MIB);
+            assert_eq!(matches!(strategy(rows, least), Ok(BuildStrategy::OneShot { .. })), one_shot, "{rows}");
+            assert!(strategy(rows, least - 1).is_err());
+        }
     }
 
     #[test]

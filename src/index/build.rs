@@ -239,7 +239,7 @@ pub fn build_index_from_path_in(
 }
 
 /// The rows of `input`, counted by reading it (for formats whose metadata does not say).
-fn count_rows(input: &Path, input_opts: &InputOptions) -> Result<u64> {
+pub(super) fn count_rows(input: &Path, input_opts: &InputOptions) -> Result<u64> {
     Ok(read_vectors_chunked(input, input_opts, 1 << 16, &mut |_| ControlFlow::Continue(()))?.rows)
 }
 

@@ -6,16 +6,18 @@ mod build;
 mod check;
 mod estimate;
 mod partitioned;
+mod shard;
 mod stats;
 mod update;
 mod validate;
 
-pub use budget::{available_memory, choose_strategy, BuildStrategy, PartitionLayout, OVERLAP};
+pub use budget::{available_memory, choose_strategy, partition_layout, BuildStrategy, PartitionLayout, OVERLAP};
 pub use build::{
     build_index, build_index_from_path, build_index_from_path_in, build_index_in, default_element_type, BuildOptions, BuildReport, Stage,
 };
 pub use check::{check_index, CheckReport};
 pub use estimate::{estimate_build, BuildEstimate};
+pub use shard::{build_shard, merge_shards, plan_shards, ShardBuilt, ShardPlan, PLAN_FILE};
 pub use stats::{collect_stats, IndexStats};
 pub use update::{delete, delete_with_progress, insert, vacuum, vacuum_with_progress, UpdateOptions, UpdateReport, DEFAULT_AUTO_VACUUM};
 pub use validate::{check_against, sample_recall, AgainstReport, SampleRecall};

@@ -78,63 +78,221 @@ pub(super) fn build_partitioned(
     let removed_tmp = remove_stale_tmp(storage, out)?;
     let (dir, removed_build_folder) = ScratchDir::create(out)?;
     let mut phases = Phases::start();
+    let planned = plan_partitions(input, opts, element_type, layout, dir.path(), &mut phases, progress)?;
+    let points = planned.points(dir.path())?;
+    let params = opts.build_params(plan);
+    let parts = planned.layout.partitions;
+    let mut checks = Vec::with_capacity(parts);
+    for part in 0..parts {
+        let data = points.gather(&part_rows(dir.path(), part)?);
+        checks.push(vectors_check(&data));
+        build_partition(&data, points.dims, part, parts, &params, checks[part], dir.path(), progress)?;
+    }
+    drop(points);
+    phases.lap("partition graphs");
+    let report = merge_and_write(storage, dir.path(), opts, plan, element_type, planned, &checks, out, phases, progress)?;
+    Ok(BuildReport { removed_tmp, removed_build_folder, ..report })
+}
 
-    let mut spilled = spill(input, opts, element_type, &dir, progress)?;
+/// What planning a partitioned build left in its folder, and learnt on the way.
+pub(super) struct Planned {
+    pub rows: usize,
+    pub dims: usize,
+    /// The dimension the graph sees (inner product adds the lifting coordinate).
+    pub graph_dims: usize,
+    pub codec: ElementCodec,
+    pub loss: Option<Loss>,
+    /// (rowid, slot) of every row, sorted by rowid.
+    pub map: Vec<(u64, u32)>,
+    /// Whether `STORED` holds an integer type's stored bytes.
+    pub stored: bool,
+    pub rowids_from: crate::io::RowidSource,
+    pub source: InputType,
+    pub max_norm_squared: f32,
+    /// The layout, with the partitions k-means actually found.
+    pub layout: PartitionLayout,
+    /// Rows in each partition.
+    pub part_rows: Vec<u64>,
+    /// Temporary bytes written so far.
+    pub bytes: u64,
+}
+
+impl Planned {
+    /// The vectors as the graph sees them; refused when the file does not hold `rows` of them.
+    pub(super) fn points(&self, dir: &Path) -> Result<Points> {
+        let path = dir.join(POINTS);
+        let points = Points { map: map_scratch(&path)?, dims: self.graph_dims };
+        if points.map.len() != self.rows * 4 * self.graph_dims {
+            return Err(Error::InvalidData(format!(
+                "{}: holds {} bytes, not the plan's {} vectors",
+                path.display(),
+                points.map.len(),
+                self.rows
+            )));
+        }
+        Ok(points)
+    }
+}
+
+/// Spills `input` into `dir`, samples the centres and assigns every row its partitions:
+/// everything before the partitions' graphs.
+pub(super) fn plan_partitions(
+    input: &Input,
+    opts: &BuildOptions,
+    element_type: ElementType,
+    layout: PartitionLayout,
+    dir: &Path,
+    phases: &mut Phases,
+    progress: &(dyn Fn(Stage, u64, u64) + Sync),
+) -> Result<Planned> {
+    let mut spilled = spill(input, opts, element_type, dir, progress)?;
     let (n, dims) = (spilled.rows, spilled.dims);
     spilled.map.par_sort_unstable();
     check_sorted_unique(spilled.map.windows(2).find(|w| w[0].0 == w[1].0).map(|w| w[0].0))?;
     let ip = opts.metric == Metric::InnerProduct;
     let gdims = dims + ip as usize;
-    let max_norm_squared = if ip { lift_points(&dir, &mut spilled.bytes, dims, n)? } else { 0.0 };
-    let points = Points { map: map_scratch(&dir.file(POINTS))?, dims: gdims };
+    let max_norm_squared = if ip { lift_points(dir, &mut spilled.bytes, dims, n)? } else { 0.0 };
+    let points = Points { map: map_scratch(&dir.join(POINTS))?, dims: gdims };
     phases.lap("read");
 
-    let params = opts.build_params(plan);
     let sample = sample_rows(n, layout.sample_rows as usize, opts.seed);
     let sample = points.gather(&sample);
     let centres = kmeans(&sample, gdims, layout.partitions, opts.seed, progress);
     drop(sample);
     phases.lap("sample");
 
-    let parts = partition(&points, &centres, layout.max_partition_rows, &dir, &mut spilled.bytes, progress)?;
+    let part_rows = partition(&points, &centres, layout.max_partition_rows, dir, &mut spilled.bytes, progress)?;
     phases.lap("partition");
+    Ok(Planned {
+        rows: n,
+        dims,
+        graph_dims: gdims,
+        codec: spilled.codec,
+        loss: spilled.loss,
+        map: spilled.map,
+        stored: spilled.stored,
+        rowids_from: spilled.rowids_from,
+        source: input.source,
+        max_norm_squared,
+        layout: PartitionLayout { partitions: part_rows.len(), ..layout },
+        part_rows,
+        bytes: spilled.bytes,
+    })
+}
 
+/// A sharded plan: writes each partition's vectors to its own file (what a machine
+/// building that partition needs). Returns their checks ([`vectors_check`]).
+pub(super) fn write_partition_vectors(dir: &Path, planned: &mut Planned, progress: &(dyn Fn(Stage, u64, u64) + Sync)) -> Result<Vec<u32>> {
+    let points = planned.points(dir)?;
+    let parts = planned.layout.partitions;
+    let mut checks = Vec::with_capacity(parts);
     for part in 0..parts {
-        build_partition(&points, part, parts, &params, &dir, &mut spilled.bytes, progress)?;
+        let data = points.gather(&part_rows(dir, part)?);
+        checks.push(vectors_check(&data));
+        let mut out = Scratch::create(dir.join(part_vectors(part)), STREAM_BUFFER)?;
+        for chunk in data.chunks(spill_rows(1)) {
+            out.put_f32s(chunk)?;
+        }
+        planned.bytes += out.finish()?;
+        progress(Stage::Partition, part as u64 + 1, parts as u64);
     }
-    phases.lap("partition graphs");
+    Ok(checks)
+}
 
+/// Partition `part`'s vectors (`rows` x `dims`) from its file, which must hold exactly
+/// those and have the check `check`.
+pub(super) fn read_partition_vectors(dir: &Path, part: usize, rows: usize, dims: usize, check: u32) -> Result<Vec<f32>> {
+    let path = dir.join(part_vectors(part));
+    let map = map_scratch(&path)?;
+    if map.len() != rows * dims * 4 {
+        return Err(Error::InvalidData(format!(
+            "{}: holds {} bytes where the plan has {rows} vectors of {dims} dims ({} bytes); copy it again from the plan's folder",
+            path.display(),
+            map.len(),
+            rows * dims * 4
+        )));
+    }
+    let mut data = vec![0.0f32; rows * dims];
+    read_f32s(&map, &mut data);
+    if vectors_check(&data) != check {
+        return Err(Error::InvalidData(format!(
+            "{}: its vectors are not the plan's (check mismatch); copy it again from the plan's folder",
+            path.display()
+        )));
+    }
+    Ok(data)
+}
+
+/// Every row's (rowid, slot), sorted by rowid, from the spilled rowids.
+pub(super) fn read_rowid_map(dir: &Path, rows: usize) -> Result<Vec<(u64, u32)>> {
+    let path = dir.join(ROWIDS);
+    let rowids = map_scratch(&path)?;
+    if rowids.len() != 8 * rows {
+        return Err(Error::InvalidData(format!("{}: holds {} bytes, not the plan's {rows} rowids", path.display(), rowids.len())));
+    }
+    let mut map: Vec<(u64, u32)> =
+        rowids.chunks_exact(8).enumerate().map(|(slot, r)| (u64::from_le_bytes(r.try_into().expect("8 bytes")), slot as u32)).collect();
+    map.par_sort_unstable();
+    Ok(map)
+}
+
+/// Merges the partitions' graphs in `dir` (every one built from vectors with the `checks`
+/// of [`vectors_check`]), encodes the codes and writes the index to `out`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn merge_and_write(
+    storage: &dyn Storage,
+    dir: &Path,
+    opts: &BuildOptions,
+    plan: &Plan,
+    element_type: ElementType,
+    planned: Planned,
+    checks: &[u32],
+    out: &Path,
+    mut phases: Phases,
+    progress: &(dyn Fn(Stage, u64, u64) + Sync),
+) -> Result<BuildReport> {
+    let dims = planned.dims;
+    let points = planned.points(dir)?;
+    let params = opts.build_params(plan);
+    let mut bytes = planned.bytes;
     let (entry, centroid) = medoid(&points, dims);
-    let graph = merge(&points, parts, &params, &dir, &mut spilled.bytes, progress)?;
-    let mut merged = Merged { points: &points, path: dir.file(GRAPH), file: graph.0, map: graph.1, entry, params: &params };
+    let graph = merge(&points, checks, &params, dir, &mut bytes, progress)?;
+    let mut merged = Merged { points: &points, path: dir.join(GRAPH), file: graph.0, map: graph.1, entry, params: &params };
     let reconnected = graph::reconnect(&mut merged)?;
     phases.lap("merge");
 
     let code_kind = opts.code_kind(dims);
-    let codes = encode_codes(&points, dims, code_kind.space(opts.metric, centroid.clone(), opts.seed), &dir, &mut spilled.bytes)?;
+    let codes = encode_codes(&points, dims, code_kind.space(opts.metric, centroid.clone(), opts.seed), dir, &mut bytes)?;
     let nodes = OnDisk {
         points: &points,
         dims,
-        stored: spilled.stored.then(|| map_scratch(&dir.file(STORED))).transpose()?,
-        rowids: map_scratch(&dir.file(ROWIDS))?,
+        stored: planned.stored.then(|| map_scratch(&dir.join(STORED))).transpose()?,
+        rowids: map_scratch(&dir.join(ROWIDS))?,
         graph: &merged.map,
         max_degree: plan.max_degree,
         codes: &codes,
         code_len: code_kind.code_len(dims),
     };
-    let new = NewIndex { opts, plan, element_type, codec: spilled.codec, build_list: params.build_list, entry, centroid, max_norm_squared };
-    let written = write_new_index(storage, out, &new, spilled.map, &nodes, progress)?;
+    let new = NewIndex {
+        opts,
+        plan,
+        element_type,
+        codec: planned.codec,
+        build_list: params.build_list,
+        entry,
+        centroid,
+        max_norm_squared: planned.max_norm_squared,
+    };
+    let written = write_new_index(storage, out, &new, planned.map, &nodes, progress)?;
     phases.lap("write");
     Ok(BuildReport {
-        loss: spilled.loss,
+        loss: planned.loss,
         reconnected,
-        removed_tmp,
-        removed_build_folder,
-        strategy: super::BuildStrategy::Partitioned(PartitionLayout { partitions: parts, ..layout }),
+        strategy: super::BuildStrategy::Partitioned(planned.layout),
         phase_seconds: phases.done,
-        temp_bytes: spilled.bytes,
-        source: input.source,
-        rowids_from: spilled.rowids_from,
+        temp_bytes: bytes,
+        source: planned.source,
+        rowids_from: planned.rowids_from,
         ..written
     })
 }
@@ -169,18 +327,25 @@ const ROWIDS: &str = "rowids.u64";
 /// Every row's partitions, `OVERLAP` u32 each (`NONE` when it has fewer).
 const ASSIGN: &str = "assign.u32";
 /// The merged graph: per row its degree and R edge slots, u32 each.
-const GRAPH: &str = "graph.u32";
+pub(super) const GRAPH: &str = "graph.u32";
 /// Every row's neighbour code.
-const CODES: &str = "codes.bytes";
+pub(super) const CODES: &str = "codes.bytes";
 
 /// Partition `part`'s rows (ascending), u32 each.
 fn part_ids(part: usize) -> String {
     format!("part-{part}.ids")
 }
 
-/// Partition `part`'s graph: per row of the partition its degree and R edge slots (global ids).
+/// Partition `part`'s graph: a header, then per row of the partition its degree and R edge
+/// slots (the partition's own row numbers), u32 each.
 fn part_graph(part: usize) -> String {
     format!("part-{part}.graph")
+}
+
+/// A sharded plan: partition `part`'s vectors, `dims` (+1 under ip) little-endian f32 per
+/// row, in the order of its rows.
+pub(super) fn part_vectors(part: usize) -> String {
+    format!("part-{part}.f32")
 }
 
 /// A scratch file written front to back, counting its bytes.
@@ -230,7 +395,7 @@ fn u32_at(bytes: &[u8], i: usize) -> u32 {
 }
 
 /// Rows of little-endian f32 vectors in a mapped scratch file.
-struct Points {
+pub(super) struct Points {
     map: Mapped,
     dims: usize,
 }
@@ -280,7 +445,7 @@ fn spill(
     input: &Input,
     opts: &BuildOptions,
     element: ElementType,
-    dir: &ScratchDir,
+    dir: &Path,
     progress: &(dyn Fn(Stage, u64, u64) + Sync),
 ) -> Result<Spilled> {
     let dims = input.dims;
@@ -288,8 +453,8 @@ fn spill(
     // What the first pass writes: final for float types, an integer type's input values
     // to be stored in a second pass, the vectors before ip's lift.
     let first_file = if integer || opts.metric == Metric::InnerProduct { VALUES } else { POINTS };
-    let mut values = Scratch::create(dir.file(first_file), STREAM_BUFFER)?;
-    let mut rowids = Scratch::create(dir.file(ROWIDS), STREAM_BUFFER)?;
+    let mut values = Scratch::create(dir.join(first_file), STREAM_BUFFER)?;
+    let mut rowids = Scratch::create(dir.join(ROWIDS), STREAM_BUFFER)?;
     let mut map: Vec<(u64, u32)> = Vec::with_capacity(input.rows.min(u32::MAX as u64) as usize);
     let mut scan = CodecScan::new(element);
     let mut loss = None;
@@ -341,7 +506,7 @@ fn spill(
 /// codec every value decided, into `STORED` and the vectors read back into `to`.
 #[allow(clippy::too_many_arguments)]
 fn store_integers(
-    dir: &ScratchDir,
+    dir: &Path,
     rows: usize,
     dims: usize,
     element: ElementType,
@@ -350,11 +515,11 @@ fn store_integers(
     to: &str,
     bytes: &mut u64,
 ) -> Result<Option<Loss>> {
-    let values = Points { map: map_scratch(&dir.file(VALUES))?, dims };
-    let rowids = map_scratch(&dir.file(ROWIDS))?;
-    let staging = dir.file("staging.f32");
+    let values = Points { map: map_scratch(&dir.join(VALUES))?, dims };
+    let rowids = map_scratch(&dir.join(ROWIDS))?;
+    let staging = dir.join("staging.f32");
     let mut vectors = Scratch::create(staging.clone(), STREAM_BUFFER)?;
-    let mut stored = Scratch::create(dir.file(STORED), STREAM_BUFFER)?;
+    let mut stored = Scratch::create(dir.join(STORED), STREAM_BUFFER)?;
     let mut loss = None;
     for start in (0..rows).step_by(spill_rows(dims)) {
         let end = (start + spill_rows(dims)).min(rows);
@@ -367,23 +532,23 @@ fn store_integers(
     }
     *bytes += vectors.finish()? + stored.finish()?;
     drop(values);
-    std::fs::rename(&staging, dir.file(to)).map_err(|e| Error::io(&staging, "cannot rename a build's temporary file", e))?;
+    std::fs::rename(&staging, dir.join(to)).map_err(|e| Error::io(&staging, "cannot rename a build's temporary file", e))?;
     if to != VALUES {
-        let _ = std::fs::remove_file(dir.file(VALUES));
+        let _ = std::fs::remove_file(dir.join(VALUES));
     }
     Ok(loss)
 }
 
 /// Inner product: `POINTS` = every vector of `VALUES` with the coordinate that lifts it to
 /// the largest norm. Returns the largest squared norm.
-fn lift_points(dir: &ScratchDir, bytes: &mut u64, dims: usize, rows: usize) -> Result<f32> {
-    let values = Points { map: map_scratch(&dir.file(VALUES))?, dims };
+fn lift_points(dir: &Path, bytes: &mut u64, dims: usize, rows: usize) -> Result<f32> {
+    let values = Points { map: map_scratch(&dir.join(VALUES))?, dims };
     let chunk = spill_rows(dims);
     let max_norm_squared = (0..rows.div_ceil(chunk))
         .into_par_iter()
         .map(|c| values.rows(c * chunk..((c + 1) * chunk).min(rows)).chunks_exact(dims).map(norm_squared).fold(0.0, f32::max))
         .reduce(|| 0.0, f32::max);
-    let mut points = Scratch::create(dir.file(POINTS), STREAM_BUFFER)?;
+    let mut points = Scratch::create(dir.join(POINTS), STREAM_BUFFER)?;
     let mut lifted = Vec::new();
     for start in (0..rows).step_by(chunk) {
         let data = values.rows(start..(start + chunk).min(rows));
@@ -396,7 +561,7 @@ fn lift_points(dir: &ScratchDir, bytes: &mut u64, dims: usize, rows: usize) -> R
     }
     *bytes += points.finish()?;
     drop(values);
-    let _ = std::fs::remove_file(dir.file(VALUES));
+    let _ = std::fs::remove_file(dir.join(VALUES));
     Ok(max_norm_squared)
 }
 
@@ -450,7 +615,7 @@ fn kmeans(sample: &[f32], dims: usize, k: usize, seed: u64, progress: &(dyn Fn(S
 }
 
 /// Assigns every row to its `OVERLAP` nearest centres with room (at most `cap` rows each),
-/// writing `ASSIGN` and each partition's id list. Returns the number of partitions.
+/// writing `ASSIGN` and each partition's id list. Returns each partition's rows.
 ///
 /// Rows claim room nearest first (by the distance to their nearest centre): a full
 /// partition then turns away its outskirts, which lie nearer other partitions anyway,
@@ -460,10 +625,10 @@ fn partition(
     points: &Points,
     centres: &[f32],
     cap: u64,
-    dir: &ScratchDir,
+    dir: &Path,
     bytes: &mut u64,
     progress: &(dyn Fn(Stage, u64, u64) + Sync),
-) -> Result<usize> {
+) -> Result<Vec<u64>> {
     let (n, dims) = (points.len(), points.dims);
     let parts = centres.len() / dims;
     let distances = |rows: &[u32]| {
@@ -510,8 +675,8 @@ fn partition(
     drop(rows);
 
     // Partition id lists in ascending row order, as the merge reads them.
-    let mut ids = (0..parts).map(|p| Scratch::create(dir.file(&part_ids(p)), PART_BUFFER)).collect::<Result<Vec<_>>>()?;
-    let mut assign = Scratch::create(dir.file(ASSIGN), STREAM_BUFFER)?;
+    let mut ids = (0..parts).map(|p| Scratch::create(dir.join(part_ids(p)), PART_BUFFER)).collect::<Result<Vec<_>>>()?;
+    let mut assign = Scratch::create(dir.join(ASSIGN), STREAM_BUFFER)?;
     for (row, chosen) in assigned.iter().enumerate() {
         for &c in chosen.iter().filter(|&&c| c != NONE) {
             ids[c as usize].put_u32s(&[row as u32])?;
@@ -522,40 +687,117 @@ fn partition(
     for file in ids {
         *bytes += file.finish()?;
     }
-    Ok(parts)
+    Ok(counts)
 }
 
-/// Builds partition `part`'s graph in memory and writes it out with global ids.
-fn build_partition(
-    points: &Points,
+/// Partition `part`'s rows, ascending.
+pub(super) fn part_rows(dir: &Path, part: usize) -> Result<Vec<u32>> {
+    let map = map_scratch(&dir.join(part_ids(part)))?;
+    Ok((0..map.len() / 4).map(|i| u32_at(&map, i)).collect())
+}
+
+/// Builds the graph of partition `part`'s vectors `data` (`dims` wide) in memory and
+/// writes it to its file, with the partition's own row numbers. `check` is the CRC-32C of `data`'s little-endian bytes ([`vectors_check`]).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn build_partition(
+    data: &[f32],
+    dims: usize,
     part: usize,
     parts: usize,
     params: &BuildParams,
-    dir: &ScratchDir,
-    bytes: &mut u64,
+    check: u32,
+    dir: &Path,
     progress: &(dyn Fn(Stage, u64, u64) + Sync),
 ) -> Result<()> {
-    let ids_map = map_scratch(&dir.file(&part_ids(part)))?;
-    let ids: Vec<u32> = (0..ids_map.len() / 4).map(|i| u32_at(&ids_map, i)).collect();
-    drop(ids_map);
-    let data = points.gather(&ids);
     let stage = Stage::PartitionGraph { part: part as u32 + 1, parts: parts as u32 };
     let graph_progress = |pass: u32, passes: u32, done: u64, total: u64| {
         progress(stage, (pass as u64 - 1) * total + done, passes as u64 * total);
     };
-    let graph = graph::build(&PointSet { dims: points.dims, data: &data }, params, &graph_progress);
-    drop(data);
-    let mut out = Scratch::create(dir.file(&part_graph(part)), STREAM_BUFFER)?;
+    let graph = graph::build(&PointSet { dims, data }, params, &graph_progress);
+    let path = dir.join(part_graph(part));
+    let mut out = Scratch::create(path.clone(), STREAM_BUFFER)?;
+    out.put(&part_graph_header(graph.neighbours.len(), params, check))?;
     let mut record = Vec::with_capacity(1 + params.max_degree);
     for edges in &graph.neighbours {
         record.clear();
         record.push(edges.len() as u32);
-        record.extend(edges.iter().map(|&local| ids[local as usize]));
+        record.extend_from_slice(edges);
         record.resize(1 + params.max_degree, 0);
         out.put_u32s(&record)?;
     }
-    *bytes += out.finish()?;
-    Ok(())
+    out.finish().map(drop)
+}
+
+/// Opens a partition graph's file: its header (see [`part_graph_header`]) must describe
+/// `rows` rows built with `params`, its length must match, and every edge must name a
+/// row of the partition.
+fn open_part_graph(dir: &Path, part: usize, rows: usize, params: &BuildParams, check: u32) -> Result<Mapped> {
+    let path = dir.join(part_graph(part));
+    if !path.exists() {
+        return Err(Error::InvalidData(format!(
+            "{}: partition {part} has no graph yet; build it (`lmdiskann shard build {} --part {part}`) before the merge",
+            path.display(),
+            dir.display()
+        )));
+    }
+    let map = map_scratch(&path)?;
+    let r = params.max_degree;
+    let header = part_graph_header(rows, params, check);
+    let records = map.get(header.len()..).unwrap_or_default();
+    let bad = |what: &str| {
+        Err(Error::InvalidData(format!(
+            "{}: {what}; build partition {part} again (`lmdiskann shard build {} --part {part}`)",
+            path.display(),
+            dir.display()
+        )))
+    };
+    if !map.starts_with(&PART_GRAPH_MAGIC) {
+        return bad("not a partition graph lmdiskann wrote");
+    }
+    if map[..header.len().min(map.len())] != header[..] {
+        return bad("was built for another plan (its vectors or build parameters differ)");
+    }
+    if records.len() != rows * 4 * (1 + r) {
+        return bad("is cut short or too long");
+    }
+    let sound = (0..rows).into_par_iter().all(|row| {
+        let at = row * (1 + r);
+        let degree = u32_at(records, at) as usize;
+        degree <= r && (0..degree).all(|i| (u32_at(records, at + 1 + i) as usize) < rows)
+    });
+    if !sound {
+        return bad("holds an edge or degree out of range");
+    }
+    Ok(map)
+}
+
+const PART_GRAPH_MAGIC: [u8; 8] = *b"LMDPART1";
+
+/// A partition graph file's header: the magic, then as little-endian u32 the partition's
+/// rows, the build parameters (R, L, alpha's bits, saturation, the seed's halves) and the
+/// check of its vectors, so a graph built for another plan is recognised.
+fn part_graph_header(rows: usize, params: &BuildParams, check: u32) -> Vec<u8> {
+    let p = params;
+    let fields = [
+        rows as u32,
+        p.max_degree as u32,
+        p.build_list as u32,
+        p.alpha.to_bits(),
+        p.saturate as u32,
+        p.seed as u32,
+        (p.seed >> 32) as u32,
+        check,
+    ];
+    PART_GRAPH_MAGIC.iter().copied().chain(fields.iter().flat_map(|f| f.to_le_bytes())).collect()
+}
+
+/// The CRC-32C of `data` as little-endian f32 bytes: what a partition's vector file holds.
+pub(super) fn vectors_check(data: &[f32]) -> u32 {
+    let mut bytes = vec![0u8; 4 * data.len().min(1 << 16)];
+    data.chunks(1 << 16).fold(0, |crc, chunk| {
+        write_f32s(&mut bytes[..4 * chunk.len()], chunk);
+        crc32c::crc32c_append(crc, &bytes[..4 * chunk.len()])
+    })
 }
 
 /// The edges of record `row` of a graph file (degree, then `max_degree` slots).
@@ -567,23 +809,31 @@ fn record_edges(graph: &[u8], max_degree: usize, row: usize, out: &mut Vec<u32>)
 }
 
 /// Merges the partitions' graphs into `GRAPH`: a node in one partition keeps its list; a
-/// node in several gets the union of its lists, re-pruned over the full vectors. Returns
-/// the file, open for the reachability repair, and its map.
+/// node in several gets the union of its lists, re-pruned over the full vectors. `checks`
+/// are the partitions' vector checks. Returns the file, open for the reachability repair,
+/// and its map.
 fn merge(
     points: &Points,
-    parts: usize,
+    checks: &[u32],
     params: &BuildParams,
-    dir: &ScratchDir,
+    dir: &Path,
     bytes: &mut u64,
     progress: &(dyn Fn(Stage, u64, u64) + Sync),
 ) -> Result<(File, Mapped)> {
     let n = points.len();
     let r = params.max_degree;
-    let assign = map_scratch(&dir.file(ASSIGN))?;
-    let graphs = (0..parts).map(|p| map_scratch(&dir.file(&part_graph(p)))).collect::<Result<Vec<_>>>()?;
+    let assign = map_scratch(&dir.join(ASSIGN))?;
+    let ids = (0..checks.len()).map(|p| map_scratch(&dir.join(part_ids(p)))).collect::<Result<Vec<_>>>()?;
+    let graphs = checks
+        .iter()
+        .enumerate()
+        .map(|(p, &check)| open_part_graph(dir, p, ids[p].len() / 4, params, check))
+        .collect::<Result<Vec<_>>>()?;
+    *bytes += graphs.iter().map(|g| g.len() as u64).sum::<u64>();
+    let header = part_graph_header(0, params, 0).len();
     // The next row of each partition: rows join partitions in ascending order.
-    let mut cursor = vec![0usize; parts];
-    let mut out = Scratch::create(dir.file(GRAPH), STREAM_BUFFER)?;
+    let mut cursor = vec![0usize; checks.len()];
+    let mut out = Scratch::create(dir.join(GRAPH), STREAM_BUFFER)?;
     let mut record = Vec::with_capacity(1 + r);
     for start in (0..n).step_by(MERGE_CHUNK) {
         let end = (start + MERGE_CHUNK).min(n);
@@ -607,8 +857,8 @@ fn merge(
                 let row = (start + i) as u32;
                 let mut union = Vec::new();
                 for &(p, at) in places {
-                    record_edges(&graphs[p], r, at, edges);
-                    union.extend_from_slice(edges);
+                    record_edges(&graphs[p][header..], r, at, edges);
+                    union.extend(edges.iter().map(|&local| u32_at(&ids[p], local as usize)));
                 }
                 if places.len() < 2 {
                     return union;
@@ -628,11 +878,7 @@ fn merge(
         progress(Stage::Merge, end as u64, n as u64);
     }
     *bytes += out.finish()?;
-    drop(graphs);
-    for p in 0..parts {
-        let _ = std::fs::remove_file(dir.file(&part_graph(p)));
-    }
-    let path = dir.file(GRAPH);
+    let path = dir.join(GRAPH);
     let file =
         File::options().read(true).write(true).open(&path).map_err(|e| Error::io(&path, "cannot open a build's temporary file", e))?;
     Ok((file, map_scratch(&path)?))
@@ -745,10 +991,10 @@ impl Reconnect for Merged<'_> {
 }
 
 /// Every row's neighbour code, into `CODES`; returns its map.
-fn encode_codes(points: &Points, dims: usize, space: crate::quant::CodeSpace, dir: &ScratchDir, bytes: &mut u64) -> Result<Mapped> {
+fn encode_codes(points: &Points, dims: usize, space: crate::quant::CodeSpace, dir: &Path, bytes: &mut u64) -> Result<Mapped> {
     let n = points.len();
     let code_len = space.code_len();
-    let mut out = Scratch::create(dir.file(CODES), STREAM_BUFFER)?;
+    let mut out = Scratch::create(dir.join(CODES), STREAM_BUFFER)?;
     let chunk = spill_rows(points.dims);
     let mut codes = vec![0u8; chunk * code_len];
     for start in (0..n).step_by(chunk) {
@@ -763,7 +1009,7 @@ fn encode_codes(points: &Points, dims: usize, space: crate::quant::CodeSpace, di
         out.put(&codes[..(end - start) * code_len])?;
     }
     *bytes += out.finish()?;
-    map_scratch(&dir.file(CODES))
+    map_scratch(&dir.join(CODES))
 }
 
 /// The nodes of a partitioned build, read from its folder.
@@ -906,8 +1152,8 @@ mod tests {
         file.put_f32s(&[3.0, 2.0, 1.0, 0.5, 0.2, 0.1]).unwrap();
         file.finish().unwrap();
         let points = Points { map: map_scratch(&scratch.file(POINTS)).unwrap(), dims: 1 };
-        let parts = partition(&points, &[0.0, 100.0, 200.0], 4, &scratch, &mut 0, &|_, _, _| {}).unwrap();
-        assert_eq!(parts, 3);
+        let parts = partition(&points, &[0.0, 100.0, 200.0], 4, scratch.path(), &mut 0, &|_, _, _| {}).unwrap();
+        assert_eq!(parts, [4, 4, 2]);
         let ids = |part| {
             let map = map_scratch(&scratch.file(&part_ids(part))).unwrap();
             (0..map.len() / 4).map(|i| u32_at(&map, i)).collect::<Vec<_>>()
@@ -935,6 +1181,33 @@ mod tests {
             let (a, b) = (a.file().header(), b.file().header());
             assert_eq!((a.element_scale, a.max_norm_squared, &a.centroid), (b.element_scale, b.max_norm_squared, &b.centroid));
             assert_eq!(report.loss.map(|l| (l.row, l.element)), shot.loss.map(|l| (l.row, l.element)));
+        }
+    }
+
+    #[test]
+    fn the_sharded_steps_write_the_one_command_file_for_integer_storage_and_inner_product() {
+        use crate::index::{build_shard, merge_shards, plan_shards};
+        let case = case(ROWS);
+        for (metric, store) in [(Metric::InnerProduct, None), (Metric::Cosine, Some(ElementType::I8))] {
+            let opts = BuildOptions { created_ms: 5, ..partitioned_opts(metric, store, ROWS) };
+            let (report, one) = build_on(2, &case, &opts, "one.lmd").unwrap();
+            let dir = case.dir.path().join(format!("{}-{store:?}.plan", metric.name()));
+            let plan = plan_shards(&case.input, &InputOptions::default(), &opts, &dir, &|_, _, _| {}).unwrap();
+            assert_eq!(
+                Some(plan.layout),
+                match report.strategy {
+                    BuildStrategy::Partitioned(layout) => Some(layout),
+                    _ => None,
+                }
+            );
+            for part in (0..plan.layout.partitions).rev() {
+                build_shard(&dir, part, &|_, _, _| {}).unwrap();
+            }
+            let out = case.dir.path().join("two.lmd");
+            let merged = merge_shards(&FileStorage, &dir, &out, 5, false, false, &|_, _, _| {}).unwrap();
+            assert!(std::fs::read(&out).unwrap() == one, "{metric:?} {store:?}");
+            assert_eq!(merged.loss.map(|l| (l.row, l.element)), report.loss.map(|l| (l.row, l.element)));
+            assert_sound(&out);
         }
     }
 

@@ -78,6 +78,10 @@ impl InputType {
             InputType::U8 => "u8",
         }
     }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [InputType::F64, InputType::F32, InputType::F16, InputType::I8, InputType::U8].into_iter().find(|t| t.name() == name)
+    }
 }
 
 impl VectorSet {

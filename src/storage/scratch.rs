@@ -13,11 +13,12 @@ use crate::error::{Error, Result};
 /// The lock file inside the folder (a name no folder of a user's is likely to hold).
 pub(crate) const LOCK: &str = "lmdiskann-build.lock";
 
-/// A build's temporary folder, removed with everything in it when dropped.
+/// A build's temporary folder, removed with everything in it when dropped (unless kept).
 pub struct ScratchDir {
     path: PathBuf,
     _lock: File,
     _registered: Registered,
+    keep: bool,
 }
 
 impl ScratchDir {
@@ -26,17 +27,40 @@ impl ScratchDir {
     pub fn create(out: &Path) -> Result<(ScratchDir, bool)> {
         let path = scratch_path(out);
         let removed = remove_stale(&path)?;
-        std::fs::create_dir(&path).map_err(|e| match e.kind() {
+        let dir = Self::create_new(&path, |e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => held_by_another(&path),
             _ => Error::io(&path, "cannot create the build's temporary folder", e),
         })?;
+        Ok((dir, removed))
+    }
+
+    /// Creates the new folder `path` (a sharded build's plan), removed when dropped unless
+    /// [`ScratchDir::keep`] is called; a folder already there is refused.
+    pub fn create_at(path: &Path) -> Result<ScratchDir> {
+        Self::create_new(path, |e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::InvalidParameter(format!(
+                "{}: already exists; the plan goes into a new folder: choose another or remove this one",
+                path.display()
+            )),
+            _ => Error::io(path, "cannot create the plan's folder", e),
+        })
+    }
+
+    fn create_new(path: &Path, refused: impl FnOnce(std::io::Error) -> Error) -> Result<ScratchDir> {
+        std::fs::create_dir(path).map_err(refused)?;
         // Registered first: from here an interrupted process removes the folder.
-        let registered = Registered::new(&path);
-        let lock = File::create(path.join(LOCK)).map_err(|e| Error::io(&path, "cannot create the build's temporary folder", e))?;
-        if !StoredFile::lock(&lock, true, false).map_err(|e| Error::io(&path, "cannot lock the build's temporary folder", e))? {
-            return Err(held_by_another(&path));
+        let registered = Registered::new(path);
+        let lock = File::create(path.join(LOCK)).map_err(|e| Error::io(path, "cannot create the build's temporary folder", e))?;
+        if !StoredFile::lock(&lock, true, false).map_err(|e| Error::io(path, "cannot lock the build's temporary folder", e))? {
+            return Err(held_by_another(path));
         }
-        Ok((ScratchDir { path, _lock: lock, _registered: registered }, removed))
+        Ok(ScratchDir { path: path.to_path_buf(), _lock: lock, _registered: registered, keep: false })
+    }
+
+    /// Keeps the folder and what it holds (all but the lock file) when this is dropped.
+    pub fn keep(mut self) {
+        let _ = std::fs::remove_file(self.path.join(LOCK));
+        self.keep = true;
     }
 
     pub fn path(&self) -> &Path {
@@ -51,7 +75,9 @@ impl ScratchDir {
 
 impl Drop for ScratchDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod outputs;
 mod overwrite;
 mod recall_gate;
 mod rowids;
+mod shard;
 mod types;
 mod update;
 mod util;

@@ -11,7 +11,7 @@ use lmdiskann::index::{
 };
 use lmdiskann::io::{probe, InputOptions, InputType};
 use lmdiskann::quant::CodeKind;
-use lmdiskann::storage::{check_index_destination, destination, FileStorage, Written};
+use lmdiskann::storage::{check_index_destination, destination, Destination, FileStorage, Written};
 use lmdiskann::vector::ElementType;
 use lmdiskann::{plural, BuildOptions, Metric};
 use serde_json::json;
@@ -50,14 +50,47 @@ pub struct Args {
     /// Where to write the index (default: --index).
     #[arg(long, short, value_name = "PATH")]
     output: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "l2")]
-    metric: MetricArg,
+    #[command(flatten)]
+    columns: ColumnArgs,
+    #[command(flatten)]
+    graph: GraphArgs,
+    /// Print the plan (block, R, file size, memory, estimated time) from a look at the
+    /// input's first rows and metadata, and exit without building.
+    #[arg(long)]
+    dry_run: bool,
+    /// Worker threads (0 = one per core); the file does not depend on it.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Also write a JSON summary (timings, sizes, peak memory) to this file.
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
+    /// Wait while another process uses the index being replaced, instead of failing.
+    #[arg(long)]
+    wait: bool,
+}
+
+/// The columns of an input file that hold the vectors and the rowids.
+#[derive(clap::Args)]
+pub struct ColumnArgs {
     /// Parquet column holding the vectors (default: the only list column).
     #[arg(long, value_name = "NAME")]
     vector_column: Option<String>,
     /// Parquet column holding rowids (default: `rowid` if present, else the row position).
     #[arg(long, value_name = "NAME")]
     id_column: Option<String>,
+}
+
+impl ColumnArgs {
+    pub fn input_options(self) -> InputOptions {
+        InputOptions { vector_column: self.vector_column, id_column: self.id_column, unique_ids: true, ..Default::default() }
+    }
+}
+
+/// What the index is built with: metric, graph, layout, memory.
+#[derive(clap::Args)]
+pub struct GraphArgs {
+    #[arg(long, value_enum, default_value = "l2")]
+    metric: MetricArg,
     /// Max edges per node R (default: as many as the planner's block holds, up to 64).
     #[arg(long, short = 'R', value_name = "R")]
     max_degree: Option<usize>,
@@ -79,10 +112,6 @@ pub struct Args {
     /// degree); R is then the most edges that fit.
     #[arg(long, value_name = "BYTES")]
     block_size: Option<usize>,
-    /// Print the plan (block, R, file size, memory, estimated time) from a look at the
-    /// input's first rows and metadata, and exit without building.
-    #[arg(long)]
-    dry_run: bool,
     /// Fill the edge slots pruning leaves empty with the nearest pruned candidates: better
     /// recall on real data (free on disk), 1.0-1.3x the build time. `false` to skip.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
@@ -90,15 +119,6 @@ pub struct Args {
     /// Seed for every random choice; the same input and seed give the same file.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Worker threads (0 = one per core); the file does not depend on it.
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
-    /// Also write a JSON summary (timings, sizes, peak memory) to this file.
-    #[arg(long, value_name = "PATH")]
-    report: Option<PathBuf>,
-    /// Wait while another process uses the index being replaced, instead of failing.
-    #[arg(long)]
-    wait: bool,
     /// The most memory the build may use of its own (512MiB, 2GiB, 1.5GB; default: half of
     /// what is available when it starts). Vectors and graph that do not fit are built in
     /// partitions through a temporary folder beside the output.
@@ -106,33 +126,39 @@ pub struct Args {
     max_memory: Option<u64>,
 }
 
+impl GraphArgs {
+    /// The build's options; `--max-memory` defaults to half of the memory available now.
+    pub fn options(&self, force: bool, wait: bool) -> BuildOptions {
+        BuildOptions {
+            metric: self.metric.into(),
+            max_degree: self.max_degree,
+            block_size: self.block_size,
+            codes: self.codes.as_deref().and_then(CodeKind::from_name),
+            store: self.store.as_deref().and_then(ElementType::from_name),
+            build_list: self.build_list,
+            alpha: self.alpha,
+            seed: self.seed,
+            saturate: self.saturate,
+            created_ms: crate::now_ms(),
+            force,
+            wait,
+            max_memory: self.max_memory.or_else(|| available_memory().map(|bytes| bytes / 2)),
+        }
+    }
+}
+
 const CODE_NAMES: [&str; 7] = ["f32", "f16", "int8", "4bit", "2bit", "ternary", "1bit"];
 const STORE_NAMES: [&str; 5] = ["f32", "f16", "bf16", "i8", "u8"];
 
 pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
-    let options = BuildOptions {
-        metric: args.metric.into(),
-        max_degree: args.max_degree,
-        block_size: args.block_size,
-        codes: args.codes.as_deref().and_then(CodeKind::from_name),
-        store: args.store.as_deref().and_then(ElementType::from_name),
-        build_list: args.build_list,
-        alpha: args.alpha,
-        seed: args.seed,
-        saturate: args.saturate,
-        created_ms: crate::now_ms(),
-        force,
-        wait: args.wait,
-        max_memory: args.max_memory.or_else(|| available_memory().map(|bytes| bytes / 2)),
-    };
+    let options = args.graph.options(force, args.wait);
     // Refuse bad parameters before reading what may be gigabytes of input.
     options.validate()?;
     let started = Instant::now();
-    let input_options =
-        InputOptions { vector_column: args.vector_column, id_column: args.id_column, unique_ids: true, ..Default::default() };
+    let input_options = args.columns.input_options();
     let pool = crate::thread_pool(args.threads)?;
     if args.dry_run {
-        dry_run(&args.input, &input_options, &options, args.max_memory.is_some(), pool.current_num_threads())?;
+        dry_run(&args.input, &input_options, &options, args.graph.max_memory.is_some(), pool.current_num_threads())?;
         return Ok(ExitCode::SUCCESS);
     }
     // Refuse an output that may not be replaced before reading the input, let alone building.
@@ -153,47 +179,72 @@ pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
         })
         .with_context(|| format!("{}: build failed, nothing was written", args.input.display()))?;
     progress.finish();
-    if report.removed_tmp {
-        note_removed_tmp(&out);
-    }
-    if report.removed_build_folder {
-        note_removed_build_folder(&out);
-    }
+    note_removed(&out, &report);
     note_rowids(&args.input, report.rowids_from);
     warn_of_conversion(&args.input, report.source, &report);
     let read_seconds = report.phase_seconds.iter().find(|(phase, _)| *phase == "read").map_or(0.0, |(_, s)| *s);
-    let build_seconds = started.elapsed().as_secs_f64() - read_seconds;
-    let rate = report.vectors as f64 / build_seconds.max(1e-9);
-    let peak = peak_rss_bytes();
-    let (anon, file) = memory.finish().unzip();
-    // The process's own memory is what --dry-run estimates; file pages (code, mapped or
-    // cached files) are the kernel's to evict and are shown apart.
-    let memory_line = match (anon, file) {
-        (Some(anon), Some(file)) => format!("peak memory {} (+ {} of file pages)", human_bytes(anon), human_bytes(file)),
-        _ => format!("peak RSS {}", peak.map_or("unknown".into(), human_bytes)),
-    };
-    let (partitions, strategy) = match report.strategy {
-        BuildStrategy::OneShot { .. } => (1, String::new()),
-        BuildStrategy::Partitioned(layout) => (
-            layout.partitions,
-            format!(" in {} ({} of temporary files)", plural(layout.partitions as u64, "partition"), human_bytes(report.temp_bytes)),
-        ),
-    };
-    eprintln!(
-        "built {}{strategy}: {} x {} as {} with {} codes, {} ({} per vector, block {} B, R {}), {:.1} s ({:.0} vectors/s), {memory_line}",
-        out.display(),
-        plural(report.vectors, "vector"),
-        plural(report.dims as u64, "dim"),
-        report.element_type.name(),
-        report.code_kind.name(),
-        human_bytes(report.file_bytes),
-        human_bytes(report.file_bytes / report.vectors),
-        report.block_size,
-        report.max_degree,
-        build_seconds,
-        rate,
-    );
-    if let Some(dest) = &report_to {
+    let seconds = started.elapsed().as_secs_f64() - read_seconds;
+    let built =
+        Built { out: &out, report: &report, seconds, read_seconds, threads: pool.current_num_threads(), max_memory: options.max_memory };
+    built.tell(memory, report_to.as_ref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Says what the build removed that an interrupted one left beside `out`.
+pub fn note_removed(out: &Path, report: &BuildReport) {
+    if report.removed_tmp {
+        note_removed_tmp(out);
+    }
+    if report.removed_build_folder {
+        note_removed_build_folder(out);
+    }
+}
+
+/// A written index, told on stderr and in the `--report` JSON.
+pub struct Built<'a> {
+    pub out: &'a Path,
+    pub report: &'a BuildReport,
+    /// Seconds of the build, reading the input aside.
+    pub seconds: f64,
+    pub read_seconds: f64,
+    pub threads: usize,
+    pub max_memory: Option<u64>,
+}
+
+impl Built<'_> {
+    pub fn tell(&self, memory: MemoryPeaks, report_to: Option<&Destination>) -> anyhow::Result<()> {
+        let (out, report) = (self.out, self.report);
+        let rate = report.vectors as f64 / self.seconds.max(1e-9);
+        let peak = peak_rss_bytes();
+        let (anon, file) = memory.finish().unzip();
+        // The process's own memory is what --dry-run estimates; file pages (code, mapped or
+        // cached files) are the kernel's to evict and are shown apart.
+        let memory_line = match (anon, file) {
+            (Some(anon), Some(file)) => format!("peak memory {} (+ {} of file pages)", human_bytes(anon), human_bytes(file)),
+            _ => format!("peak RSS {}", peak.map_or("unknown".into(), human_bytes)),
+        };
+        let (partitions, strategy) = match report.strategy {
+            BuildStrategy::OneShot { .. } => (1, String::new()),
+            BuildStrategy::Partitioned(layout) => (
+                layout.partitions,
+                format!(" in {} ({} of temporary files)", plural(layout.partitions as u64, "partition"), human_bytes(report.temp_bytes)),
+            ),
+        };
+        eprintln!(
+            "built {}{strategy}: {} x {} as {} with {} codes, {} ({} per vector, block {} B, R {}), {:.1} s ({:.0} vectors/s), {memory_line}",
+            out.display(),
+            plural(report.vectors, "vector"),
+            plural(report.dims as u64, "dim"),
+            report.element_type.name(),
+            report.code_kind.name(),
+            human_bytes(report.file_bytes),
+            human_bytes(report.file_bytes / report.vectors),
+            report.block_size,
+            report.max_degree,
+            self.seconds,
+            rate,
+        );
+        let Some(dest) = report_to else { return Ok(()) };
         write_json(
             dest,
             "build",
@@ -207,22 +258,21 @@ pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
                 "codes": report.code_kind.name(),
                 "file_bytes": report.file_bytes,
                 "bytes_per_vector": report.file_bytes as f64 / report.vectors as f64,
-                "read_seconds": read_seconds,
-                "build_seconds": build_seconds,
+                "read_seconds": self.read_seconds,
+                "build_seconds": self.seconds,
                 "vectors_per_second": rate,
                 "peak_rss_bytes": peak,
                 "reconnected": report.reconnected,
                 "peak_anon_rss_bytes": anon,
                 "peak_file_rss_bytes": file,
-                "threads": pool.current_num_threads(),
-                "max_memory_bytes": options.max_memory,
+                "threads": self.threads,
+                "max_memory_bytes": self.max_memory,
                 "partitions": partitions,
                 "temp_bytes": report.temp_bytes,
                 "phase_seconds": report.phase_seconds.iter().map(|(phase, s)| (phase.to_string(), json!(s))).collect::<serde_json::Map<_, _>>(),
             }),
-        )?;
+        )
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Says once when storing changed the input's values, and by how much at most.

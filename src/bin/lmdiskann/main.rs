@@ -13,6 +13,7 @@ mod measure;
 mod progress;
 mod report;
 mod search;
+mod shard;
 mod size;
 mod stats;
 mod tune;
@@ -48,6 +49,10 @@ struct Cli {
 enum Command {
     /// Build an index from Parquet, CSV, fvecs, bvecs or NumPy vectors (writes --output, default --index).
     Build(build::Args),
+    /// A partitioned build in steps (plan, build each partition, merge) that a batch engine
+    /// such as GNU parallel or Slurm can spread over processes and machines.
+    #[command(subcommand_value_name = "STEP", subcommand_help_heading = "Steps")]
+    Shard(shard::Args),
     /// Find the k nearest rows for each query vector.
     Search(search::Args),
     /// Add rows to an index in place (all or nothing); rowids as for `build`.
@@ -83,6 +88,7 @@ fn main() -> ExitCode {
     let (index, force) = (&cli.index, cli.force);
     let result = match cli.command {
         Command::Build(args) => build::run(args, index, force),
+        Command::Shard(args) => shard::run(args, index, force),
         Command::Search(args) => search::run(args, index, force),
         Command::Insert(args) => insert::run(args, index, force),
         Command::Delete(args) => delete::run(args, index, force),
