@@ -111,19 +111,22 @@ const FILL: f64 = 0.8;
 const SAMPLE_PER_PARTITION: u64 = 64;
 const MIN_SAMPLE: u64 = 10_000;
 
-/// The memory model of a partitioned build of `rows` rows: what the process holds.
+/// The memory model of a partitioned build of `rows` rows: what the process holds in each
+/// phase. The phases run one after another, so the peak is the largest of them, not their sum.
 struct Model {
     rows: u64,
-    /// Bytes held whatever the partitions: the process, per row the (rowid, slot) pairs
-    /// (16 B), the order rows are assigned in and their assignments (16 B), the
-    /// reachability pass's parents and its stack at worst (4 B each) and the rowid map's
-    /// pages, and the buffers of the streaming passes and of the writer.
-    fixed: f64,
-    /// Bytes each partition adds (its id list buffer, its cursor in the merge, its
-    /// distance in the chunk being assigned).
+    /// Bytes held through every phase: the process, and per row the sorted (rowid, slot)
+    /// pairs (16 B) that also find repeated rowids.
+    base: f64,
+    /// The largest of the phases that do not grow with the partitions' size: the spill's
+    /// buffers; the assignment's order, assignments and row list (20 B per row) and its
+    /// chunk of distances; the merge's chunk and the reachability pass's parents and stack
+    /// (8 B per row); the writer's rowid map pages and blocks. Without the per-partition part.
+    other_phases: f64,
+    /// Bytes each partition adds while rows are assigned (its id list's buffer, its
+    /// distance in the chunk) and merged (its cursor).
     per_partition: f64,
-    /// Bytes a partition's build holds per row: its vectors, its ids, its adjacency lists
-    /// (Vec header and edges, with growth) and the build's per-row bookkeeping.
+    /// Bytes a partition's build holds per row.
     per_partition_row: f64,
     /// Bytes a k-means sample row holds: its vector and its nearest centre.
     per_sample_row: f64,
@@ -143,14 +146,19 @@ impl Model {
         let bs = plan.block_size as f64;
         let spill = spill_rows(request.dims).min(rows as usize) as f64;
         let map_pages = rowid_map::pages_for(rows, plan.block_size) as f64 * bs;
-        let buffers = spill * (4.0 * 4.0 * dims + 2.0 * 8.0) // a read chunk, its copies as it is stored, its rowids
-            + 2.0 * STREAM_BUFFER as f64 + (1 << 20) as f64 // the temporary files written at a time, and the output's buffer
-            + 1024.0 * bs                                  // blocks encoded at a time
-            + PARTITION_CHUNK as f64 * 4.0 * gdims         // rows assigned at a time
-            + MERGE_CHUNK as f64 * (4.0 * r + 48.0 + 16.0); // rows merged at a time, and their places
-        let fixed = PROCESS_BYTES + MEMORY_SLACK * (n * (16.0 + 16.0 + 4.0 + 4.0) + map_pages + buffers);
+        let streams = 2.0 * STREAM_BUFFER as f64;
+        let spilling = spill * (4.0 * 4.0 * dims + 2.0 * 8.0) + streams; // a read chunk, its copies as it is stored, its rowids
+        let assigning = n * 20.0 + PARTITION_CHUNK as f64 * 4.0 * gdims + streams;
+        let merging = n * 8.0 + MERGE_CHUNK as f64 * (4.0 * r + 48.0 + 16.0) + streams; // rows merged at a time, and their places
+        let writing = map_pages + 1024.0 * bs + (1 << 20) as f64; // the rowid map, blocks encoded at a time, the output's buffer
+        let other_phases = MEMORY_SLACK * spilling.max(assigning).max(merging).max(writing);
         let per_partition = MEMORY_SLACK * (PART_BUFFER as f64 + 8.0 + PARTITION_CHUNK as f64 * 4.0);
-        let per_partition_row = MEMORY_SLACK * (4.0 * gdims + 4.0 + 24.0 + 4.0 * r * 1.25 + 16.0);
+        // Per row of a partition: its vector, its id, its adjacency list (a Vec's capacity
+        // grows in powers of two past R: at worst 2R edges), the build's insertion order,
+        // alpha counts and reachability parents and stack (4 B each), and its share of a
+        // batch's candidate lists (a batch is up to 2% of the rows, L candidates each).
+        let list = opts.build_list.max(plan.max_degree) as f64;
+        let per_partition_row = MEMORY_SLACK * (4.0 * gdims + 4.0 + 24.0 + 8.0 * r + 16.0 + 0.02 * list * 12.0);
         let per_sample_row = MEMORY_SLACK * (4.0 * gdims + 8.0);
         let per_centre = MEMORY_SLACK * 12.0 * gdims;
         let element = request.element_type;
@@ -161,7 +169,8 @@ impl Model {
             + 8 * OVERLAP as u64                                 // assignments and partition id lists
             + (OVERLAP as u64 + 1) * 4 * (1 + plan.max_degree as u64) // the partitions' graphs and the merged one
             + plan.layout.code_len as u64;
-        Model { rows, fixed, per_partition, per_partition_row, per_sample_row, per_centre, temp_per_row }
+        let base = PROCESS_BYTES + MEMORY_SLACK * n * 16.0;
+        Model { rows, base, other_phases, per_partition, per_partition_row, per_sample_row, per_centre, temp_per_row }
     }
 
     /// The layout that fits `budget`, or the smallest budget one fits in.
@@ -191,7 +200,12 @@ impl Model {
         let n = self.rows;
         let mut partitions = OVERLAP as u64 + 1;
         loop {
-            let room = budget as f64 - self.fixed - partitions as f64 * self.per_partition;
+            let others = self.other_phases + partitions as f64 * self.per_partition;
+            if self.base + others > budget as f64 {
+                return None;
+            }
+            // A partition's graph is built while its id list is written out.
+            let room = budget as f64 - self.base - MEMORY_SLACK * STREAM_BUFFER as f64;
             let cap = ((room / self.per_partition_row).max(0.0) as u64).min(n);
             if cap < MIN_PARTITION_ROWS.min(n) {
                 return None;
@@ -200,8 +214,8 @@ impl Model {
             if wanted <= partitions {
                 let sample_rows = (partitions * SAMPLE_PER_PARTITION).max(MIN_SAMPLE).min(cap).max(partitions).min(n);
                 let sample = sample_rows as f64 * self.per_sample_row + partitions as f64 * self.per_centre;
-                let held = (cap as f64 * self.per_partition_row).max(sample);
-                let peak_bytes = (self.fixed + partitions as f64 * self.per_partition + held) as u64;
+                let graph = cap as f64 * self.per_partition_row + MEMORY_SLACK * STREAM_BUFFER as f64;
+                let peak_bytes = (self.base + graph.max(sample).max(others)) as u64;
                 return Some(PartitionLayout {
                     partitions: partitions as usize,
                     overlap: OVERLAP,

@@ -9,8 +9,9 @@
 //! 2. Sample: k-means on a seeded sample finds one centre per partition.
 //! 3. Partition: each vector joins its `OVERLAP` nearest centres that still have room
 //!    (a partition holds at most `max_partition_rows`).
-//! 4. Each partition's vectors are gathered, its graph built in memory and written out with
-//!    global ids; then it is freed.
+//! 4. Each partition's vectors are gathered, its graph built in memory and written out
+//!    (with the partition's own row numbers, behind a header that ties it to its vectors
+//!    and parameters); then it is freed. [`super::shard`] runs this step in other processes.
 //! 5. Merge: a node's edges are the union of its lists, re-pruned with RobustPrune (same
 //!    alpha and saturation) over the full vectors when it came from more than one
 //!    partition; the entry is the medoid of all; unreachable nodes are linked in.
