@@ -114,9 +114,9 @@ pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u32, u3
     Rng::derive(params.seed, ORDER_STREAM).shuffle(&mut order);
     let max_batch = ((n as f64 * MAX_BATCH_FRACTION) as usize).max(1);
 
-    let passes: &[f32] = if params.alpha > 1.0 { &[1.0, params.alpha] } else { &[params.alpha] };
+    let passes = passes(params);
     let mut chosen = vec![UNKNOWN; n];
-    for (pass, &alpha) in passes.iter().enumerate() {
+    for (pass, &(alpha, ref pass_params)) in passes.iter().enumerate() {
         let mut start = 0;
         let mut batch = 1;
         while start < order.len() {
@@ -127,7 +127,7 @@ pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u32, u3
             // Saturating the last pass only: its searches then run on full lists, which is
             // where the gain comes from (SIFT 5k: recall@10 at L=64 0.949 -> 0.984).
             let saturate = params.saturate && pass + 1 == passes.len();
-            insert_batch(points, &mut graph, &mut chosen, &order[start..end], params, alpha, saturate);
+            insert_batch(points, &mut graph, &mut chosen, &order[start..end], pass_params, alpha, saturate);
             progress(pass as u32 + 1, passes.len() as u32, 1 + end as u64, n as u64);
             start = end;
             // Capped, not doubled forever: after 64 doublings a usize wraps to 0 and the
@@ -138,6 +138,20 @@ pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u32, u3
     let Ok(reconnected) = reconnect(&mut Building { points, graph: &mut graph, params });
     graph.reconnected = reconnected;
     graph
+}
+
+/// Each pass's alpha and parameters: with alpha above 1, a first pass at alpha 1 sketches
+/// the graph the second rebuilds, searching with half the build list (at least R): it costs
+/// less, and the second pass leaves as good a graph (recall@10 at L 32 / 64, before ->
+/// after: SIFT 5k 0.8592 / 0.9563 -> 0.8592 / 0.9583, MNIST 9k 0.9991 / 0.9999 -> same,
+/// 25k x 384 text 0.9637 / 0.9910 -> 0.9638 / 0.9909, 25k x 384 synthetic 0.9858 / 0.9997
+/// -> 0.9867 / 0.9997), for 10-20% less CPU time.
+fn passes(params: &BuildParams) -> Vec<(f32, BuildParams)> {
+    if params.alpha <= 1.0 {
+        return vec![(params.alpha, *params)];
+    }
+    let sketch = BuildParams { build_list: (params.build_list / 2).max(params.max_degree), ..*params };
+    vec![(1.0, sketch), (params.alpha, *params)]
 }
 
 /// A graph being built, for [`reconnect`]: every point must be reachable.
@@ -326,6 +340,17 @@ mod tests {
             let g = build(&points, &params, &|_, _, _, _| {});
             assert!(g.neighbours.iter().all(|e| !e.is_empty()), "n = {n}");
         }
+    }
+
+    #[test]
+    fn the_first_of_two_passes_searches_with_half_the_list_at_least_r() {
+        let lists = |alpha, max_degree, build_list| {
+            let params = BuildParams { max_degree, build_list, alpha, seed: 1, saturate: true };
+            passes(&params).iter().map(|(a, p)| (*a, p.build_list)).collect::<Vec<_>>()
+        };
+        assert_eq!(lists(1.2, 22, 128), [(1.0, 64), (1.2, 128)]);
+        assert_eq!(lists(1.2, 36, 64), [(1.0, 36), (1.2, 64)]);
+        assert_eq!(lists(1.0, 22, 128), [(1.0, 128)]);
     }
 
     #[test]

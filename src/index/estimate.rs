@@ -24,12 +24,12 @@ pub struct BuildEstimate {
 
 /// Build work per second per thread, where the work of a build is
 /// `points x build list x R x (dims + DISTANCE_OVERHEAD) x log2(points)`: every insertion
-/// searches (about log n hops of L candidates) and prunes over R-sized lists. Measured on
-/// the reference machine (README, "build --dry-run"), builds took 0.8x (MNIST 9k, 25k x 384
-/// synthetic) to 1.6x (SIFT 5k, where start-up and reading weigh more) of this estimate,
-/// and about 2.3x for 25k text embeddings (harder data, longer searches; from CPU seconds
-/// measured on a loaded machine).
-const WORK_PER_SECOND_PER_THREAD: f64 = 3.2e10;
+/// searches (about log n hops of L candidates) and prunes over R-sized lists. From builds
+/// with a first pass at half the build list, on a loaded 2-core machine (half the CPU
+/// seconds of a 2-thread build; README, "build --dry-run"): SIFT 5k, MNIST 9k and 25k x 384
+/// synthetic took 1.1x of this estimate, and 25k text embeddings about 2.5x (harder data,
+/// longer searches).
+const WORK_PER_SECOND_PER_THREAD: f64 = 3.7e10;
 /// Per-distance cost beyond the coordinates (candidate lists, pruning), in coordinates.
 const DISTANCE_OVERHEAD: f64 = 100.0;
 /// A build without saturation does about 10% less work (0.75-1.0x measured).
