@@ -112,7 +112,9 @@ const SAMPLE_PER_PARTITION: u64 = 64;
 const MIN_SAMPLE: u64 = 10_000;
 
 /// The memory model of a partitioned build of `rows` rows: what the process holds in each
-/// phase. The phases run one after another, so the peak is the largest of them, not their sum.
+/// phase. The phases run one after another, but what one frees may stay with the
+/// allocator, so the peak is the rows held throughout, the partition graphs' phase and the
+/// largest of the others, not the sum of every phase.
 struct Model {
     rows: u64,
     /// Bytes held through every phase: the process, and per row the sorted (rowid, slot)
@@ -204,8 +206,10 @@ impl Model {
             if self.base + others > budget as f64 {
                 return None;
             }
-            // A partition's graph is built while its id list is written out.
-            let room = budget as f64 - self.base - MEMORY_SLACK * STREAM_BUFFER as f64;
+            // A partition's graph is built while its id list is written out. Memory a
+            // phase frees may stay with the allocator (in the arenas of the threads that
+            // used it), so the graphs' share is not counted as free for the later phases.
+            let room = budget as f64 - self.base - others - MEMORY_SLACK * STREAM_BUFFER as f64;
             let cap = ((room / self.per_partition_row).max(0.0) as u64).min(n);
             if cap < MIN_PARTITION_ROWS.min(n) {
                 return None;
@@ -215,7 +219,7 @@ impl Model {
                 let sample_rows = (partitions * SAMPLE_PER_PARTITION).max(MIN_SAMPLE).min(cap).max(partitions).min(n);
                 let sample = sample_rows as f64 * self.per_sample_row + partitions as f64 * self.per_centre;
                 let graph = cap as f64 * self.per_partition_row + MEMORY_SLACK * STREAM_BUFFER as f64;
-                let peak_bytes = (self.base + graph.max(sample).max(others)) as u64;
+                let peak_bytes = (self.base + graph.max(sample) + others) as u64;
                 return Some(PartitionLayout {
                     partitions: partitions as usize,
                     overlap: OVERLAP,

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use crate::util::{text, Workdir};
 
 /// A budget that forces 20,000 x 32 vectors into partitions (a one-shot build needs ~15 MiB).
-const SMALL_BUDGET: &str = "10MiB";
+const SMALL_BUDGET: &str = "12MiB";
 
 fn files(w: &Workdir, dir: &str) -> Vec<String> {
     let mut names: Vec<String> =

@@ -58,15 +58,22 @@ pub struct Args {
     /// input's first rows and metadata, and exit without building.
     #[arg(long)]
     dry_run: bool,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// How a command that writes an index runs and reports.
+#[derive(clap::Args)]
+pub struct RunArgs {
     /// Worker threads (0 = one per core); the file does not depend on it.
     #[arg(long, default_value_t = 0)]
-    threads: usize,
+    pub threads: usize,
     /// Also write a JSON summary (timings, sizes, peak memory) to this file.
     #[arg(long, value_name = "PATH")]
-    report: Option<PathBuf>,
+    pub report: Option<PathBuf>,
     /// Wait while another process uses the index being replaced, instead of failing.
     #[arg(long)]
-    wait: bool,
+    pub wait: bool,
 }
 
 /// The columns of an input file that hold the vectors and the rowids.
@@ -151,20 +158,20 @@ const CODE_NAMES: [&str; 7] = ["f32", "f16", "int8", "4bit", "2bit", "ternary", 
 const STORE_NAMES: [&str; 5] = ["f32", "f16", "bf16", "i8", "u8"];
 
 pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
-    let options = args.graph.options(force, args.wait);
+    let options = args.graph.options(force, args.run.wait);
     // Refuse bad parameters before reading what may be gigabytes of input.
     options.validate()?;
     let started = Instant::now();
     let input_options = args.columns.input_options();
-    let pool = crate::thread_pool(args.threads)?;
+    let pool = crate::thread_pool(args.run.threads)?;
     if args.dry_run {
         dry_run(&args.input, &input_options, &options, args.graph.max_memory.is_some(), pool.current_num_threads())?;
         return Ok(ExitCode::SUCCESS);
     }
     // Refuse an output that may not be replaced before reading the input, let alone building.
     let out = destination(args.output.as_deref().unwrap_or(index), Written::Index, force, &[&args.input])?.path().to_path_buf();
-    check_index_destination(&FileStorage, &out, force, args.wait)?;
-    let report_to = report_destination(args.report.as_deref(), force, &[&args.input, &out])?;
+    check_index_destination(&FileStorage, &out, force, args.run.wait)?;
+    let report_to = report_destination(args.run.report.as_deref(), force, &[&args.input, &out])?;
     let memory = MemoryPeaks::start();
     let seen = probe(&args.input, &input_options)?;
     options

@@ -12,7 +12,7 @@ use lmdiskann::plural;
 use lmdiskann::storage::{check_index_destination, destination, FileStorage, Written};
 use serde_json::json;
 
-use crate::build::{note_removed, Built, ColumnArgs, GraphArgs};
+use crate::build::{note_removed, Built, ColumnArgs, GraphArgs, RunArgs};
 use crate::progress::Progress;
 use crate::report::{human_bytes, note_rowids, report_destination, write_json, MemoryPeaks};
 
@@ -77,15 +77,8 @@ pub struct MergeArgs {
     /// Where to write the index (default: --index).
     #[arg(long, short, value_name = "PATH")]
     output: Option<PathBuf>,
-    /// Worker threads (0 = one per core); the file does not depend on it.
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
-    /// Also write a JSON summary (timings, sizes, peak memory) to this file.
-    #[arg(long, value_name = "PATH")]
-    report: Option<PathBuf>,
-    /// Wait while another process uses the index being replaced, instead of failing.
-    #[arg(long)]
-    wait: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 pub fn run(args: Args, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
@@ -181,15 +174,15 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
 fn merge(args: MergeArgs, index: &Path, force: bool) -> anyhow::Result<ExitCode> {
     let out =
         destination(args.output.as_deref().unwrap_or(index), Written::Index, force, &[&args.dir.join(PLAN_FILE)])?.path().to_path_buf();
-    check_index_destination(&FileStorage, &out, force, args.wait)?;
-    let report_to = report_destination(args.report.as_deref(), force, &[&out])?;
-    let pool = crate::thread_pool(args.threads)?;
+    check_index_destination(&FileStorage, &out, force, args.run.wait)?;
+    let report_to = report_destination(args.run.report.as_deref(), force, &[&out])?;
+    let pool = crate::thread_pool(args.run.threads)?;
     let memory = MemoryPeaks::start();
     let started = Instant::now();
     let progress = Progress::new();
     let report = pool
         .install(|| {
-            merge_shards(&FileStorage, &args.dir, &out, crate::now_ms(), force, args.wait, &|stage, done, total| {
+            merge_shards(&FileStorage, &args.dir, &out, crate::now_ms(), force, args.run.wait, &|stage, done, total| {
                 progress.build_stage(stage, done, total)
             })
         })
