@@ -52,6 +52,9 @@ const SAMPLE_STREAM: u64 = 0x5341_4D50_4C45; // "SAMPLE"
 const CENTRES_STREAM: u64 = 0x4345_4E54_5245; // "CENTRE"
 /// No partition (an assignment slot left empty).
 const NONE: u32 = u32::MAX;
+/// Centres ranked per row while rows are assigned (a row whose ranked centres are all full
+/// is scored against every centre again).
+const RANKED: usize = OVERLAP + 2;
 
 /// The input of a build read from a file.
 pub(super) struct Input<'a> {
@@ -257,8 +260,13 @@ pub(super) fn merge_and_write(
     let params = opts.build_params(plan);
     let mut bytes = planned.bytes;
     let (entry, centroid) = medoid(&points, dims);
-    let graph = merge(&points, checks, &params, dir, &mut bytes, progress)?;
-    let mut merged = Merged { points: &points, path: dir.join(GRAPH), file: graph.0, map: graph.1, entry, params: &params };
+    // The merge's prunes read the vectors of each row's candidates, all over the file:
+    // read-ahead would fetch pages nobody asked for, and when the vectors do not fit the
+    // page cache that multiplies the reads many times over.
+    let scattered = planned.points(dir)?;
+    scattered.map.advise_random();
+    let graph = merge(&scattered, checks, &params, dir, &mut bytes, progress)?;
+    let mut merged = Merged { points: &scattered, path: dir.join(GRAPH), file: graph.0, map: graph.1, entry, params: &params };
     let reconnected = graph::reconnect(&mut merged)?;
     phases.lap("merge");
 
@@ -643,37 +651,68 @@ fn partition(
         );
         d
     };
-    // Every row with the distance to its nearest centre, nearest first.
+    // One pass in file order: every row's nearest centres, ranked, and the distance to the
+    // nearest. Rows then claim room nearest first from their ranking, without reading
+    // their vectors again in that order (random reads that thrash the page cache when the
+    // vectors do not fit it); a row whose ranked centres are all full is read once more.
     let mut order: Vec<(f32, u32)> = Vec::with_capacity(n);
+    let mut ranked: Vec<[u16; RANKED]> = Vec::with_capacity(n);
     let all: Vec<u32> = (0..n as u32).collect();
     for rows in all.chunks(PARTITION_CHUNK) {
         let d = distances(rows);
-        order.extend(d.chunks_exact(parts).zip(rows).map(|(d, &row)| (d.iter().copied().fold(f32::INFINITY, f32::min), row)));
+        for (d, &row) in d.chunks_exact(parts).zip(rows) {
+            // The RANKED nearest by (distance, index), kept sorted by insertion.
+            let mut best = [u16::MAX; RANKED];
+            let mut len = 0;
+            for c in 0..parts {
+                let nearer = |b: u16| d[c].total_cmp(&d[b as usize]).is_lt();
+                let at = best[..len].iter().position(|&b| nearer(b)).unwrap_or(len);
+                if at < RANKED {
+                    best.copy_within(at..RANKED - 1, at + 1);
+                    best[at] = c as u16;
+                    len = (len + 1).min(RANKED);
+                }
+            }
+            order.push((d[best[0] as usize], row));
+            ranked.push(best);
+        }
     }
     drop(all);
     order.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
 
     let mut assigned = vec![[NONE; OVERLAP]; n];
     let mut counts = vec![0u64; parts];
-    let rows: Vec<u32> = order.iter().map(|&(_, row)| row).collect();
-    drop(order);
-    for (done, chunk) in rows.chunks(PARTITION_CHUNK).enumerate() {
-        let d = distances(chunk);
-        for (d, &row) in d.chunks_exact(parts).zip(chunk) {
-            let chosen = &mut assigned[row as usize];
-            for k in 0..OVERLAP {
-                // The nearest centre with room not chosen yet (ties: the smaller index).
-                let best = (0..parts)
-                    .filter(|&c| counts[c] < cap && !chosen.contains(&(c as u32)))
-                    .min_by(|&a, &b| d[a].total_cmp(&d[b]).then(a.cmp(&b)));
+    let mut v = vec![0.0; dims];
+    let mut d = vec![0.0f32; parts];
+    for (done, &(_, row)) in order.iter().enumerate() {
+        let chosen = &mut assigned[row as usize];
+        let has_room = |c: usize, chosen: &[u32; OVERLAP], counts: &[u64]| counts[c] < cap && !chosen.contains(&(c as u32));
+        let mut k = 0;
+        // The nearest centres with room not chosen yet (ties: the smaller index).
+        for &c in ranked[row as usize].iter().filter(|&&c| (c as usize) < parts) {
+            if k < OVERLAP && has_room(c as usize, chosen, &counts) {
+                chosen[k] = c as u32;
+                counts[c as usize] += 1;
+                k += 1;
+            }
+        }
+        if k < OVERLAP && parts > RANKED {
+            points.read(row as usize, &mut v);
+            d.iter_mut().zip(centres.chunks_exact(dims)).for_each(|(d, c)| *d = l2_squared(&v, c));
+            while k < OVERLAP {
+                let best = (0..parts).filter(|&c| has_room(c, chosen, &counts)).min_by(|&a, &b| d[a].total_cmp(&d[b]).then(a.cmp(&b)));
                 let Some(c) = best else { break };
                 chosen[k] = c as u32;
                 counts[c] += 1;
+                k += 1;
             }
         }
-        progress(Stage::Partition, ((done * PARTITION_CHUNK + chunk.len()) as u64).min(n as u64), n as u64);
+        if (done + 1) % PARTITION_CHUNK == 0 || done + 1 == n {
+            progress(Stage::Partition, done as u64 + 1, n as u64);
+        }
     }
-    drop(rows);
+    drop(order);
+    drop(ranked);
 
     // Partition id lists in ascending row order, as the merge reads them.
     let mut ids = (0..parts).map(|p| Scratch::create(dir.join(part_ids(p)), PART_BUFFER)).collect::<Result<Vec<_>>>()?;
@@ -1162,6 +1201,24 @@ mod tests {
         assert_eq!(ids(0), [2, 3, 4, 5]);
         assert_eq!(ids(1), [2, 3, 4, 5]);
         assert_eq!(ids(2), [0, 1], "the farthest rows find room further off");
+    }
+
+    #[test]
+    fn a_row_whose_ranked_centres_are_all_full_is_scored_against_every_centre() {
+        // Three rows at 0 and seven centres 10 apart, room for one row each: the first row
+        // takes centres 0 and 1, the second 2 and 3; the third finds its RANKED (4) nearest
+        // full and gets the next two, 4 and 5.
+        let dir = tempfile::tempdir().unwrap();
+        let (scratch, _) = ScratchDir::create(&dir.path().join("x.lmd")).unwrap();
+        let mut file = Scratch::create(scratch.file(POINTS), STREAM_BUFFER).unwrap();
+        file.put_f32s(&[0.0, 0.0, 0.0]).unwrap();
+        file.finish().unwrap();
+        let points = Points { map: map_scratch(&scratch.file(POINTS)).unwrap(), dims: 1 };
+        let centres: Vec<f32> = (0..7).map(|c| 10.0 * c as f32).collect();
+        let parts = partition(&points, &centres, 1, scratch.path(), &mut 0, &|_, _, _| {}).unwrap();
+        assert_eq!(parts, [1, 1, 1, 1, 1, 1, 0]);
+        let assign = map_scratch(&scratch.file(ASSIGN)).unwrap();
+        assert_eq!((0..6).map(|i| u32_at(&assign, i)).collect::<Vec<_>>(), [0, 1, 2, 3, 4, 5]);
     }
 
     #[test]
