@@ -121,7 +121,7 @@ struct Model {
     /// pairs (16 B) that also find repeated rowids.
     base: f64,
     /// The largest of the phases that do not grow with the partitions' size: the spill's
-    /// buffers; the assignment's order, ranked centres and assignments (28 B per row) and its
+    /// buffers; the assignment's order, ranked centres and assignments (36 B per row) and its
     /// chunk of distances; the merge's chunk and the reachability pass's parents and stack
     /// (8 B per row); the writer's rowid map pages and blocks. Without the per-partition part.
     other_phases: f64,
@@ -150,7 +150,7 @@ impl Model {
         let map_pages = rowid_map::pages_for(rows, plan.block_size) as f64 * bs;
         let streams = 2.0 * STREAM_BUFFER as f64;
         let spilling = spill * (4.0 * 4.0 * dims + 2.0 * 8.0) + streams; // a read chunk, its copies as it is stored, its rowids
-        let assigning = n * 28.0 + PARTITION_CHUNK as f64 * 4.0 * gdims + streams;
+        let assigning = n * 36.0 + PARTITION_CHUNK as f64 * 4.0 * gdims + streams;
         let merging = n * 8.0 + MERGE_CHUNK as f64 * (4.0 * r + 48.0 + 16.0) + streams; // rows merged at a time, and their places
         let writing = map_pages + 1024.0 * bs + (1 << 20) as f64; // the rowid map, blocks encoded at a time, the output's buffer
         let other_phases = MEMORY_SLACK * spilling.max(assigning).max(merging).max(writing);

@@ -54,7 +54,7 @@ const CENTRES_STREAM: u64 = 0x4345_4E54_5245; // "CENTRE"
 const NONE: u32 = u32::MAX;
 /// Centres ranked per row while rows are assigned (a row whose ranked centres are all full
 /// is scored against every centre again).
-const RANKED: usize = OVERLAP + 2;
+const RANKED: usize = 8;
 
 /// The input of a build read from a file.
 pub(super) struct Input<'a> {
@@ -682,6 +682,9 @@ fn partition(
 
     let mut assigned = vec![[NONE; OVERLAP]; n];
     let mut counts = vec![0u64; parts];
+    // Rows read again come in nearest-first order, all over the file: without read-ahead.
+    let scattered = Points { map: map_scratch(&dir.join(POINTS))?, dims };
+    scattered.map.advise_random();
     let mut v = vec![0.0; dims];
     let mut d = vec![0.0f32; parts];
     for (done, &(_, row)) in order.iter().enumerate() {
@@ -697,7 +700,7 @@ fn partition(
             }
         }
         if k < OVERLAP && parts > RANKED {
-            points.read(row as usize, &mut v);
+            scattered.read(row as usize, &mut v);
             d.iter_mut().zip(centres.chunks_exact(dims)).for_each(|(d, c)| *d = l2_squared(&v, c));
             while k < OVERLAP {
                 let best = (0..parts).filter(|&c| has_room(c, chosen, &counts)).min_by(|&a, &b| d[a].total_cmp(&d[b]).then(a.cmp(&b)));
@@ -1205,20 +1208,20 @@ mod tests {
 
     #[test]
     fn a_row_whose_ranked_centres_are_all_full_is_scored_against_every_centre() {
-        // Three rows at 0 and seven centres 10 apart, room for one row each: the first row
-        // takes centres 0 and 1, the second 2 and 3; the third finds its RANKED (4) nearest
-        // full and gets the next two, 4 and 5.
+        // Five rows at 0 and eleven centres 10 apart, room for one row each: the first
+        // rows take centres 0 to 7 two by two; the fifth finds its RANKED (8) nearest full
+        // and gets the next two, 8 and 9.
         let dir = tempfile::tempdir().unwrap();
         let (scratch, _) = ScratchDir::create(&dir.path().join("x.lmd")).unwrap();
         let mut file = Scratch::create(scratch.file(POINTS), STREAM_BUFFER).unwrap();
-        file.put_f32s(&[0.0, 0.0, 0.0]).unwrap();
+        file.put_f32s(&[0.0; 5]).unwrap();
         file.finish().unwrap();
         let points = Points { map: map_scratch(&scratch.file(POINTS)).unwrap(), dims: 1 };
-        let centres: Vec<f32> = (0..7).map(|c| 10.0 * c as f32).collect();
+        let centres: Vec<f32> = (0..11).map(|c| 10.0 * c as f32).collect();
         let parts = partition(&points, &centres, 1, scratch.path(), &mut 0, &|_, _, _| {}).unwrap();
-        assert_eq!(parts, [1, 1, 1, 1, 1, 1, 0]);
+        assert_eq!(parts, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
         let assign = map_scratch(&scratch.file(ASSIGN)).unwrap();
-        assert_eq!((0..6).map(|i| u32_at(&assign, i)).collect::<Vec<_>>(), [0, 1, 2, 3, 4, 5]);
+        assert_eq!((0..10).map(|i| u32_at(&assign, i)).collect::<Vec<_>>(), (0..10).collect::<Vec<u32>>());
     }
 
     #[test]
