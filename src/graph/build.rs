@@ -88,10 +88,61 @@ pub struct BuildParams {
 
 /// An adjacency list per point, and the entry point (the medoid).
 pub struct Graph {
-    pub neighbours: Vec<Vec<u32>>,
+    /// Point i's record is `lists[i * (R + 1)..][..R + 1]`: its degree, then its edges. One
+    /// flat array, not a list per point: a search reads a node's edges in one cache miss
+    /// (not two, through a list's header), the next node's list can be prefetched by its
+    /// address alone, and records are the partition graph file's as they are.
+    lists: Vec<u32>,
+    max_degree: usize,
     pub entry: u32,
     /// Points the passes left unreachable, linked in at the end.
     pub reconnected: u64,
+}
+
+impl Graph {
+    fn new(points: usize, max_degree: usize, entry: u32) -> Self {
+        Graph { lists: vec![0; points * (max_degree + 1)], max_degree, entry, reconnected: 0 }
+    }
+
+    /// The number of points.
+    pub fn len(&self) -> usize {
+        self.lists.len() / (self.max_degree + 1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lists.is_empty()
+    }
+
+    /// Point `i`'s record: its degree, then R edge slots (the first `degree` in use).
+    pub fn record(&self, i: u32) -> &[u32] {
+        &self.lists[i as usize * (self.max_degree + 1)..][..self.max_degree + 1]
+    }
+
+    /// Every point's record in order (see [`Self::record`]).
+    pub fn records(&self) -> &[u32] {
+        &self.lists
+    }
+
+    /// Point `i`'s edges.
+    #[inline]
+    pub fn neighbours(&self, i: u32) -> &[u32] {
+        let record = self.record(i);
+        &record[1..][..record[0] as usize]
+    }
+
+    fn set_neighbours(&mut self, i: u32, edges: &[u32]) {
+        assert!(edges.len() <= self.max_degree, "at most R edges");
+        let record = &mut self.lists[i as usize * (self.max_degree + 1)..][..self.max_degree + 1];
+        record[0] = edges.len() as u32;
+        record[1..][..edges.len()].copy_from_slice(edges);
+        record[1 + edges.len()..].fill(0);
+    }
+
+    /// Asks for point `i`'s edges to be brought into the cache: the search expands it next.
+    #[inline]
+    fn prefetch(&self, i: u32) {
+        crate::storage::prefetch(self.record(i), usize::MAX);
+    }
 }
 
 /// Largest batch, as a fraction of the points: bigger batches parallelise better but
@@ -105,7 +156,7 @@ const ORDER_STREAM: u64 = 0x004F_5244_4552; // "ORDER"
 pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u32, u32, u64, u64) + Sync)) -> Graph {
     let n = points.len();
     let entry = medoid(points);
-    let mut graph = Graph { neighbours: vec![Vec::new(); n], entry, reconnected: 0 };
+    let mut graph = Graph::new(n, params.max_degree, entry);
     if n <= 1 {
         progress(1, 1, n as u64, n as u64);
         return graph;
@@ -165,11 +216,11 @@ impl Reconnect for Building<'_> {
     type Error = std::convert::Infallible;
 
     fn slots(&self) -> u32 {
-        self.graph.neighbours.len() as u32
+        self.graph.len() as u32
     }
 
     fn entry(&self) -> Option<u32> {
-        Some(self.graph.entry).filter(|_| !self.graph.neighbours.is_empty())
+        Some(self.graph.entry).filter(|_| !self.graph.is_empty())
     }
 
     fn max_degree(&self) -> usize {
@@ -181,7 +232,7 @@ impl Reconnect for Building<'_> {
     }
 
     fn out_edges(&self, slot: u32) -> Result<Vec<u32>, Self::Error> {
-        Ok(self.graph.neighbours[slot as usize].clone())
+        Ok(self.graph.neighbours(slot).to_vec())
     }
 
     fn nearest_sources(&self, slot: u32) -> Result<Vec<u32>, Self::Error> {
@@ -191,7 +242,9 @@ impl Reconnect for Building<'_> {
     }
 
     fn link(&mut self, from: u32, replace: Option<usize>, to: u32) -> Result<(), Self::Error> {
-        place(&mut self.graph.neighbours[from as usize], replace, to);
+        let mut edges = self.graph.neighbours(from).to_vec();
+        place(&mut edges, replace, to);
+        self.graph.set_neighbours(from, &edges);
         Ok(())
     }
 }
@@ -224,18 +277,18 @@ fn insert_batch(points: &PointSet, graph: &mut Graph, chosen: &mut [u32], batch:
             || Scratch::new(params.build_list),
             |scratch, &p| {
                 let mut pool = greedy_search(points, frozen, points.get(p), scratch);
-                pool.extend(points.pool(p, &frozen.neighbours[p as usize]));
+                pool.extend(points.pool(p, frozen.neighbours(p)));
                 points.prune(p, &mut pool, alpha, params, saturate)
             },
         )
         .collect();
     for (&p, (edges, c)) in batch.iter().zip(out) {
-        graph.neighbours[p as usize] = edges;
+        graph.set_neighbours(p, &edges);
         chosen[p as usize] = c;
     }
 
     // 2. Back-edges, grouped by target so each target is updated by exactly one task.
-    let mut back: Vec<(u32, u32)> = batch.iter().flat_map(|&p| graph.neighbours[p as usize].iter().map(move |&q| (q, p))).collect();
+    let mut back: Vec<(u32, u32)> = batch.iter().flat_map(|&p| graph.neighbours(p).iter().map(move |&q| (q, p))).collect();
     back.par_sort_unstable();
     back.dedup();
     let groups: Vec<&[(u32, u32)]> = back.chunk_by(|a, b| a.0 == b.0).collect();
@@ -247,25 +300,25 @@ fn insert_batch(points: &PointSet, graph: &mut Graph, chosen: &mut [u32], batch:
         .par_iter()
         .filter_map(|group| {
             let q = group[0].0;
-            let current = &frozen.neighbours[q as usize];
+            let current = frozen.neighbours(q);
             let new: Vec<u32> = group.iter().map(|&(_, p)| p).filter(|p| !current.contains(p)).collect();
             if new.is_empty() {
                 return None;
             }
             if current.len() + new.len() <= params.max_degree {
-                return Some((q, [current.as_slice(), &new].concat(), UNKNOWN));
+                return Some((q, [current, &new].concat(), UNKNOWN));
             }
             let known = chosen_before[q as usize];
             let incremental =
                 (saturate && known != UNKNOWN).then(|| points.insert_pruned(q, current, known, &new, alpha, params.max_degree));
             let (edges, c) = incremental
                 .flatten()
-                .unwrap_or_else(|| points.prune(q, &mut points.pool(q, &[current.as_slice(), &new].concat()), alpha, params, saturate));
+                .unwrap_or_else(|| points.prune(q, &mut points.pool(q, &[current, &new].concat()), alpha, params, saturate));
             Some((q, edges, c))
         })
         .collect();
     for (q, edges, c) in updates {
-        graph.neighbours[q as usize] = edges;
+        graph.set_neighbours(q, &edges);
         chosen[q as usize] = c;
     }
 }
@@ -297,10 +350,13 @@ fn greedy_search(points: &PointSet, graph: &Graph, query: &[f32], scratch: &mut 
     while let Some(c) = candidates.next_unexpanded() {
         expanded.push((c.distance, c.id));
         fresh.clear();
-        fresh.extend(graph.neighbours[c.id as usize].iter().copied().filter(|&nb| seen.insert(nb)));
+        fresh.extend(graph.neighbours(c.id).iter().copied().filter(|&nb| seen.insert(nb)));
         dists.resize(fresh.len(), 0.0);
         points.dists(query, fresh, dists);
         fresh.iter().zip(dists.iter()).for_each(|(&nb, &d)| candidates.insert(d, nb));
+        if let Some(next) = candidates.peek_unexpanded() {
+            graph.prefetch(next);
+        }
     }
     expanded
 }
@@ -338,7 +394,7 @@ mod tests {
             let points = PointSet { dims: 2, data: &data };
             let params = BuildParams { max_degree: 8, build_list: 16, alpha: 1.2, seed: 1, saturate: true };
             let g = build(&points, &params, &|_, _, _, _| {});
-            assert!(g.neighbours.iter().all(|e| !e.is_empty()), "n = {n}");
+            assert!((0..n as u32).all(|i| !g.neighbours(i).is_empty()), "n = {n}");
         }
     }
 
@@ -358,16 +414,16 @@ mod tests {
         let a = build_grid(1);
         let b = build_grid(3);
         assert_eq!(a.entry, b.entry);
-        assert_eq!(a.neighbours, b.neighbours);
+        assert_eq!(a.records(), b.records());
     }
 
     /// Points the graph cannot reach from its entry point.
     fn unreachable(g: &Graph) -> usize {
-        let mut seen = vec![false; g.neighbours.len()];
+        let mut seen = vec![false; g.len()];
         let mut stack = vec![g.entry];
         seen[g.entry as usize] = true;
         while let Some(v) = stack.pop() {
-            for &w in &g.neighbours[v as usize] {
+            for &w in g.neighbours(v) {
                 assert_ne!(w, v, "self edge");
                 if !seen[w as usize] {
                     seen[w as usize] = true;
@@ -382,7 +438,7 @@ mod tests {
     fn every_point_is_reachable_and_degrees_are_bounded() {
         let g = build_grid(2);
         assert_eq!(unreachable(&g), 0);
-        assert!(g.neighbours.iter().all(|e| e.len() <= 16 && !e.is_empty()));
+        assert!((0..g.len() as u32).all(|i| g.neighbours(i).len() <= 16 && !g.neighbours(i).is_empty()));
     }
 
     #[test]
@@ -408,7 +464,7 @@ mod tests {
                     let params = BuildParams { max_degree, build_list, alpha: 1.2, seed, saturate };
                     let g = build(&PointSet { dims: 16, data: &set.data }, &params, &|_, _, _, _| {});
                     assert_eq!(unreachable(&g), 0, "seed {seed}, R {max_degree}, saturate {saturate}");
-                    assert!(g.neighbours.iter().all(|e| e.len() <= max_degree));
+                    assert!((0..g.len() as u32).all(|i| g.neighbours(i).len() <= max_degree));
                     repaired += g.reconnected;
                 }
             }

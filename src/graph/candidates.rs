@@ -12,12 +12,16 @@ pub struct Candidate {
 pub struct Candidates {
     items: Vec<Candidate>,
     capacity: usize,
+    /// Every candidate before this position is expanded: the next search for an
+    /// unexpanded one starts here instead of at the head (a beam expands about L nodes,
+    /// so scanning from the head would cost O(L^2) per search).
+    cursor: usize,
 }
 
 impl Candidates {
     /// Memory grows with the candidates inserted, not with `capacity`.
     pub fn new(capacity: usize) -> Self {
-        Candidates { items: Vec::with_capacity(capacity.min(1024) + 1), capacity }
+        Candidates { items: Vec::with_capacity(capacity.min(1024) + 1), capacity, cursor: 0 }
     }
 
     pub fn capacity(&self) -> usize {
@@ -27,6 +31,7 @@ impl Candidates {
     /// Empties the list, keeping its memory.
     pub fn clear(&mut self) {
         self.items.clear();
+        self.cursor = 0;
     }
 
     fn before(a: f32, a_id: u32, b: &Candidate) -> bool {
@@ -45,11 +50,20 @@ impl Candidates {
         let at = self.items.partition_point(|c| !Self::before(distance, id, c));
         self.items.insert(at, Candidate { distance, id, expanded: false });
         self.items.truncate(self.capacity);
+        self.cursor = self.cursor.min(at);
+    }
+
+    /// The id of the nearest unexpanded candidate, left unexpanded.
+    pub fn peek_unexpanded(&mut self) -> Option<u32> {
+        self.cursor += self.items[self.cursor..].iter().position(|c| !c.expanded)?;
+        Some(self.items[self.cursor].id)
     }
 
     /// Marks and returns the nearest unexpanded candidate.
     pub fn next_unexpanded(&mut self) -> Option<Candidate> {
-        let c = self.items.iter_mut().find(|c| !c.expanded)?;
+        let at = self.cursor + self.items[self.cursor..].iter().position(|c| !c.expanded)?;
+        self.cursor = at + 1;
+        let c = &mut self.items[at];
         c.expanded = true;
         Some(*c)
     }
@@ -62,6 +76,8 @@ impl Candidates {
             c.distance = distance;
             let to = self.items.partition_point(|x| !Self::before(distance, id, x));
             self.items.insert(to, c);
+            // Moving an unexpanded candidate may put it, or shift another, before the cursor.
+            self.cursor = self.cursor.min(at).min(to);
         }
     }
 }
@@ -79,6 +95,44 @@ mod tests {
         let order: Vec<u32> = std::iter::from_fn(|| c.next_unexpanded().map(|x| x.id)).collect();
         assert_eq!(order, vec![4, 2, 0]);
         assert!(c.next_unexpanded().is_none());
+    }
+
+    #[test]
+    fn expands_as_a_scan_from_the_head_would() {
+        // The cursor must never skip an unexpanded candidate: random inserts, distance
+        // changes, peeks and expansions against a list that always scans from its head.
+        let mut rng = crate::rng::Rng::new(7);
+        for _ in 0..200 {
+            let capacity = 1 + rng.below(12) as usize;
+            let (mut c, mut model) = (Candidates::new(capacity), Vec::<Candidate>::new());
+            for _ in 0..60 {
+                let (d, id) = (rng.below(20) as f32, rng.below(30) as u32);
+                match rng.below(4) {
+                    0 | 1 if !model.iter().any(|m| m.id == id) => {
+                        c.insert(d, id);
+                        if model.len() < capacity || Candidates::before(d, id, model.last().unwrap()) {
+                            let at = model.partition_point(|m| !Candidates::before(d, id, m));
+                            model.insert(at, Candidate { distance: d, id, expanded: false });
+                            model.truncate(capacity);
+                        }
+                    }
+                    2 if model.iter().any(|m| m.id == id) => {
+                        c.set_distance(id, d);
+                        let mut m = model.remove(model.iter().position(|m| m.id == id).unwrap());
+                        m.distance = d;
+                        model.insert(model.partition_point(|x| !Candidates::before(d, id, x)), m);
+                    }
+                    _ => {
+                        let expected = model.iter_mut().find(|m| !m.expanded).map(|m| m.id);
+                        assert_eq!(c.peek_unexpanded(), expected);
+                        assert_eq!(c.next_unexpanded().map(|x| x.id), expected);
+                        if let Some(m) = model.iter_mut().find(|m| !m.expanded) {
+                            m.expanded = true;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

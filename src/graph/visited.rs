@@ -4,13 +4,17 @@
 pub struct Visited {
     slots: Vec<u32>,
     len: usize,
+    /// 32 - log2(slots): a slot is the top bits of a multiplicative hash, which mix every
+    /// bit of the id (the low bits of the product depend on the id's low bits alone).
+    shift: u32,
 }
 
 const EMPTY: u32 = u32::MAX;
 
 impl Visited {
     pub fn with_capacity(n: usize) -> Self {
-        Visited { slots: vec![EMPTY; (n * 2).next_power_of_two().max(64)], len: 0 }
+        let slots = (n * 2).next_power_of_two().max(64);
+        Visited { slots: vec![EMPTY; slots], len: 0, shift: 32 - slots.trailing_zeros() }
     }
 
     /// Empties the set, keeping its memory.
@@ -27,7 +31,7 @@ impl Visited {
             self.grow();
         }
         let mask = self.slots.len() - 1;
-        let mut i = (id.wrapping_mul(0x9E37_79B1) as usize) & mask;
+        let mut i = (id.wrapping_mul(0x9E37_79B1) >> self.shift) as usize;
         loop {
             match self.slots[i] {
                 EMPTY => {
@@ -45,6 +49,7 @@ impl Visited {
         let doubled = vec![EMPTY; self.slots.len() * 2];
         let old = std::mem::replace(&mut self.slots, doubled);
         self.len = 0;
+        self.shift -= 1;
         for id in old.into_iter().filter(|x| *x != EMPTY) {
             self.insert(id);
         }

@@ -473,7 +473,8 @@ impl Nodes for InMemory<'_> {
     }
 
     fn edges(&self, slot: usize, out: &mut Vec<u32>) {
-        out.clone_from(&self.graph.neighbours[slot]);
+        out.clear();
+        out.extend_from_slice(self.graph.neighbours(slot as u32));
     }
 
     fn code(&self, id: u32) -> &[u8] {

@@ -759,14 +759,10 @@ pub(super) fn build_partition(
     let graph = graph::build(&PointSet { dims, data }, params, &graph_progress);
     let path = dir.join(part_graph(part));
     let mut out = Scratch::create(path.clone(), STREAM_BUFFER)?;
-    out.put(&part_graph_header(graph.neighbours.len(), params, check))?;
-    let mut record = Vec::with_capacity(1 + params.max_degree);
-    for edges in &graph.neighbours {
-        record.clear();
-        record.push(edges.len() as u32);
-        record.extend_from_slice(edges);
-        record.resize(1 + params.max_degree, 0);
-        out.put_u32s(&record)?;
+    out.put(&part_graph_header(graph.len(), params, check))?;
+    // The graph's records are the file's: a degree, then R edge slots (unused ones 0).
+    for records in graph.records().chunks(STREAM_BUFFER / 4) {
+        out.put_u32s(records)?;
     }
     out.finish().map(drop)
 }

@@ -1,12 +1,13 @@
 //! The only place that touches index files: the storage they live in (the file system, or
 //! memory and fault injection for tests), the mmap reader, the atomic whole-file writer,
 //! in-place writes under a rollback journal, and the locks that keep readers and writers
-//! apart.
+//! apart; and cache hints for memory about to be read.
 
-// The crate denies unsafe code everywhere else; mapping a file needs it.
+// The crate denies unsafe code everywhere else; mapping a file and hinting the cache need it.
 #![allow(unsafe_code)]
 
 mod atomic;
+mod cache;
 pub mod destination;
 mod faults;
 mod journal;
@@ -16,6 +17,7 @@ mod vfs;
 mod writer;
 
 pub use atomic::{remove_stale_tmp, temporaries_being_written, tmp_path, write_atomically, write_index_atomically};
+pub use cache::prefetch;
 pub use destination::{check_index_destination, destination, Destination, Refusal, Written};
 pub use faults::{Fault, Faulty};
 pub use journal::{journal_path, recover, Left};
