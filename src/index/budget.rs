@@ -120,11 +120,14 @@ struct Model {
     /// Bytes held through every phase: the process, and per row the sorted (rowid, slot)
     /// pairs (16 B) that also find repeated rowids.
     base: f64,
-    /// The largest of the phases that do not grow with the partitions' size: the spill's
-    /// buffers; the assignment's order, ranked centres and assignments (36 B per row) and its
-    /// chunk of distances; the merge's chunk and the reachability pass's parents and stack
-    /// (8 B per row); the writer's rowid map pages and blocks. Without the per-partition part.
+    /// The largest of the phases that do not grow with the partitions' size, but for the
+    /// assignment: the spill's buffers; the merge's chunk and the reachability pass's
+    /// parents and stack (8 B per row); the writer's rowid map pages and blocks. Without
+    /// the per-partition part.
     other_phases: f64,
+    /// The assignment's claim order and partitions (12 B per row) and its chunk of
+    /// distances, without the ranked centres, whose width depends on the partitions.
+    assigning: f64,
     /// Bytes each partition adds while rows are assigned (its id list's buffer, its
     /// distance in the chunk) and merged (its cursor).
     per_partition: f64,
@@ -150,10 +153,12 @@ impl Model {
         let map_pages = rowid_map::pages_for(rows, plan.block_size) as f64 * bs;
         let streams = 2.0 * STREAM_BUFFER as f64;
         let spilling = spill * (4.0 * 4.0 * dims + 2.0 * 8.0) + streams; // a read chunk, its copies as it is stored, its rowids
-        let assigning = n * 36.0 + PARTITION_CHUNK as f64 * 4.0 * gdims + streams;
+                                                                         // Per row: the claim order (8 B) and its partitions (2 B each); its ranked centres
+                                                                         // depend on the partitions (added per layout).
+        let assigning = n * (8.0 + 2.0 * OVERLAP as f64) + PARTITION_CHUNK as f64 * 4.0 * gdims + streams;
         let merging = n * 8.0 + MERGE_CHUNK as f64 * (4.0 * r + 48.0 + 16.0) + streams; // rows merged at a time, and their places
         let writing = map_pages + 1024.0 * bs + (1 << 20) as f64; // the rowid map, blocks encoded at a time, the output's buffer
-        let other_phases = MEMORY_SLACK * spilling.max(assigning).max(merging).max(writing);
+        let other_phases = MEMORY_SLACK * spilling.max(merging).max(writing);
         let per_partition = MEMORY_SLACK * (PART_BUFFER as f64 + 8.0 + PARTITION_CHUNK as f64 * 4.0);
         // Per row of a partition: its vector, its id, its adjacency record (a degree and R
         // edge slots), the build's insertion order, alpha counts and reachability parents
@@ -172,7 +177,17 @@ impl Model {
             + (OVERLAP as u64 + 1) * 4 * (1 + plan.max_degree as u64) // the partitions' graphs and the merged one
             + plan.layout.code_len as u64;
         let base = PROCESS_BYTES + MEMORY_SLACK * n * 16.0;
-        Model { rows, base, other_phases, per_partition, per_partition_row, per_sample_row, per_centre, temp_per_row }
+        Model {
+            rows,
+            base,
+            other_phases,
+            assigning: MEMORY_SLACK * assigning,
+            per_partition,
+            per_partition_row,
+            per_sample_row,
+            per_centre,
+            temp_per_row,
+        }
     }
 
     /// The layout that fits `budget`, or the smallest budget one fits in.
@@ -202,7 +217,8 @@ impl Model {
         let n = self.rows;
         let mut partitions = OVERLAP as u64 + 1;
         loop {
-            let others = self.other_phases + partitions as f64 * self.per_partition;
+            let ranking = MEMORY_SLACK * n as f64 * super::partitioned::ranking_bytes(partitions as usize) as f64;
+            let others = self.other_phases.max(self.assigning + ranking) + partitions as f64 * self.per_partition;
             if self.base + others > budget as f64 {
                 return None;
             }
@@ -304,7 +320,11 @@ mod tests {
     #[test]
     fn one_shot_when_it_fits_else_partitions_that_fit_the_budget() {
         assert!(matches!(strategy(10_000, 1 << 30), Ok(BuildStrategy::OneShot { .. })));
-        for (rows, budget) in [(1_000_000, 256 * MIB), (1_000_000, 512 * MIB), (5_000_000, 1024 * MIB)] {
+        // The scale table's sets: 5M x 128 under 256 MiB once needed 323.5 MiB (the
+        // assignment held 36 B a row beside the 16 B of the rowid map).
+        let grid =
+            [(1_000_000, 256 * MIB), (1_000_000, 512 * MIB), (2_000_000, 256 * MIB), (5_000_000, 256 * MIB), (5_000_000, 1024 * MIB)];
+        for (rows, budget) in grid.into_iter().chain([(10_000_000, 2048 * MIB)]) {
             let Ok(BuildStrategy::Partitioned(layout)) = strategy(rows, budget) else { panic!("{rows} rows in {budget}") };
             assert!(layout.peak_bytes <= budget, "{layout:?}");
             assert!(layout.partitions as f64 * layout.max_partition_rows as f64 * FILL >= (rows * OVERLAP as u64) as f64, "{layout:?}");

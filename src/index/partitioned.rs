@@ -50,8 +50,10 @@ use crate::vector::{l2_squared, lift, norm_squared, worse, CodecScan, ElementCod
 const KMEANS_ROUNDS: u32 = 10;
 const SAMPLE_STREAM: u64 = 0x5341_4D50_4C45; // "SAMPLE"
 const CENTRES_STREAM: u64 = 0x4345_4E54_5245; // "CENTRE"
-/// No partition (an assignment slot left empty).
+/// No partition (an assignment slot left empty), in the assignment file.
 const NONE: u32 = u32::MAX;
+/// No partition, in the assignment's memory (two bytes a slot: at most 512 partitions).
+const UNASSIGNED: u16 = u16::MAX;
 /// Centres ranked per row while rows are assigned (a row whose ranked centres are all full
 /// is scored against every centre again).
 const RANKED: usize = 8;
@@ -656,31 +658,29 @@ fn partition(
     // their vectors again in that order (random reads that thrash the page cache when the
     // vectors do not fit it); a row whose ranked centres are all full is read once more.
     let mut order: Vec<(f32, u32)> = Vec::with_capacity(n);
-    let mut ranked: Vec<[u16; RANKED]> = Vec::with_capacity(n);
+    let mut ranking = Ranking::new(n, parts);
     let all: Vec<u32> = (0..n as u32).collect();
+    let mut best = Vec::with_capacity(ranking.per_row);
     for rows in all.chunks(PARTITION_CHUNK) {
         let d = distances(rows);
         for (d, &row) in d.chunks_exact(parts).zip(rows) {
-            // The RANKED nearest by (distance, index), kept sorted by insertion.
-            let mut best = [u16::MAX; RANKED];
-            let mut len = 0;
+            // The nearest by (distance, index), kept sorted by insertion.
+            best.clear();
             for c in 0..parts {
-                let nearer = |b: u16| d[c].total_cmp(&d[b as usize]).is_lt();
-                let at = best[..len].iter().position(|&b| nearer(b)).unwrap_or(len);
-                if at < RANKED {
-                    best.copy_within(at..RANKED - 1, at + 1);
-                    best[at] = c as u16;
-                    len = (len + 1).min(RANKED);
+                let at = best.iter().position(|&b: &usize| d[c].total_cmp(&d[b]).is_lt()).unwrap_or(best.len());
+                if at < ranking.per_row {
+                    best.truncate(ranking.per_row - 1);
+                    best.insert(at, c);
                 }
             }
-            order.push((d[best[0] as usize], row));
-            ranked.push(best);
+            order.push((d[best[0]], row));
+            ranking.push(&best);
         }
     }
     drop(all);
     order.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
 
-    let mut assigned = vec![[NONE; OVERLAP]; n];
+    let mut assigned = vec![[UNASSIGNED; OVERLAP]; n];
     let mut counts = vec![0u64; parts];
     // Rows read again come in nearest-first order, all over the file: without read-ahead.
     let scattered = Points { map: map_scratch(&dir.join(POINTS))?, dims };
@@ -689,23 +689,23 @@ fn partition(
     let mut d = vec![0.0f32; parts];
     for (done, &(_, row)) in order.iter().enumerate() {
         let chosen = &mut assigned[row as usize];
-        let has_room = |c: usize, chosen: &[u32; OVERLAP], counts: &[u64]| counts[c] < cap && !chosen.contains(&(c as u32));
+        let has_room = |c: usize, chosen: &[u16; OVERLAP], counts: &[u64]| counts[c] < cap && !chosen.contains(&(c as u16));
         let mut k = 0;
         // The nearest centres with room not chosen yet (ties: the smaller index).
-        for &c in ranked[row as usize].iter().filter(|&&c| (c as usize) < parts) {
-            if k < OVERLAP && has_room(c as usize, chosen, &counts) {
-                chosen[k] = c as u32;
-                counts[c as usize] += 1;
+        for c in ranking.row(row as usize) {
+            if k < OVERLAP && has_room(c, chosen, &counts) {
+                chosen[k] = c as u16;
+                counts[c] += 1;
                 k += 1;
             }
         }
-        if k < OVERLAP && parts > RANKED {
+        if k < OVERLAP && parts > ranking.per_row {
             scattered.read(row as usize, &mut v);
             d.iter_mut().zip(centres.chunks_exact(dims)).for_each(|(d, c)| *d = l2_squared(&v, c));
             while k < OVERLAP {
                 let best = (0..parts).filter(|&c| has_room(c, chosen, &counts)).min_by(|&a, &b| d[a].total_cmp(&d[b]).then(a.cmp(&b)));
                 let Some(c) = best else { break };
-                chosen[k] = c as u32;
+                chosen[k] = c as u16;
                 counts[c] += 1;
                 k += 1;
             }
@@ -715,22 +715,61 @@ fn partition(
         }
     }
     drop(order);
-    drop(ranked);
+    drop(ranking);
 
     // Partition id lists in ascending row order, as the merge reads them.
     let mut ids = (0..parts).map(|p| Scratch::create(dir.join(part_ids(p)), PART_BUFFER)).collect::<Result<Vec<_>>>()?;
     let mut assign = Scratch::create(dir.join(ASSIGN), STREAM_BUFFER)?;
     for (row, chosen) in assigned.iter().enumerate() {
-        for &c in chosen.iter().filter(|&&c| c != NONE) {
+        for &c in chosen.iter().filter(|&&c| c != UNASSIGNED) {
             ids[c as usize].put_u32s(&[row as u32])?;
         }
-        assign.put_u32s(chosen)?;
+        assign.put_u32s(&chosen.map(|c| if c == UNASSIGNED { NONE } else { c as u32 }))?;
     }
     *bytes += assign.finish()?;
     for file in ids {
         *bytes += file.finish()?;
     }
     Ok(counts)
+}
+
+/// Each row's nearest centres, nearest first (at most [`RANKED`]): a byte each when there
+/// are at most 256 centres, else two. The assignment holds it for every row, so it sets
+/// the build's memory floor.
+struct Ranking {
+    per_row: usize,
+    wide: bool,
+    bytes: Vec<u8>,
+}
+
+/// Bytes a row's ranked centres take among `centres` (see [`Ranking`]).
+pub(super) fn ranking_bytes(centres: usize) -> usize {
+    RANKED.min(centres) * if centres > 256 { 2 } else { 1 }
+}
+
+impl Ranking {
+    fn new(rows: usize, centres: usize) -> Self {
+        let (per_row, wide) = (RANKED.min(centres), centres > 256);
+        Ranking { per_row, wide, bytes: Vec::with_capacity(rows * ranking_bytes(centres)) }
+    }
+
+    /// Appends the next row's ranked centres (`per_row` of them).
+    fn push(&mut self, centres: &[usize]) {
+        debug_assert_eq!(centres.len(), self.per_row);
+        for &c in centres {
+            if self.wide {
+                self.bytes.extend_from_slice(&(c as u16).to_le_bytes());
+            } else {
+                self.bytes.push(c as u8);
+            }
+        }
+    }
+
+    fn row(&self, row: usize) -> impl Iterator<Item = usize> + '_ {
+        let width = 1 + self.wide as usize;
+        let bytes = &self.bytes[row * self.per_row * width..][..self.per_row * width];
+        bytes.chunks_exact(width).map(|c| if self.wide { u16::from_le_bytes([c[0], c[1]]) as usize } else { c[0] as usize })
+    }
 }
 
 /// Partition `part`'s rows, ascending.
@@ -1200,6 +1239,21 @@ mod tests {
         assert_eq!(ids(0), [2, 3, 4, 5]);
         assert_eq!(ids(1), [2, 3, 4, 5]);
         assert_eq!(ids(2), [0, 1], "the farthest rows find room further off");
+    }
+
+    #[test]
+    fn rankings_keep_each_rows_centres_in_one_byte_up_to_256_centres_and_two_beyond() {
+        for (centres, bytes) in [(3, 3), (256, RANKED), (257, 2 * RANKED), (512, 2 * RANKED)] {
+            assert_eq!(ranking_bytes(centres), bytes, "{centres} centres");
+            let per_row = RANKED.min(centres);
+            let rows: Vec<Vec<usize>> = (0..50).map(|r| (0..per_row).map(|i| (r * 37 + i * 101) % centres).collect()).collect();
+            let mut ranking = Ranking::new(rows.len(), centres);
+            rows.iter().for_each(|r| ranking.push(r));
+            assert_eq!(ranking.bytes.len(), rows.len() * bytes);
+            for (i, r) in rows.iter().enumerate() {
+                assert_eq!(&ranking.row(i).collect::<Vec<_>>(), r, "{centres} centres, row {i}");
+            }
+        }
     }
 
     #[test]
