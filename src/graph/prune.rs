@@ -48,7 +48,7 @@ pub fn robust_prune_batched(
     saturate: bool,
     mut dists: impl FnMut(u32, &[u32], &mut [f32]),
 ) -> (Vec<u32>, usize) {
-    pool.sort_by(|a, b| a.0.total_cmp(&b.0).then(tie(p, a.1).cmp(&tie(p, b.1))));
+    pool.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| tie(p, a.1).cmp(&tie(p, b.1))));
     pool.dedup_by_key(|c| c.1);
     pool.retain(|c| c.1 != p);
     let mut kept: Vec<u32> = Vec::with_capacity(max_degree);
@@ -105,7 +105,7 @@ pub fn insert_pruned(
     max_degree: usize,
     mut dists: impl FnMut(u32, &[u32], &mut [f32]),
 ) -> bool {
-    let before = |a: &(f32, u32)| a.0.total_cmp(&v.0).then(tie(p, a.1).cmp(&tie(p, v.1))).is_lt();
+    let before = |a: &(f32, u32)| a.0.total_cmp(&v.0).then_with(|| tie(p, a.1).cmp(&tie(p, v.1))).is_lt();
     let at = edges[..*chosen].partition_point(before);
     let nearer: Vec<u32> = edges[..at].iter().map(|e| e.1).collect();
     if covers_any(&nearer, v, alpha, &mut dists) {
