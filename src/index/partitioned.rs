@@ -54,6 +54,10 @@ const CENTRES_STREAM: u64 = 0x4345_4E54_5245; // "CENTRE"
 const NONE: u32 = u32::MAX;
 /// No partition, in the assignment's memory (two bytes a slot: at most 512 partitions).
 const UNASSIGNED: u16 = u16::MAX;
+/// Rows whose vectors the merge asks for at once before re-pruning them (see `merge`).
+const HINT_ROWS: usize = 64;
+/// The page size the merge's read hints are rounded to.
+const PAGE: usize = 4096;
 /// Centres ranked per row while rows are assigned (a row whose ranked centres are all full
 /// is scored against every centre again).
 const RANKED: usize = 8;
@@ -417,6 +421,29 @@ impl Points {
     }
 
     /// Decodes the first `out.len()` values of row `row` into `out`.
+    /// Asks the kernel to start reading the vectors of `rows` (a hint; pages already
+    /// cached cost a system call a run of pages, nothing more).
+    fn will_need(&self, rows: impl Iterator<Item = u32>) {
+        let row_bytes = 4 * self.dims;
+        let mut pages: Vec<(usize, usize)> =
+            rows.map(|row| (row as usize * row_bytes / PAGE, (row as usize * row_bytes + row_bytes).div_ceil(PAGE))).collect();
+        pages.sort_unstable();
+        let mut run: Option<(usize, usize)> = None;
+        for (first, end) in pages {
+            match &mut run {
+                Some((_, run_end)) if first <= *run_end => *run_end = (*run_end).max(end),
+                _ => {
+                    if let Some((a, b)) = run.replace((first, end)) {
+                        self.map.will_need(a * PAGE, (b - a) * PAGE);
+                    }
+                }
+            }
+        }
+        if let Some((a, b)) = run {
+            self.map.will_need(a * PAGE, (b - a) * PAGE);
+        }
+    }
+
     fn read(&self, row: usize, out: &mut [f32]) {
         let at = row * 4 * self.dims;
         read_f32s(&self.map[at..at + 4 * out.len()], out);
@@ -928,24 +955,34 @@ fn merge(
                     .collect()
             })
             .collect();
-        let lists: Vec<Vec<u32>> = places
+        let unions: Vec<(u32, Vec<u32>, bool)> = places
             .par_iter()
             .enumerate()
             .map_init(Vec::new, |edges, (i, places)| {
-                let row = (start + i) as u32;
                 let mut union = Vec::new();
                 for &(p, at) in places {
                     record_edges(&graphs[p][header..], r, at, edges);
                     union.extend(edges.iter().map(|&local| u32_at(&ids[p], local as usize)));
                 }
-                if places.len() < 2 {
-                    return union;
+                if places.len() > 1 {
+                    union.sort_unstable();
+                    union.dedup();
                 }
-                union.sort_unstable();
-                union.dedup();
-                reprune(points, row, &union, params)
+                ((start + i) as u32, union, places.len() > 1)
             })
             .collect();
+        let mut lists: Vec<Vec<u32>> = Vec::with_capacity(unions.len());
+        for window in unions.chunks(HINT_ROWS) {
+            // A re-prune reads its row's and its candidates' vectors from all over the
+            // file. When they are not in the page cache, page faults fetch them one per
+            // thread at a time; asking for a window's vectors at once lets the disk serve
+            // many reads together.
+            let merged = window.iter().filter(|u| u.2);
+            points.will_need(merged.flat_map(|(row, union, _)| std::iter::once(*row).chain(union.iter().copied())));
+            lists.par_extend(
+                window.par_iter().map(|(row, union, merged)| if *merged { reprune(points, *row, union, params) } else { union.clone() }),
+            );
+        }
         for edges in &lists {
             record.clear();
             record.push(edges.len() as u32);
