@@ -102,6 +102,16 @@ pub(super) const STREAM_BUFFER: usize = 256 << 10;
 pub(super) const PART_BUFFER: usize = 16 << 10;
 /// The most partitions: each has an open file while rows are assigned.
 const MAX_PARTITIONS: u64 = 512;
+
+/// The most partitions a layout of `planned` may end with: k-means clusters are seldom of
+/// one size, and a centre whose share of the rows would overflow its partition is split
+/// in two (see `partitioned::split_crowded`), up to twice the planned count, and not past
+/// 256 when the plan is within it (a row's ranked centres then stay a byte each: 5M x 128
+/// fits 256 MiB). The memory model costs every layout for this many.
+pub(super) fn most_partitions(planned: usize) -> usize {
+    let limit = if planned <= 256 { 256 } else { MAX_PARTITIONS as usize };
+    (2 * planned).min(limit).max(planned)
+}
 /// The fewest rows a partition must be able to hold for its graph to be worth building.
 const MIN_PARTITION_ROWS: u64 = 256;
 /// Partitions are sized for this fill: rows whose nearest partitions are full go further
@@ -166,7 +176,7 @@ impl Model {
         // to 2% of the rows, L candidates each).
         let list = opts.build_list.max(plan.max_degree) as f64;
         let per_partition_row = MEMORY_SLACK * (4.0 * gdims + 4.0 + 4.0 * (r + 1.0) + 16.0 + 0.02 * list * 12.0);
-        let per_sample_row = MEMORY_SLACK * (4.0 * gdims + 8.0);
+        let per_sample_row = MEMORY_SLACK * (4.0 * gdims + 32.0); // its vector, its nearest centres, a split's reference to it
         let per_centre = MEMORY_SLACK * 12.0 * gdims;
         let element = request.element_type;
         let temp_per_row = 4 * request.dims as u64 * if element.is_integer() || ip { 2 } else { 1 } // the vectors (+ a pass's copy)
@@ -217,8 +227,10 @@ impl Model {
         let n = self.rows;
         let mut partitions = OVERLAP as u64 + 1;
         loop {
-            let ranking = MEMORY_SLACK * n as f64 * super::partitioned::ranking_bytes(partitions as usize) as f64;
-            let others = self.other_phases.max(self.assigning + ranking) + partitions as f64 * self.per_partition;
+            // Costed for the most partitions splitting crowded centres may make.
+            let most = most_partitions(partitions as usize);
+            let ranking = MEMORY_SLACK * n as f64 * super::partitioned::ranking_bytes(most) as f64;
+            let others = self.other_phases.max(self.assigning + ranking) + most as f64 * self.per_partition;
             if self.base + others > budget as f64 {
                 return None;
             }

@@ -35,7 +35,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::budget::{spill_rows, PartitionLayout, MERGE_CHUNK, OVERLAP, PARTITION_CHUNK, PART_BUFFER, STREAM_BUFFER};
+use super::budget::{most_partitions, spill_rows, PartitionLayout, MERGE_CHUNK, OVERLAP, PARTITION_CHUNK, PART_BUFFER, STREAM_BUFFER};
 use super::build::{check_sorted_unique, store_vectors, write_new_index, BuildReport, NewIndex, Nodes, Stage};
 use super::BuildOptions;
 use crate::error::{Error, Result};
@@ -168,6 +168,7 @@ pub(super) fn plan_partitions(
     let sample = sample_rows(n, layout.sample_rows as usize, opts.seed);
     let sample = points.gather(&sample);
     let centres = kmeans(&sample, gdims, layout.partitions, opts.seed, progress);
+    let centres = split_crowded(&sample, gdims, centres, n, layout.max_partition_rows, most_partitions(layout.partitions));
     drop(sample);
     phases.lap("sample");
 
@@ -650,6 +651,88 @@ fn kmeans(sample: &[f32], dims: usize, k: usize, seed: u64, progress: &(dyn Fn(S
         progress(Stage::Sample, round as u64 + 1, KMEANS_ROUNDS as u64);
     }
     centres
+}
+
+/// Splits every centre whose estimated share of the `rows` rows (its sample rows among
+/// their `OVERLAP` nearest, scaled up) would fill more than [`SPLIT_AT`] of a partition of
+/// `cap` rows, until none does or there are `most` centres. A full partition sends the
+/// rows that find it full to farther partitions, where their edges are poor: on 100k x
+/// 128 in 22 partitions, 64% of the rows missed one of their two nearest, and recall@10
+/// at L 64 fell from 0.989 (one-shot) to 0.963.
+///
+/// A crowded centre's own sample rows (those nearest it) are split by 2-means, started
+/// from the row farthest from the centre and the row farthest from that one.
+fn split_crowded(sample: &[f32], dims: usize, mut centres: Vec<f32>, rows: usize, cap: u64, most: usize) -> Vec<f32> {
+    let scale = rows as f64 / (sample.len() / dims).max(1) as f64;
+    while centres.len() / dims < most {
+        let k = centres.len() / dims;
+        let nearest: Vec<[usize; OVERLAP]> = sample.par_chunks(dims).map(|v| nearest_centres(v, &centres, dims)).collect();
+        let mut load = vec![0u64; k];
+        nearest.iter().flatten().filter(|&&c| c < k).for_each(|&c| load[c] += 1);
+        let mut crowded: Vec<usize> = (0..k).filter(|&c| load[c] as f64 * scale > cap as f64 * SPLIT_AT).collect();
+        crowded.sort_by_key(|&c| (std::cmp::Reverse(load[c]), c));
+        crowded.truncate(most - k);
+        let mut split = false;
+        for c in crowded {
+            let members: Vec<&[f32]> = sample.chunks_exact(dims).zip(&nearest).filter(|(_, n)| n[0] == c).map(|(v, _)| v).collect();
+            if let Some((a, b)) = two_means(&members, &centres[c * dims..(c + 1) * dims]) {
+                centres[c * dims..(c + 1) * dims].copy_from_slice(&a);
+                centres.extend_from_slice(&b);
+                split = true;
+            }
+        }
+        if !split {
+            break;
+        }
+    }
+    centres
+}
+
+/// A partition is split when its estimated rows exceed this share of its room (the
+/// layout plans for [`FILL`](super::budget) of it; a sample's estimate is not exact).
+const SPLIT_AT: f64 = 0.9;
+
+/// The `OVERLAP` nearest of `centres` to `v`, nearest first (ties: the smaller index);
+/// `usize::MAX` where there are fewer centres.
+fn nearest_centres(v: &[f32], centres: &[f32], dims: usize) -> [usize; OVERLAP] {
+    let mut best = [(f32::INFINITY, usize::MAX); OVERLAP];
+    for (c, centre) in centres.chunks_exact(dims).enumerate() {
+        let d = l2_squared(v, centre);
+        if let Some(at) = best.iter().position(|b| d.total_cmp(&b.0).is_lt()) {
+            best.copy_within(at..OVERLAP - 1, at + 1);
+            best[at] = (d, c);
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// Two centres splitting `members` (2-means, a fixed number of rounds), or `None` when
+/// they cannot be split (fewer than two distinct rows).
+fn two_means(members: &[&[f32]], centre: &[f32]) -> Option<(Vec<f32>, Vec<f32>)> {
+    let farthest = |from: &[f32]| {
+        members.iter().enumerate().map(|(i, m)| (l2_squared(m, from), i)).max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
+    };
+    let (_, first) = farthest(centre)?;
+    let (spread, second) = farthest(members[first])?;
+    if spread == 0.0 {
+        return None;
+    }
+    let (mut a, mut b) = (members[first].to_vec(), members[second].to_vec());
+    for _ in 0..KMEANS_ROUNDS {
+        let (mut sum_a, mut sum_b) = (vec![0.0f64; centre.len()], vec![0.0f64; centre.len()]);
+        let (mut count_a, mut count_b) = (0u64, 0u64);
+        for m in members {
+            let (sum, count) = if l2_squared(m, &a) <= l2_squared(m, &b) { (&mut sum_a, &mut count_a) } else { (&mut sum_b, &mut count_b) };
+            sum.iter_mut().zip(m.iter()).for_each(|(s, x)| *s += *x as f64);
+            *count += 1;
+        }
+        if count_a == 0 || count_b == 0 {
+            break;
+        }
+        a = sum_a.iter().map(|s| (s / count_a as f64) as f32).collect();
+        b = sum_b.iter().map(|s| (s / count_b as f64) as f32).collect();
+    }
+    Some((a, b))
 }
 
 /// Assigns every row to its `OVERLAP` nearest centres with room (at most `cap` rows each),
@@ -1276,6 +1359,26 @@ mod tests {
         assert_eq!(ids(0), [2, 3, 4, 5]);
         assert_eq!(ids(1), [2, 3, 4, 5]);
         assert_eq!(ids(2), [0, 1], "the farthest rows find room further off");
+    }
+
+    #[test]
+    fn crowded_centres_are_split_until_every_share_fits_a_partition() {
+        // One line of 800 sample rows at 0..800 and 200 more at 10,000: k-means with two
+        // centres gives the line 80% of the rows. Partitions of 300 of the 1,000 rows
+        // cannot hold it; after the splits every centre's sampled share (a row counts
+        // for its two nearest) fits.
+        let sample: Vec<f32> = (0..800).map(|i| i as f32).chain((0..200).map(|i| 10_000.0 + i as f32 * 0.01)).collect();
+        let centres = vec![400.0, 10_000.0];
+        let split = split_crowded(&sample, 1, centres.clone(), 1000, 300, 16);
+        assert!(split.len() > 2, "{split:?}");
+        let mut load = vec![0u64; split.len()];
+        sample.chunks_exact(1).for_each(|v| nearest_centres(v, &split, 1).iter().for_each(|&c| load[c] += 1));
+        assert!(load.iter().all(|&l| l as f64 <= 300.0 * SPLIT_AT), "{load:?}");
+        // Never more than `most` centres, and a share that fits splits nothing.
+        assert_eq!(split_crowded(&sample, 1, centres.clone(), 1000, 300, 3).len(), 3);
+        assert_eq!(split_crowded(&sample, 1, centres.clone(), 1000, 2000, 16), centres);
+        // Rows that are all one point cannot be split.
+        assert_eq!(split_crowded(&[5.0; 100], 1, vec![5.0], 100, 10, 8), vec![5.0]);
     }
 
     #[test]
