@@ -344,7 +344,7 @@ fn dry_run(input: &Path, input_options: &InputOptions, options: &BuildOptions, b
         BuildStrategy::Partitioned(layout) => {
             let per_partition = (seen.rows * layout.overlap as u64).div_ceil(layout.partitions as u64);
             println!(
-                "  strategy       partitioned: {} (centres from {}), each vector in its {} nearest, up to {} each",
+                "  strategy       partitioned: {} (centres from {}; more if k-means leaves some too crowded), each vector in its {} nearest, up to {} each",
                 plural(layout.partitions as u64, "partition"),
                 plural(layout.sample_rows, "sampled vector"),
                 layout.overlap,
