@@ -6,7 +6,8 @@
 //!    the graph sees them (prepared, stored and read back) and the rowids. Integer storage
 //!    needs a second pass, because its scale depends on every value; inner product a
 //!    third, which adds the lifting coordinate once the largest norm is known.
-//! 2. Sample: k-means on a seeded sample finds one centre per partition.
+//! 2. Sample: k-means on a seeded sample finds one centre per partition; a centre whose
+//!    share of the rows would overflow a partition is split in two (`split_crowded`).
 //! 3. Partition: each vector joins its `OVERLAP` nearest centres that still have room
 //!    (a partition holds at most `max_partition_rows`).
 //! 4. Each partition's vectors are gathered, its graph built in memory and written out
