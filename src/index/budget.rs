@@ -163,8 +163,9 @@ impl Model {
         let map_pages = rowid_map::pages_for(rows, plan.block_size) as f64 * bs;
         let streams = 2.0 * STREAM_BUFFER as f64;
         let spilling = spill * (4.0 * 4.0 * dims + 2.0 * 8.0) + streams; // a read chunk, its copies as it is stored, its rowids
-                                                                         // Per row: the claim order (8 B) and its partitions (2 B each); its ranked centres
-                                                                         // depend on the partitions (added per layout).
+
+        // Per row: the claim order (8 B) and its partitions (2 B each); its ranked centres
+        // depend on the partitions (added per layout).
         let assigning = n * (8.0 + 2.0 * OVERLAP as f64) + PARTITION_CHUNK as f64 * 4.0 * gdims + streams;
         let merging = n * 8.0 + MERGE_CHUNK as f64 * (4.0 * r + 48.0 + 16.0) + streams; // rows merged at a time, and their places
         let writing = map_pages + 1024.0 * bs + (1 << 20) as f64; // the rowid map, blocks encoded at a time, the output's buffer

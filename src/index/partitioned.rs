@@ -422,7 +422,6 @@ impl Points {
         self.map.len() / (4 * self.dims)
     }
 
-    /// Decodes the first `out.len()` values of row `row` into `out`.
     /// Asks the kernel to start reading the vectors of `rows` (a hint; pages already
     /// cached cost a system call a run of pages, nothing more).
     fn will_need(&self, rows: impl Iterator<Item = u32>) {
@@ -446,6 +445,7 @@ impl Points {
         }
     }
 
+    /// Decodes the first `out.len()` values of row `row` into `out`.
     fn read(&self, row: usize, out: &mut [f32]) {
         let at = row * 4 * self.dims;
         read_f32s(&self.map[at..at + 4 * out.len()], out);
