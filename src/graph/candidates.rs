@@ -53,16 +53,21 @@ impl Candidates {
         self.cursor = self.cursor.min(at);
     }
 
+    /// Moves the cursor to the nearest unexpanded candidate; its position.
+    fn first_unexpanded(&mut self) -> Option<usize> {
+        self.cursor += self.items[self.cursor..].iter().position(|c| !c.expanded)?;
+        Some(self.cursor)
+    }
+
     /// The id of the nearest unexpanded candidate, left unexpanded.
     pub fn peek_unexpanded(&mut self) -> Option<u32> {
-        self.cursor += self.items[self.cursor..].iter().position(|c| !c.expanded)?;
-        Some(self.items[self.cursor].id)
+        self.first_unexpanded().map(|at| self.items[at].id)
     }
 
     /// Marks and returns the nearest unexpanded candidate.
     pub fn next_unexpanded(&mut self) -> Option<Candidate> {
-        let at = self.cursor + self.items[self.cursor..].iter().position(|c| !c.expanded)?;
-        self.cursor = at + 1;
+        let at = self.first_unexpanded()?;
+        self.cursor += 1;
         let c = &mut self.items[at];
         c.expanded = true;
         Some(*c)
