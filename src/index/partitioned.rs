@@ -667,9 +667,9 @@ fn split_crowded(sample: &[f32], dims: usize, mut centres: Vec<f32>, rows: usize
     let scale = rows as f64 / (sample.len() / dims).max(1) as f64;
     while centres.len() / dims < most {
         let k = centres.len() / dims;
-        let nearest: Vec<[usize; OVERLAP]> = sample.par_chunks(dims).map(|v| nearest_centres(v, &centres, dims)).collect();
+        let nearest: Vec<Vec<usize>> = sample.par_chunks(dims).map(|v| nearest_centres(v, &centres, dims)).collect();
         let mut load = vec![0u64; k];
-        nearest.iter().flatten().filter(|&&c| c < k).for_each(|&c| load[c] += 1);
+        nearest.iter().flatten().for_each(|&c| load[c] += 1);
         let mut crowded: Vec<usize> = (0..k).filter(|&c| load[c] as f64 * scale > cap as f64 * SPLIT_AT).collect();
         crowded.sort_by_key(|&c| (std::cmp::Reverse(load[c]), c));
         crowded.truncate(most - k);
@@ -693,18 +693,25 @@ fn split_crowded(sample: &[f32], dims: usize, mut centres: Vec<f32>, rows: usize
 /// layout plans for [`FILL`](super::budget) of it; a sample's estimate is not exact).
 const SPLIT_AT: f64 = 0.9;
 
-/// The `OVERLAP` nearest of `centres` to `v`, nearest first (ties: the smaller index);
-/// `usize::MAX` where there are fewer centres.
-fn nearest_centres(v: &[f32], centres: &[f32], dims: usize) -> [usize; OVERLAP] {
-    let mut best = [(f32::INFINITY, usize::MAX); OVERLAP];
-    for (c, centre) in centres.chunks_exact(dims).enumerate() {
-        let d = l2_squared(v, centre);
-        if let Some(at) = best.iter().position(|b| d.total_cmp(&b.0).is_lt()) {
-            best.copy_within(at..OVERLAP - 1, at + 1);
-            best[at] = (d, c);
+/// The `OVERLAP` nearest of `centres` to `v` (fewer when there are fewer centres).
+fn nearest_centres(v: &[f32], centres: &[f32], dims: usize) -> Vec<usize> {
+    let d: Vec<f32> = centres.chunks_exact(dims).map(|c| l2_squared(v, c)).collect();
+    let mut best = Vec::with_capacity(OVERLAP);
+    nearest(&d, OVERLAP, &mut best);
+    best
+}
+
+/// The indices of the `k` smallest of `d` into `best`, nearest first (ties: the smaller
+/// index), kept sorted by insertion.
+fn nearest(d: &[f32], k: usize, best: &mut Vec<usize>) {
+    best.clear();
+    for c in 0..d.len() {
+        let at = best.iter().position(|&b| d[c].total_cmp(&d[b]).is_lt()).unwrap_or(best.len());
+        if at < k {
+            best.truncate(k - 1);
+            best.insert(at, c);
         }
     }
-    best.map(|(_, c)| c)
 }
 
 /// Two centres splitting `members` (2-means, a fixed number of rounds), or `None` when
@@ -775,15 +782,7 @@ fn partition(
     for rows in all.chunks(PARTITION_CHUNK) {
         let d = distances(rows);
         for (d, &row) in d.chunks_exact(parts).zip(rows) {
-            // The nearest by (distance, index), kept sorted by insertion.
-            best.clear();
-            for c in 0..parts {
-                let at = best.iter().position(|&b: &usize| d[c].total_cmp(&d[b]).is_lt()).unwrap_or(best.len());
-                if at < ranking.per_row {
-                    best.truncate(ranking.per_row - 1);
-                    best.insert(at, c);
-                }
-            }
+            nearest(d, ranking.per_row, &mut best);
             order.push((d[best[0]], row));
             ranking.push(&best);
         }
@@ -849,7 +848,8 @@ fn partition(
 /// the build's memory floor.
 struct Ranking {
     per_row: usize,
-    wide: bool,
+    /// Bytes a centre takes: 1 or 2.
+    width: usize,
     bytes: Vec<u8>,
 }
 
@@ -860,26 +860,21 @@ pub(super) fn ranking_bytes(centres: usize) -> usize {
 
 impl Ranking {
     fn new(rows: usize, centres: usize) -> Self {
-        let (per_row, wide) = (RANKED.min(centres), centres > 256);
-        Ranking { per_row, wide, bytes: Vec::with_capacity(rows * ranking_bytes(centres)) }
+        let per_row = RANKED.min(centres);
+        Ranking { per_row, width: ranking_bytes(centres) / per_row.max(1), bytes: Vec::with_capacity(rows * ranking_bytes(centres)) }
     }
 
     /// Appends the next row's ranked centres (`per_row` of them).
     fn push(&mut self, centres: &[usize]) {
         debug_assert_eq!(centres.len(), self.per_row);
         for &c in centres {
-            if self.wide {
-                self.bytes.extend_from_slice(&(c as u16).to_le_bytes());
-            } else {
-                self.bytes.push(c as u8);
-            }
+            self.bytes.extend_from_slice(&(c as u16).to_le_bytes()[..self.width]);
         }
     }
 
     fn row(&self, row: usize) -> impl Iterator<Item = usize> + '_ {
-        let width = 1 + self.wide as usize;
-        let bytes = &self.bytes[row * self.per_row * width..][..self.per_row * width];
-        bytes.chunks_exact(width).map(|c| if self.wide { u16::from_le_bytes([c[0], c[1]]) as usize } else { c[0] as usize })
+        let bytes = &self.bytes[row * self.per_row * self.width..][..self.per_row * self.width];
+        bytes.chunks_exact(self.width).map(|c| u16::from_le_bytes([c[0], c.get(1).copied().unwrap_or(0)]) as usize)
     }
 }
 
@@ -1039,7 +1034,7 @@ fn merge(
                     .collect()
             })
             .collect();
-        let unions: Vec<(u32, Vec<u32>, bool)> = places
+        let mut unions: Vec<(u32, Vec<u32>, bool)> = places
             .par_iter()
             .enumerate()
             .map_init(Vec::new, |edges, (i, places)| {
@@ -1056,16 +1051,22 @@ fn merge(
             })
             .collect();
         let mut lists: Vec<Vec<u32>> = Vec::with_capacity(unions.len());
-        for window in unions.chunks(HINT_ROWS) {
+        for window in unions.chunks_mut(HINT_ROWS) {
             // A re-prune reads its row's and its candidates' vectors from all over the
             // file. When they are not in the page cache, page faults fetch them one per
             // thread at a time; asking for a window's vectors at once lets the disk serve
             // many reads together.
             let merged = window.iter().filter(|u| u.2);
             points.will_need(merged.flat_map(|(row, union, _)| std::iter::once(*row).chain(union.iter().copied())));
-            lists.par_extend(
-                window.par_iter().map(|(row, union, merged)| if *merged { reprune(points, *row, union, params) } else { union.clone() }),
-            );
+            lists.par_extend(window.par_iter_mut().map(
+                |(row, union, merged)| {
+                    if *merged {
+                        reprune(points, *row, union, params)
+                    } else {
+                        std::mem::take(union)
+                    }
+                },
+            ));
         }
         for edges in &lists {
             record.clear();
