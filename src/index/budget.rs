@@ -112,6 +112,15 @@ pub(super) fn most_partitions(planned: usize) -> usize {
     let limit = if planned <= 256 { 256 } else { MAX_PARTITIONS as usize };
     (2 * planned).min(limit).max(planned)
 }
+/// Rows in the partition that samples all rows uniformly: one in [`NAVIGATION_SHARE`], and
+/// at most a partition's `cap` (its graph links the regions the other partitions each
+/// cover; see `partitioned`).
+pub fn navigation_rows(rows: u64, cap: u64) -> u64 {
+    rows.div_ceil(NAVIGATION_SHARE).min(cap)
+}
+/// One in 16: at 1M x 128 in 18 partitions, one in 4 and one in 64 left 17% and 18% more
+/// queries in the wrong region.
+const NAVIGATION_SHARE: u64 = 16;
 /// The fewest rows a partition must be able to hold for its graph to be worth building.
 const MIN_PARTITION_ROWS: u64 = 256;
 /// Partitions are sized for this fill: rows whose nearest partitions are full go further
@@ -131,8 +140,8 @@ struct Model {
     /// pairs (16 B) that also find repeated rowids.
     base: f64,
     /// The largest of the phases that do not grow with the partitions' size, but for the
-    /// assignment: the spill's buffers; the merge's chunk and the reachability pass's
-    /// parents and stack (8 B per row); the writer's rowid map pages and blocks. Without
+    /// assignment: the spill's buffers; the merge's chunk, the navigation sample's rows
+    /// (the entry's candidates) and the reachability pass's parents and stack (8 B per row); the writer's rowid map pages and blocks. Without
     /// the per-partition part.
     other_phases: f64,
     /// The assignment's claim order and partitions (12 B per row) and its chunk of
@@ -149,6 +158,8 @@ struct Model {
     per_centre: f64,
     /// Temporary disk per row at the build's peak.
     temp_per_row: u64,
+    /// Temporary disk per row of a partition: its id and its graph record.
+    temp_per_member: u64,
 }
 
 impl Model {
@@ -167,7 +178,7 @@ impl Model {
         // Per row: the claim order (8 B) and its partitions (2 B each); its ranked centres
         // depend on the partitions (added per layout).
         let assigning = n * (8.0 + 2.0 * OVERLAP as f64) + PARTITION_CHUNK as f64 * 4.0 * gdims + streams;
-        let merging = n * 8.0 + MERGE_CHUNK as f64 * (4.0 * r + 48.0 + 16.0) + streams; // rows merged at a time, and their places
+        let merging = n * (8.0 + 4.0 / NAVIGATION_SHARE as f64) + MERGE_CHUNK as f64 * (16.0 * r + 144.0) + streams; // rows merged at a time: places, candidates, links, lists
         let writing = map_pages + 1024.0 * bs + (1 << 20) as f64; // the rowid map, blocks encoded at a time, the output's buffer
         let other_phases = MEMORY_SLACK * spilling.max(merging).max(writing);
         let per_partition = MEMORY_SLACK * (PART_BUFFER as f64 + 8.0 + PARTITION_CHUNK as f64 * 4.0);
@@ -180,12 +191,13 @@ impl Model {
         let per_sample_row = MEMORY_SLACK * (4.0 * gdims + 32.0); // its vector, its nearest centres, a split's reference to it
         let per_centre = MEMORY_SLACK * 12.0 * gdims;
         let element = request.element_type;
+        let temp_per_member = 4 * (2 + plan.max_degree as u64); // a partition's id list and graph
         let temp_per_row = 4 * request.dims as u64 * if element.is_integer() || ip { 2 } else { 1 } // the vectors (+ a pass's copy)
             + if ip { 4 * (request.dims as u64 + 1) } else { 0 }
             + if element.is_integer() { request.dims as u64 } else { 0 }
             + 8                                                  // rowids
-            + 8 * OVERLAP as u64                                 // assignments and partition id lists
-            + (OVERLAP as u64 + 1) * 4 * (1 + plan.max_degree as u64) // the partitions' graphs and the merged one
+            + OVERLAP as u64 * temp_per_member                   // its places in partitions
+            + 4 * (1 + plan.max_degree as u64)                   // the merged graph
             + plan.layout.code_len as u64;
         let base = PROCESS_BYTES + MEMORY_SLACK * n * 16.0;
         Model {
@@ -198,6 +210,7 @@ impl Model {
             per_sample_row,
             per_centre,
             temp_per_row,
+            temp_per_member,
         }
     }
 
@@ -254,7 +267,7 @@ impl Model {
                     overlap: OVERLAP,
                     sample_rows,
                     max_partition_rows: cap,
-                    temp_bytes: n * self.temp_per_row,
+                    temp_bytes: n * self.temp_per_row + navigation_rows(n, cap) * self.temp_per_member,
                     peak_bytes,
                 });
             }

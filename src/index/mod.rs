@@ -11,7 +11,7 @@ mod stats;
 mod update;
 mod validate;
 
-pub use budget::{available_memory, choose_strategy, partition_layout, BuildStrategy, PartitionLayout, OVERLAP};
+pub use budget::{available_memory, choose_strategy, navigation_rows, partition_layout, BuildStrategy, PartitionLayout, OVERLAP};
 pub use build::{
     build_index, build_index_from_path, build_index_from_path_in, build_index_in, default_element_type, BuildOptions, BuildReport, Stage,
 };

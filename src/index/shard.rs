@@ -62,7 +62,7 @@ pub struct ShardPlan {
     stored: bool,
     max_norm_squared: f32,
     /// Each partition's vector check.
-    checks: Vec<u32>,
+    pub(super) checks: Vec<u32>,
 }
 
 /// What building one partition did.

@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::ValueEnum;
 use lmdiskann::index::{
-    available_memory, build_index_from_path, choose_strategy, default_element_type, estimate_build, BuildReport, BuildStrategy,
+    available_memory, build_index_from_path, choose_strategy, default_element_type, estimate_build, navigation_rows, BuildReport,
+    BuildStrategy,
 };
 use lmdiskann::io::{probe, InputOptions, InputType};
 use lmdiskann::quant::CodeKind;
@@ -343,15 +344,18 @@ fn dry_run(input: &Path, input_options: &InputOptions, options: &BuildOptions, b
         }
         BuildStrategy::Partitioned(layout) => {
             let per_partition = (seen.rows * layout.overlap as u64).div_ceil(layout.partitions as u64);
+            let links = navigation_rows(seen.rows, layout.max_partition_rows);
             println!(
-                "  strategy       partitioned: {} (centres from {}; more if k-means leaves some too crowded), each vector in its {} nearest, up to {} each",
+                "  strategy       partitioned: {} (centres from {}; more if k-means leaves some too crowded), each vector in its {} nearest, up to {} each; and one of {} sampled uniformly that links them",
                 plural(layout.partitions as u64, "partition"),
                 plural(layout.sample_rows, "sampled vector"),
                 layout.overlap,
                 plural(layout.max_partition_rows, "vector"),
+                plural(links, "vector"),
             );
             println!("  temporary disk ~{} beside the output, removed when the build ends", human_bytes(layout.temp_bytes));
-            layout.partitions as f64 * estimate_build(options, &request, &plan, per_partition, threads).build_seconds
+            let estimate = |rows| estimate_build(options, &request, &plan, rows, threads).build_seconds;
+            layout.partitions as f64 * estimate(per_partition) + estimate(links)
         }
     };
     println!("  build memory   ~{} peak", human_bytes(strategy.peak_bytes()));
