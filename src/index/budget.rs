@@ -141,8 +141,8 @@ struct Model {
     base: f64,
     /// The largest of the phases that do not grow with the partitions' size, but for the
     /// assignment: the spill's buffers; the merge's chunk, the navigation sample's rows
-    /// (the entry's candidates) and the reachability pass's parents and stack (8 B per row); the writer's rowid map pages and blocks. Without
-    /// the per-partition part.
+    /// (the entry's candidates) and the reachability pass's parents and stack (8 B per
+    /// row); the writer's rowid map pages and blocks. Without the per-partition part.
     other_phases: f64,
     /// The assignment's claim order and partitions (12 B per row) and its chunk of
     /// distances, without the ranked centres, whose width depends on the partitions.
