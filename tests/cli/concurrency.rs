@@ -65,8 +65,9 @@ fn searches_during_a_writer_see_the_old_or_the_new_index() {
 
 /// A build that replaces an index is one more writer of it: started while an insert holds
 /// the index, it fails at once without --wait, and with --wait renames its file over the
-/// index only after the insert has committed. Whichever ends last wrote the final index;
-/// the insert's acknowledged rows never vanish into a file the build unlinked.
+/// index only after the insert has committed, so the build's rows are the final index.
+/// (Which process exits first says nothing: a build that waited commits right after the
+/// insert and often exits before it.)
 #[test]
 fn a_build_over_an_index_waits_for_its_writer_and_loses_no_acknowledged_insert() {
     let w = Workdir::new();
@@ -96,24 +97,9 @@ fn a_build_over_an_index_waits_for_its_writer_and_loses_no_acknowledged_insert()
         assert_eq!(busy.status.code(), Some(2), "a build over a busy index must be refused: {}", text(&busy.stderr));
         assert!(text(&busy.stderr).contains("another lmdiskann process is using this index"), "{}", text(&busy.stderr));
     }
-    let mut building = w.cmd(&[&build[..], &["--wait"]].concat()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    // Which ends last.
-    let (mut insert_end, mut build_end) = (None, None);
-    let mut tick = 0u64;
-    while insert_end.is_none() || build_end.is_none() {
-        tick += 1;
-        if insert_end.is_none() && inserting.try_wait().unwrap().is_some() {
-            insert_end = Some(tick);
-        }
-        if build_end.is_none() && building.try_wait().unwrap().is_some() {
-            build_end = Some(tick);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
+    let building = w.cmd(&[&build[..], &["--wait"]].concat()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let (inserted, built) = (inserting.wait_with_output().unwrap(), building.wait_with_output().unwrap());
     assert!(inserted.status.success(), "insert: {}", text(&inserted.stderr));
     assert!(built.status.success(), "build: {}", text(&built.stderr));
-    let expected = if insert_end > build_end { "rebuilt+new.parquet" } else { "rebuilt.parquet" };
-    println!("insert ended at tick {insert_end:?}, build at {build_end:?}: the index must hold {expected}");
-    w.ok(&["validate", "--index", "x.lmd", "--against", expected]);
+    w.ok(&["validate", "--index", "x.lmd", "--against", "rebuilt.parquet"]);
 }
