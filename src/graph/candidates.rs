@@ -16,12 +16,14 @@ pub struct Candidates {
     /// unexpanded one starts here instead of at the head (a beam expands about L nodes,
     /// so scanning from the head would cost O(L^2) per search).
     cursor: usize,
+    /// [`Self::insert_many`]'s buffer, kept from call to call.
+    incoming: Vec<(f32, u32)>,
 }
 
 impl Candidates {
     /// Memory grows with the candidates inserted, not with `capacity`.
     pub fn new(capacity: usize) -> Self {
-        Candidates { items: Vec::with_capacity(capacity.min(1024) + 1), capacity, cursor: 0 }
+        Candidates { items: Vec::with_capacity(capacity.min(1024) + 1), capacity, cursor: 0, incoming: Vec::new() }
     }
 
     pub fn capacity(&self) -> usize {
@@ -53,15 +55,46 @@ impl Candidates {
         self.cursor = self.cursor.min(at);
     }
 
+    /// Inserts `ids[i]` at `distances[i]` for every i (ids not in the list), leaving the
+    /// list [`Self::insert`] one at a time would: sorted, then merged in one pass, where
+    /// each insert would binary-search and shift the list's tail (a build's search inserts a few
+    /// dozen per hop). Returns the ones that entered the list (they may have pushed each
+    /// other out again).
+    pub fn insert_many(&mut self, ids: &[u32], distances: &[f32]) -> &[(f32, u32)] {
+        let incoming = &mut self.incoming;
+        incoming.clear();
+        let worst = self.items.last().filter(|_| self.items.len() == self.capacity).copied();
+        let competes = |d: f32, id: u32| worst.is_none_or(|w| Self::before(d, id, &w));
+        incoming.extend(distances.iter().copied().zip(ids.iter().copied()).filter(|&(d, id)| competes(d, id)));
+        if incoming.is_empty() {
+            return &self.incoming;
+        }
+        incoming.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        // Merged from the back, in place: the newcomers mostly land near the tail, so
+        // the head of the list is never touched.
+        let (mut old, mut new) = (self.items.len(), incoming.len());
+        let mut to = old + new;
+        self.items.resize(to, Candidate { distance: 0.0, id: 0, expanded: false });
+        while new > 0 {
+            let (d, id) = incoming[new - 1];
+            to -= 1;
+            if old > 0 && Self::before(d, id, &self.items[old - 1]) {
+                old -= 1;
+                self.items[to] = self.items[old];
+            } else {
+                new -= 1;
+                self.items[to] = Candidate { distance: d, id, expanded: false };
+            }
+        }
+        self.items.truncate(self.capacity);
+        self.cursor = self.cursor.min(to);
+        &self.incoming
+    }
+
     /// Moves the cursor to the nearest unexpanded candidate; its position.
     fn first_unexpanded(&mut self) -> Option<usize> {
         self.cursor += self.items[self.cursor..].iter().position(|c| !c.expanded)?;
         Some(self.cursor)
-    }
-
-    /// The id of the nearest unexpanded candidate, left unexpanded.
-    pub fn peek_unexpanded(&mut self) -> Option<u32> {
-        self.first_unexpanded().map(|at| self.items[at].id)
     }
 
     /// Marks and returns the nearest unexpanded candidate.
@@ -105,7 +138,7 @@ mod tests {
     #[test]
     fn expands_as_a_scan_from_the_head_would() {
         // The cursor must never skip an unexpanded candidate: random inserts, distance
-        // changes, peeks and expansions against a list that always scans from its head.
+        // changes and expansions against a list that always scans from its head.
         let mut rng = crate::rng::Rng::new(7);
         for _ in 0..200 {
             let capacity = 1 + rng.below(12) as usize;
@@ -129,12 +162,35 @@ mod tests {
                     }
                     _ => {
                         let expected = model.iter_mut().find(|m| !m.expanded).map(|m| m.id);
-                        assert_eq!(c.peek_unexpanded(), expected);
                         assert_eq!(c.next_unexpanded().map(|x| x.id), expected);
                         if let Some(m) = model.iter_mut().find(|m| !m.expanded) {
                             m.expanded = true;
                         }
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn insert_many_leaves_what_inserts_one_at_a_time_leave() {
+        let mut rng = crate::rng::Rng::new(11);
+        for _ in 0..300 {
+            let capacity = 1 + rng.below(16) as usize;
+            let (mut one, mut many) = (Candidates::new(capacity), Candidates::new(capacity));
+            let mut next_id = 0;
+            for _ in 0..12 {
+                // Distances from a small range, so ties between distances are common.
+                let n = rng.below(9) as usize;
+                let ids: Vec<u32> = (next_id..next_id + n as u32).rev().collect();
+                next_id += n as u32;
+                let distances: Vec<f32> = ids.iter().map(|_| rng.below(10) as f32).collect();
+                ids.iter().zip(&distances).for_each(|(&id, &d)| one.insert(d, id));
+                many.insert_many(&ids, &distances);
+                let listed = |c: &Candidates| c.items.iter().map(|x| (x.distance, x.id, x.expanded)).collect::<Vec<_>>();
+                assert_eq!(listed(&one), listed(&many));
+                if rng.below(2) == 0 {
+                    assert_eq!(one.next_unexpanded().map(|x| x.id), many.next_unexpanded().map(|x| x.id));
                 }
             }
         }

@@ -6,6 +6,7 @@ mod candidates;
 mod connect;
 mod prune;
 mod search;
+mod space;
 mod update;
 mod visited;
 
@@ -13,4 +14,5 @@ pub use build::{build, BuildParams, Graph, PointSet};
 pub use connect::{nearest_expanded, place, reconnect, Reconnect};
 pub use prune::robust_prune_split;
 pub use search::{beam_search, search, Beam, Expanded, SearchParams, SearchStats};
+pub use space::Measure;
 pub use update::{back_edges, consolidate, edges_of, link_new, Consolidation, Edges, NewNodes, UpdateSpace};

@@ -104,6 +104,9 @@ pub struct BuildReport {
     pub loss: Option<Loss>,
     /// Nodes the graph's passes left unreachable, linked in at the end.
     pub reconnected: u64,
+    /// What a one-shot build's distances were computed on (see [`crate::graph::Measure`]);
+    /// `None` for partitioned builds, whose partitions choose each their own.
+    pub graph_measure: Option<crate::graph::Measure>,
     /// A temporary file an interrupted command left beside the output was removed.
     pub removed_tmp: bool,
     /// A temporary folder an interrupted partitioned build left beside the output was removed.
@@ -302,6 +305,7 @@ pub fn build_index_in(
     Ok(BuildReport {
         loss,
         reconnected: graph.reconnected,
+        graph_measure: Some(graph.measure),
         removed_tmp,
         removed_build_folder,
         strategy: BuildStrategy::OneShot { peak_bytes: estimate_build(opts, &request, &plan, n as u64, 1).build_peak_bytes },
@@ -435,6 +439,7 @@ pub(super) fn write_new_index(
         code_kind: header.code_kind,
         loss: None,
         reconnected: 0,
+        graph_measure: None,
         removed_tmp: false,
         removed_build_folder: false,
         strategy: BuildStrategy::OneShot { peak_bytes: 0 },

@@ -321,6 +321,7 @@ pub(super) fn merge_and_write(
     Ok(BuildReport {
         loss: planned.loss,
         reconnected,
+        graph_measure: None,
         strategy: super::BuildStrategy::Partitioned(planned.layout),
         phase_seconds: phases.done,
         temp_bytes: bytes,

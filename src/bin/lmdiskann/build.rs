@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::ValueEnum;
+use lmdiskann::graph::Measure;
 use lmdiskann::index::{
     available_memory, build_index_from_path, choose_strategy, default_element_type, estimate_build, navigation_rows, BuildReport,
     BuildStrategy,
@@ -271,6 +272,11 @@ impl Built<'_> {
                 "vectors_per_second": rate,
                 "peak_rss_bytes": peak,
                 "reconnected": report.reconnected,
+                "graph_distances": report.graph_measure.map(|m| match m {
+                    Measure::ExactBytes => "exact bytes".to_string(),
+                    Measure::RoundedBytes { step } => format!("bytes in steps of {step}"),
+                    Measure::Floats => "f32".to_string(),
+                }),
                 "peak_anon_rss_bytes": anon,
                 "peak_file_rss_bytes": file,
                 "threads": self.threads,
