@@ -82,6 +82,9 @@ pub struct BuildParams {
     pub seed: u64,
     /// Fill the edge slots pruning leaves empty during the last pass (see `prune`).
     pub saturate: bool,
+    /// Measure on integer codes of the points where they lose nothing that matters (see
+    /// [`super::space`]), which costs up to 2 bytes a value beside the f32 points; else f32.
+    pub codes: bool,
 }
 
 /// An adjacency list per point, and the entry point (the medoid).
@@ -156,7 +159,7 @@ const ORDER_STREAM: u64 = 0x004F_5244_4552; // "ORDER"
 pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u32, u32, u64, u64) + Sync)) -> Graph {
     let n = points.len();
     let entry = medoid(points);
-    let space = Space::of(points);
+    let space = Space::of(points, params.codes);
     let mut graph = Graph::new(n, params.max_degree, entry, space.measure);
     if n <= 1 {
         progress(1, 1, n as u64, n as u64);
@@ -384,7 +387,7 @@ mod tests {
     fn build_grid(threads: usize) -> Graph {
         let data = grid_points();
         let points = PointSet { dims: 2, data: &data };
-        let params = BuildParams { max_degree: 16, build_list: 32, alpha: 1.2, seed: 3, saturate: true };
+        let params = BuildParams { max_degree: 16, build_list: 32, alpha: 1.2, seed: 3, saturate: true, codes: true };
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| build(&points, &params, &|_, _, _, _| {}))
     }
@@ -396,7 +399,7 @@ mod tests {
         for n in [65, 80, 99] {
             let data: Vec<f32> = (0..n * 2).map(|i| ((i * 7919) % 101) as f32).collect();
             let points = PointSet { dims: 2, data: &data };
-            let params = BuildParams { max_degree: 8, build_list: 16, alpha: 1.2, seed: 1, saturate: true };
+            let params = BuildParams { max_degree: 8, build_list: 16, alpha: 1.2, seed: 1, saturate: true, codes: true };
             let g = build(&points, &params, &|_, _, _, _| {});
             assert!((0..n as u32).all(|i| !g.neighbours(i).is_empty()), "n = {n}");
         }
@@ -405,7 +408,7 @@ mod tests {
     #[test]
     fn alpha_above_one_takes_a_first_pass_at_one_with_the_same_list() {
         let lists = |alpha, max_degree, build_list| {
-            let params = BuildParams { max_degree, build_list, alpha, seed: 1, saturate: true };
+            let params = BuildParams { max_degree, build_list, alpha, seed: 1, saturate: true, codes: true };
             passes(&params).iter().map(|(a, p)| (*a, p.build_list)).collect::<Vec<_>>()
         };
         assert_eq!(lists(1.2, 22, 128), [(1.0, 128), (1.2, 128)]);
@@ -464,7 +467,7 @@ mod tests {
             for seed in 1..=20 {
                 let set = make(seed);
                 for saturate in [true, false] {
-                    let params = BuildParams { max_degree, build_list, alpha: 1.2, seed, saturate };
+                    let params = BuildParams { max_degree, build_list, alpha: 1.2, seed, saturate, codes: true };
                     let g = build(&PointSet { dims: 16, data: &set.data }, &params, &|_, _, _, _| {});
                     assert_eq!(unreachable(&g), 0, "seed {seed}, R {max_degree}, saturate {saturate}");
                     assert!((0..g.len() as u32).all(|i| g.neighbours(i).len() <= max_degree));

@@ -182,13 +182,13 @@ impl Model {
         let writing = map_pages + 1024.0 * bs + (1 << 20) as f64; // the rowid map, blocks encoded at a time, the output's buffer
         let other_phases = MEMORY_SLACK * spilling.max(merging).max(writing);
         let per_partition = MEMORY_SLACK * (PART_BUFFER as f64 + 8.0 + PARTITION_CHUNK as f64 * 4.0);
-        // Per row of a partition: its vector and the byte copy the graph is measured on, its
+        // Per row of a partition: its vector (partition graphs are measured on f32), its
         // id, its adjacency record (a degree and R edge slots), the build's insertion order,
         // alpha counts and reachability parents and stack (4 B each), its visited marks (a
         // bit for each of up to 8 threads), and its share of a batch's candidate lists (a
         // batch is up to 2% of the rows, L candidates each).
         let list = opts.build_list.max(plan.max_degree) as f64;
-        let per_partition_row = MEMORY_SLACK * (5.0 * gdims + 4.0 + 4.0 * (r + 1.0) + 16.0 + 1.0 + 0.02 * list * 12.0);
+        let per_partition_row = MEMORY_SLACK * (4.0 * gdims + 4.0 + 4.0 * (r + 1.0) + 16.0 + 1.0 + 0.02 * list * 12.0);
         let per_sample_row = MEMORY_SLACK * (4.0 * gdims + 32.0); // its vector, its nearest centres, a split's reference to it
         let per_centre = MEMORY_SLACK * 12.0 * gdims;
         let element = request.element_type;

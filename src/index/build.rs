@@ -160,6 +160,7 @@ impl BuildOptions {
             alpha: self.alpha,
             seed: self.seed,
             saturate: self.saturate,
+            codes: true,
         }
     }
 

@@ -51,7 +51,7 @@ pub fn estimate_build(opts: &BuildOptions, request: &PlanRequest, plan: &Plan, r
     let graph_dims = if ip { d + 1.0 } else { d };
     let per_vector = 4.0 * (d + if ip { graph_dims } else { 0.0 }) // vectors as f32 (+ the copy)
         + if request.element_type.is_integer() { d } else { 0.0 } // stored bytes of integer types
-        + graph_dims + 1.0                  // the byte copy the graph is measured on, visited marks
+        + 2.0 * graph_dims + 1.0            // the codes the graph is measured on (at most 2 B a value), visited marks
         + 4.0 * (r + 1.0)                   // adjacency records (a degree and R edge slots)
         + code_len                          // every vector's code
         + 8.0 + 8.0 + 16.0; // rowids, the uniqueness check, the rowid map

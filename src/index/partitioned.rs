@@ -913,7 +913,9 @@ pub(super) fn build_partition(
     let graph_progress = |pass: u32, passes: u32, done: u64, total: u64| {
         progress(stage, (pass as u64 - 1) * total + done, passes as u64 * total);
     };
-    let graph = graph::build(&PointSet { dims, data }, params, &graph_progress);
+    // On f32: codes would sit beside the partition's f32 copy and shrink the partitions a
+    // budget allows (5M x 128 under 256 MiB would no longer plan).
+    let graph = graph::build(&PointSet { dims, data }, &BuildParams { codes: false, ..*params }, &graph_progress);
     let path = dir.join(part_graph(part));
     let mut out = Scratch::create(path.clone(), STREAM_BUFFER)?;
     out.put(&part_graph_header(graph.len(), params, check))?;
@@ -1300,15 +1302,15 @@ mod tests {
     const ROWS: usize = 20_000;
     const DIMS: usize = 16;
 
-    /// A budget that forces `rows` rows into at least 4 partitions.
-    fn forcing_budget(opts: &BuildOptions, element: ElementType, rows: usize, dims: usize) -> u64 {
+    /// A budget that forces `rows` rows into at least `partitions` partitions.
+    fn forcing_budget(opts: &BuildOptions, element: ElementType, rows: usize, dims: usize, partitions: usize) -> u64 {
         let request = opts.plan_request(dims, element);
         let plan = crate::format::plan(&request).unwrap();
         let mut budget = crate::index::estimate_build(opts, &request, &plan, rows as u64, 1).build_peak_bytes;
         loop {
             budget -= budget / 200;
             match choose_strategy(opts, &request, &plan, rows as u64, budget).unwrap() {
-                BuildStrategy::Partitioned(layout) if layout.partitions >= 4 => return budget,
+                BuildStrategy::Partitioned(layout) if layout.partitions >= partitions => return budget,
                 _ => {}
             }
         }
@@ -1330,7 +1332,7 @@ mod tests {
 
     fn partitioned_opts(metric: Metric, store: Option<ElementType>, rows: usize) -> BuildOptions {
         let opts = BuildOptions { metric, store, build_list: 64, ..BuildOptions::default() };
-        let budget = forcing_budget(&opts, store.unwrap_or(ElementType::F32), rows, DIMS);
+        let budget = forcing_budget(&opts, store.unwrap_or(ElementType::F32), rows, DIMS, 4);
         BuildOptions { max_memory: Some(budget), ..opts }
     }
 
@@ -1380,13 +1382,15 @@ mod tests {
     fn the_merge_links_regions_only_through_the_navigation_sample() {
         // Tight clusters far apart, several to a partition: a partition's graph has no
         // edges to the others' regions, so only the navigation graph's links lead there.
+        // Eight regional partitions or more: with fewer, each row is in a large share of
+        // them (2 of 4), and few sample edges lead outside a row's own.
         let (rows, dims) = (ROWS, 64);
         let dir = tempfile::tempdir().unwrap();
         let base = Clustered::new(dims, 32, 8, 0.5, 0.02, 9).sample(rows, 0);
         let input = dir.path().join("base.fvecs");
         write_fvecs(&input, &base).unwrap();
         let opts = BuildOptions { build_list: 64, ..BuildOptions::default() };
-        let opts = BuildOptions { max_memory: Some(forcing_budget(&opts, ElementType::F32, rows, dims)), ..opts };
+        let opts = BuildOptions { max_memory: Some(forcing_budget(&opts, ElementType::F32, rows, dims, 9)), ..opts };
         let folder = dir.path().join("plan");
         let plan = crate::index::plan_shards(&input, &InputOptions::default(), &opts, &folder, &|_, _, _| {}).unwrap();
         let parts = plan.layout.partitions;

@@ -108,10 +108,52 @@ pub fn l2_squared_u8_rows(query: &[u8], data: &[u8], ids: &[u32], out: &mut [f32
     }
 }
 
-/// The byte kernels in x86 SIMD. LLVM vectorises the plain loop ([`l2_u8`]) at the width of
-/// its 32-bit sums, which leaves the 16-bit multiply-adds half empty: 2x slower than these
-/// at 784 dims, measured. Each step: |a - b| in bytes (two saturating subtractions), widened
-/// to 16 bits, squared and summed in pairs into 32-bit lanes (at most 2 x 255^2 a step).
+/// Squared Euclidean distances between rows of 16-bit codes, as [`l2_squared_u8_rows`]
+/// does between bytes. The caller keeps the codes below 2^15 and `dims x (largest
+/// difference)^2` below 2^32, so every sum is exact.
+#[multiversion::multiversion(targets("x86_64+avx512bw", "x86_64+avx2", "aarch64+neon"))]
+pub fn l2_squared_u16_rows(query: &[u16], data: &[u16], ids: &[u32], out: &mut [f32]) {
+    #[multiversion::target::target_cfg(all(target_arch = "x86_64", target_feature = "avx512bw"))]
+    #[multiversion::inherit_target]
+    fn l2(a: &[u16], b: &[u16]) -> u32 {
+        x86::l2_u16_avx512(a, b)
+    }
+    #[multiversion::target::target_cfg(all(target_arch = "x86_64", target_feature = "avx2", not(target_feature = "avx512bw")))]
+    #[multiversion::inherit_target]
+    fn l2(a: &[u16], b: &[u16]) -> u32 {
+        x86::l2_u16_avx2(a, b)
+    }
+    #[multiversion::target::target_cfg(not(all(target_arch = "x86_64", any(target_feature = "avx2", target_feature = "avx512bw"))))]
+    #[inline(always)]
+    fn l2(a: &[u16], b: &[u16]) -> u32 {
+        l2_u16(a, b)
+    }
+
+    let dims = query.len();
+    assert!(dims > 0 && out.len() == ids.len(), "one distance per id");
+    let row = |id: u32| &data[id as usize * dims..][..dims];
+    let prefetch = |ids: &[u32]| ids.iter().for_each(|&id| crate::storage::prefetch(row(id), usize::MAX));
+    prefetch(&ids[..ids.len().min(PREFETCH_ROWS)]);
+    for (at, (&id, out)) in ids.iter().zip(out.iter_mut()).enumerate() {
+        if let Some(&ahead) = ids.get(at + PREFETCH_ROWS) {
+            prefetch(&[ahead]);
+        }
+        *out = l2(query, row(id)) as f32;
+    }
+}
+
+/// Sum of squared differences of 16-bit codes (see [`l2_squared_u16_rows`]).
+#[inline(always)]
+fn l2_u16(a: &[u16], b: &[u16]) -> u32 {
+    a.iter().zip(b).map(|(&x, &y)| (x as i32 - y as i32).pow(2) as u32).fold(0, u32::wrapping_add)
+}
+
+/// The byte and 16-bit kernels in x86 SIMD. LLVM vectorises the plain loop ([`l2_u8`]) at the
+/// width of its 32-bit sums, which leaves the 16-bit multiply-adds half empty: 2x slower than
+/// these at 784 dims, measured. A byte step: |a - b| (two saturating subtractions), widened
+/// to 16 bits, squared and summed in pairs into 32-bit lanes (at most 2 x 255^2 a step). A
+/// 16-bit step: a - b (codes below 2^15), squared and summed in pairs; the lanes wrap as
+/// u32, whose total the caller keeps below 2^32.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86 {
@@ -134,6 +176,34 @@ mod x86 {
         _mm512_reduce_add_epi32(_mm512_add_epi32(low, high)) as u32 + super::l2_u8(a_tail, b_tail)
     }
 
+    #[target_feature(enable = "avx512bw")]
+    pub(super) fn l2_u16_avx512(a: &[u16], b: &[u16]) -> u32 {
+        let mut sum = _mm512_setzero_si512();
+        let (a_steps, a_tail) = a.as_chunks::<32>();
+        let (b_steps, b_tail) = b.as_chunks::<32>();
+        for (x, y) in a_steps.iter().zip(b_steps) {
+            // SAFETY: x and y are 64 readable bytes each; the loads need no alignment.
+            let (x, y) = unsafe { (_mm512_loadu_si512(x.as_ptr().cast()), _mm512_loadu_si512(y.as_ptr().cast())) };
+            let d = _mm512_sub_epi16(x, y);
+            sum = _mm512_add_epi32(sum, _mm512_madd_epi16(d, d));
+        }
+        (_mm512_reduce_add_epi32(sum) as u32).wrapping_add(super::l2_u16(a_tail, b_tail))
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn l2_u16_avx2(a: &[u16], b: &[u16]) -> u32 {
+        let mut sum = _mm256_setzero_si256();
+        let (a_steps, a_tail) = a.as_chunks::<16>();
+        let (b_steps, b_tail) = b.as_chunks::<16>();
+        for (x, y) in a_steps.iter().zip(b_steps) {
+            // SAFETY: x and y are 32 readable bytes each; the loads need no alignment.
+            let (x, y) = unsafe { (_mm256_loadu_si256(x.as_ptr().cast()), _mm256_loadu_si256(y.as_ptr().cast())) };
+            let d = _mm256_sub_epi16(x, y);
+            sum = _mm256_add_epi32(sum, _mm256_madd_epi16(d, d));
+        }
+        horizontal_sum(sum).wrapping_add(super::l2_u16(a_tail, b_tail))
+    }
+
     #[target_feature(enable = "avx2")]
     pub(super) fn l2_u8_avx2(a: &[u8], b: &[u8]) -> u32 {
         let zero = _mm256_setzero_si256();
@@ -148,11 +218,15 @@ mod x86 {
             low = _mm256_add_epi32(low, _mm256_madd_epi16(d_low, d_low));
             high = _mm256_add_epi32(high, _mm256_madd_epi16(d_high, d_high));
         }
-        let sum = _mm256_add_epi32(low, high);
+        horizontal_sum(_mm256_add_epi32(low, high)) + super::l2_u8(a_tail, b_tail)
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn horizontal_sum(sum: __m256i) -> u32 {
         let sum = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256::<1>(sum));
         let sum = _mm_add_epi32(sum, _mm_shuffle_epi32::<0b00_00_11_10>(sum));
         let sum = _mm_add_epi32(sum, _mm_shuffle_epi32::<0b00_00_00_01>(sum));
-        _mm_cvtsi128_si32(sum) as u32 + super::l2_u8(a_tail, b_tail)
+        _mm_cvtsi128_si32(sum) as u32
     }
 }
 
@@ -354,6 +428,40 @@ mod tests {
                     if std::is_x86_feature_detected!("avx512bw") {
                         // SAFETY: the CPU has AVX-512BW (checked on the line above).
                         assert_eq!(unsafe { x86::l2_u8_avx512(&query, row) } as u64, exact, "avx512bw, dims {dims}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn word_rows_are_exact_for_every_width_and_tail() {
+        // Codes of 12 bits at 128 dims and of 10 at 1536, the widest the build uses there,
+        // with the extremes side by side: totals up to 2^32 - 1 must come out exact.
+        for (dims, top) in
+            [(1, 4095u16), (15, 4095), (16, 4095), (17, 4095), (31, 4095), (33, 4095), (128, 4095), (130, 4095), (1536, 1023)]
+        {
+            let data: Vec<u16> = (0..9 * dims).map(|i| if i % 3 == 0 { top } else { (i * 37 % (top as usize + 1)) as u16 }).collect();
+            let query: Vec<u16> = (0..dims).map(|i| if i % 4 == 0 { 0 } else { (i * 91 % (top as usize + 1)) as u16 }).collect();
+            let ids: Vec<u32> = (0..9).rev().collect();
+            let mut out = vec![f32::NAN; ids.len()];
+            l2_squared_u16_rows(&query, &data, &ids, &mut out);
+            for (&id, &d) in ids.iter().zip(&out) {
+                let row = &data[id as usize * dims..][..dims];
+                let exact: u64 = query.iter().zip(row).map(|(&a, &b)| (a as i64 - b as i64).pow(2) as u64).sum();
+                assert!(exact < 1 << 32);
+                assert_eq!(d, exact as f32, "dims {dims}, id {id}");
+                assert_eq!(l2_u16(&query, row) as u64, exact, "portable, dims {dims}");
+                #[cfg(target_arch = "x86_64")]
+                #[allow(unsafe_code)]
+                {
+                    if std::is_x86_feature_detected!("avx2") {
+                        // SAFETY: the CPU has AVX2 (checked on the line above).
+                        assert_eq!(unsafe { x86::l2_u16_avx2(&query, row) } as u64, exact, "avx2, dims {dims}");
+                    }
+                    if std::is_x86_feature_detected!("avx512bw") {
+                        // SAFETY: the CPU has AVX-512BW (checked on the line above).
+                        assert_eq!(unsafe { x86::l2_u16_avx512(&query, row) } as u64, exact, "avx512bw, dims {dims}");
                     }
                 }
             }

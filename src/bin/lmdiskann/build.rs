@@ -274,7 +274,7 @@ impl Built<'_> {
                 "reconnected": report.reconnected,
                 "graph_distances": report.graph_measure.map(|m| match m {
                     Measure::ExactBytes => "exact bytes".to_string(),
-                    Measure::RoundedBytes { step } => format!("bytes in steps of {step}"),
+                    Measure::Rounded { bits, step } => format!("{bits}-bit codes in steps of {step}"),
                     Measure::Floats => "f32".to_string(),
                 }),
                 "peak_anon_rss_bytes": anon,
