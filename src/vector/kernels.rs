@@ -95,17 +95,9 @@ pub fn l2_squared_u8_rows(query: &[u8], data: &[u8], ids: &[u32], out: &mut [f32
         l2_u8(a, b)
     }
 
-    let dims = query.len();
-    assert!(dims > 0 && dims <= u32::MAX as usize / (255 * 255) && out.len() == ids.len(), "one distance per id");
-    let row = |id: u32| &data[id as usize * dims..][..dims];
-    let prefetch = |ids: &[u32]| ids.iter().for_each(|&id| crate::storage::prefetch(row(id), usize::MAX));
-    prefetch(&ids[..ids.len().min(PREFETCH_ROWS)]);
-    for (at, (&id, out)) in ids.iter().zip(out.iter_mut()).enumerate() {
-        if let Some(&ahead) = ids.get(at + PREFETCH_ROWS) {
-            prefetch(&[ahead]);
-        }
-        *out = l2(query, row(id)) as f32;
-    }
+    assert!(query.len() <= u32::MAX as usize / (255 * 255), "byte sums fit 32 bits");
+    #[allow(clippy::redundant_closure)] // a function with target features is not `Fn`
+    score_rows(query, data, ids, out, |a, b| l2(a, b));
 }
 
 /// Squared Euclidean distances between rows of 16-bit codes, as [`l2_squared_u8_rows`]
@@ -129,14 +121,22 @@ pub fn l2_squared_u16_rows(query: &[u16], data: &[u16], ids: &[u32], out: &mut [
         l2_u16(a, b)
     }
 
+    #[allow(clippy::redundant_closure)] // a function with target features is not `Fn`
+    score_rows(query, data, ids, out, |a, b| l2(a, b));
+}
+
+/// `out[i] = l2(query, row ids[i] of data)`, asking for each row [`PREFETCH_ROWS`] ahead.
+/// Inlined into each clone of its callers, with their instructions.
+#[inline(always)]
+fn score_rows<T>(query: &[T], data: &[T], ids: &[u32], out: &mut [f32], l2: impl Fn(&[T], &[T]) -> u32) {
     let dims = query.len();
     assert!(dims > 0 && out.len() == ids.len(), "one distance per id");
     let row = |id: u32| &data[id as usize * dims..][..dims];
-    let prefetch = |ids: &[u32]| ids.iter().for_each(|&id| crate::storage::prefetch(row(id), usize::MAX));
-    prefetch(&ids[..ids.len().min(PREFETCH_ROWS)]);
+    let prefetch = |id: u32| crate::storage::prefetch(row(id), usize::MAX);
+    ids.iter().take(PREFETCH_ROWS).for_each(|&id| prefetch(id));
     for (at, (&id, out)) in ids.iter().zip(out.iter_mut()).enumerate() {
         if let Some(&ahead) = ids.get(at + PREFETCH_ROWS) {
-            prefetch(&[ahead]);
+            prefetch(ahead);
         }
         *out = l2(query, row(id)) as f32;
     }
