@@ -1,5 +1,7 @@
-//! A small open-addressing set of node ids for one search: cheaper than a HashSet and,
-//! unlike a bitmap over all nodes, sized by the search (O(L*R)), not by the index.
+//! The nodes one search has seen. Searches of an index on disk use a small open-addressing
+//! set, cheaper than a HashSet and, unlike a bitmap over all nodes, sized by the search
+//! (O(L*R)), not by the index; the in-memory build, whose points are in memory anyway,
+//! uses a bit per point ([`Marks`]).
 
 pub struct Visited {
     slots: Vec<u32>,
