@@ -71,59 +71,52 @@ pub fn l2_squared_rows(query: &[f32], data: &[f32], ids: &[u32], out: &mut [f32]
     }
 }
 
-/// Squared Euclidean distances between byte rows: `out[i]` = the sum over the dims of
-/// `(query[d] - row ids[i][d])^2`, exactly (integers: the same on every CPU). The build
-/// scores on byte copies of the points with it (see `graph::space`): a quarter of the
-/// bytes of f32 rows, and 32 or 64 dims a step.
-#[multiversion::multiversion(targets("x86_64+avx512bw", "x86_64+avx2", "aarch64+neon"))]
-pub fn l2_squared_u8_rows(query: &[u8], data: &[u8], ids: &[u32], out: &mut [f32]) {
-    // Each clone calls the kernel written for its instructions; `inherit_target` gives the
-    // wrapper the clone's features, so the call needs no unsafe.
-    #[multiversion::target::target_cfg(all(target_arch = "x86_64", target_feature = "avx512bw"))]
-    #[multiversion::inherit_target]
-    fn l2(a: &[u8], b: &[u8]) -> u32 {
-        x86::l2_u8_avx512(a, b)
-    }
-    #[multiversion::target::target_cfg(all(target_arch = "x86_64", target_feature = "avx2", not(target_feature = "avx512bw")))]
-    #[multiversion::inherit_target]
-    fn l2(a: &[u8], b: &[u8]) -> u32 {
-        x86::l2_u8_avx2(a, b)
-    }
-    #[multiversion::target::target_cfg(not(all(target_arch = "x86_64", any(target_feature = "avx2", target_feature = "avx512bw"))))]
-    #[inline(always)]
-    fn l2(a: &[u8], b: &[u8]) -> u32 {
-        l2_u8(a, b)
-    }
+/// Defines a multiversioned row kernel over integer rows of `$t`, for at most `$max_dims`
+/// dims: each clone calls the kernel written for its instructions (`inherit_target` gives
+/// the wrapper the clone's features, so the call needs no unsafe), the others the portable
+/// sum.
+macro_rules! integer_rows {
+    ($(#[$doc:meta])* $name:ident, $t:ty, $avx512:ident, $avx2:ident, $portable:ident, $max_dims:expr) => {
+        $(#[$doc])*
+        #[multiversion::multiversion(targets("x86_64+avx512bw", "x86_64+avx2", "aarch64+neon"))]
+        pub fn $name(query: &[$t], data: &[$t], ids: &[u32], out: &mut [f32]) {
+            #[multiversion::target::target_cfg(all(target_arch = "x86_64", target_feature = "avx512bw"))]
+            #[multiversion::inherit_target]
+            fn l2(a: &[$t], b: &[$t]) -> u32 {
+                x86::$avx512(a, b)
+            }
+            #[multiversion::target::target_cfg(all(target_arch = "x86_64", target_feature = "avx2", not(target_feature = "avx512bw")))]
+            #[multiversion::inherit_target]
+            fn l2(a: &[$t], b: &[$t]) -> u32 {
+                x86::$avx2(a, b)
+            }
+            #[multiversion::target::target_cfg(not(all(target_arch = "x86_64", any(target_feature = "avx2", target_feature = "avx512bw"))))]
+            #[inline(always)]
+            fn l2(a: &[$t], b: &[$t]) -> u32 {
+                $portable(a, b)
+            }
 
-    assert!(query.len() <= u32::MAX as usize / (255 * 255), "byte sums fit 32 bits");
-    #[allow(clippy::redundant_closure)] // a function with target features is not `Fn`
-    score_rows(query, data, ids, out, |a, b| l2(a, b));
+            assert!(query.len() <= $max_dims, "sums fit 32 bits");
+            #[allow(clippy::redundant_closure)] // a function with target features is not `Fn`
+            score_rows(query, data, ids, out, |a, b| l2(a, b));
+        }
+    };
 }
 
-/// Squared Euclidean distances between rows of 16-bit codes, as [`l2_squared_u8_rows`]
-/// does between bytes. The caller keeps the codes below 2^15 and `dims x (largest
-/// difference)^2` below 2^32, so every sum is exact.
-#[multiversion::multiversion(targets("x86_64+avx512bw", "x86_64+avx2", "aarch64+neon"))]
-pub fn l2_squared_u16_rows(query: &[u16], data: &[u16], ids: &[u32], out: &mut [f32]) {
-    #[multiversion::target::target_cfg(all(target_arch = "x86_64", target_feature = "avx512bw"))]
-    #[multiversion::inherit_target]
-    fn l2(a: &[u16], b: &[u16]) -> u32 {
-        x86::l2_u16_avx512(a, b)
-    }
-    #[multiversion::target::target_cfg(all(target_arch = "x86_64", target_feature = "avx2", not(target_feature = "avx512bw")))]
-    #[multiversion::inherit_target]
-    fn l2(a: &[u16], b: &[u16]) -> u32 {
-        x86::l2_u16_avx2(a, b)
-    }
-    #[multiversion::target::target_cfg(not(all(target_arch = "x86_64", any(target_feature = "avx2", target_feature = "avx512bw"))))]
-    #[inline(always)]
-    fn l2(a: &[u16], b: &[u16]) -> u32 {
-        l2_u16(a, b)
-    }
+integer_rows!(
+    /// Squared Euclidean distances between byte rows: `out[i]` = the sum over the dims of
+    /// `(query[d] - row ids[i][d])^2`, exactly (integers: the same on every CPU), for up to
+    /// 66,051 dims. The build scores on byte copies of the points with it (see
+    /// `graph::space`): a quarter of the bytes of f32 rows, and 32 or 64 dims a step.
+    l2_squared_u8_rows, u8, l2_u8_avx512, l2_u8_avx2, l2_u8, u32::MAX as usize / (255 * 255)
+);
 
-    #[allow(clippy::redundant_closure)] // a function with target features is not `Fn`
-    score_rows(query, data, ids, out, |a, b| l2(a, b));
-}
+integer_rows!(
+    /// Squared Euclidean distances between rows of 16-bit codes, as [`l2_squared_u8_rows`]
+    /// does between bytes. The caller keeps the codes below 2^15 and `dims x (largest
+    /// difference)^2` below 2^32, so every sum is exact.
+    l2_squared_u16_rows, u16, l2_u16_avx512, l2_u16_avx2, l2_u16, usize::MAX
+);
 
 /// `out[i] = l2(query, row ids[i] of data)`, asking for each row [`PREFETCH_ROWS`] ahead.
 /// Inlined into each clone of its callers, with their instructions.
