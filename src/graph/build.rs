@@ -16,25 +16,50 @@ use super::visited::Marks;
 use crate::rng::Rng;
 use crate::vector::l2_squared;
 
-/// Points in the space the graph is built in (l2 over these vectors).
+/// The points a graph is built over (l2 between them), read a row at a time: a build
+/// measures on codes of them (see [`super::space`]) and reads the points themselves only to
+/// make those and to find its entry, so they may stay in a mapped file.
+pub trait PointRows: Sync {
+    fn dims(&self) -> usize;
+    /// The number of points.
+    fn count(&self) -> usize;
+    /// Writes point `i` (`dims` values) into `out`.
+    fn read_point(&self, i: u32, out: &mut [f32]);
+    /// Every point back to back, when they are in memory already.
+    fn in_memory(&self) -> Option<&[f32]> {
+        None
+    }
+}
+
+/// Points in memory, back to back.
 pub struct PointSet<'a> {
     pub dims: usize,
     pub data: &'a [f32],
 }
 
 impl PointSet<'_> {
-    pub fn len(&self) -> usize {
-        self.data.len() / self.dims
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
     #[inline]
     pub fn get(&self, i: u32) -> &[f32] {
         let at = i as usize * self.dims;
         &self.data[at..at + self.dims]
+    }
+}
+
+impl PointRows for PointSet<'_> {
+    fn dims(&self) -> usize {
+        self.dims
+    }
+
+    fn count(&self) -> usize {
+        self.data.len() / self.dims
+    }
+
+    fn read_point(&self, i: u32, out: &mut [f32]) {
+        out.copy_from_slice(self.get(i));
+    }
+
+    fn in_memory(&self) -> Option<&[f32]> {
+        Some(self.data)
     }
 }
 
@@ -82,9 +107,6 @@ pub struct BuildParams {
     pub seed: u64,
     /// Fill the edge slots pruning leaves empty during the last pass (see `prune`).
     pub saturate: bool,
-    /// Measure on integer codes of the points where they lose nothing that matters (see
-    /// [`super::space`]), which costs up to 2 bytes a value beside the f32 points; else f32.
-    pub codes: bool,
 }
 
 /// An adjacency list per point, and the entry point (the medoid).
@@ -156,10 +178,10 @@ const ORDER_STREAM: u64 = 0x004F_5244_4552; // "ORDER"
 /// Builds the graph. `progress(pass, passes, done, n)` is called after each batch: `done`
 /// of the `n` points are in pass `pass` (from 1) of `passes` (the entry point from the
 /// start). Runs on the current rayon pool.
-pub fn build(points: &PointSet, params: &BuildParams, progress: &(dyn Fn(u32, u32, u64, u64) + Sync)) -> Graph {
-    let n = points.len();
+pub fn build(points: &dyn PointRows, params: &BuildParams, progress: &(dyn Fn(u32, u32, u64, u64) + Sync)) -> Graph {
+    let n = points.count();
     let entry = medoid(points);
-    let space = Space::of(points, params.codes);
+    let space = Space::of(points);
     let mut graph = Graph::new(n, params.max_degree, entry, space.measure);
     if n <= 1 {
         progress(1, 1, n as u64, n as u64);
@@ -251,16 +273,24 @@ impl Reconnect for Building<'_> {
 }
 
 /// The point nearest to the centroid (ties: smaller index).
-fn medoid(points: &PointSet) -> u32 {
-    let n = points.len();
-    let mut centroid = vec![0.0f64; points.dims];
-    for i in 0..n {
-        centroid.iter_mut().zip(points.get(i as u32)).for_each(|(c, x)| *c += *x as f64);
+fn medoid(points: &dyn PointRows) -> u32 {
+    let (n, dims) = (points.count(), points.dims());
+    let mut centroid = vec![0.0f64; dims];
+    let mut row = vec![0.0f32; dims];
+    for i in 0..n as u32 {
+        points.read_point(i, &mut row);
+        centroid.iter_mut().zip(&row).for_each(|(c, x)| *c += *x as f64);
     }
     let centroid: Vec<f32> = centroid.iter().map(|c| (c / n.max(1) as f64) as f32).collect();
     (0..n as u32)
         .into_par_iter()
-        .map(|i| (l2_squared(points.get(i), &centroid), i))
+        .map_init(
+            || vec![0.0f32; dims],
+            |row, i| {
+                points.read_point(i, row);
+                (l2_squared(row, &centroid), i)
+            },
+        )
         .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
         .map_or(0, |(_, i)| i)
 }
@@ -387,7 +417,7 @@ mod tests {
     fn build_grid(threads: usize) -> Graph {
         let data = grid_points();
         let points = PointSet { dims: 2, data: &data };
-        let params = BuildParams { max_degree: 16, build_list: 32, alpha: 1.2, seed: 3, saturate: true, codes: true };
+        let params = BuildParams { max_degree: 16, build_list: 32, alpha: 1.2, seed: 3, saturate: true };
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| build(&points, &params, &|_, _, _, _| {}))
     }
@@ -399,7 +429,7 @@ mod tests {
         for n in [65, 80, 99] {
             let data: Vec<f32> = (0..n * 2).map(|i| ((i * 7919) % 101) as f32).collect();
             let points = PointSet { dims: 2, data: &data };
-            let params = BuildParams { max_degree: 8, build_list: 16, alpha: 1.2, seed: 1, saturate: true, codes: true };
+            let params = BuildParams { max_degree: 8, build_list: 16, alpha: 1.2, seed: 1, saturate: true };
             let g = build(&points, &params, &|_, _, _, _| {});
             assert!((0..n as u32).all(|i| !g.neighbours(i).is_empty()), "n = {n}");
         }
@@ -408,7 +438,7 @@ mod tests {
     #[test]
     fn alpha_above_one_takes_a_first_pass_at_one_with_the_same_list() {
         let lists = |alpha, max_degree, build_list| {
-            let params = BuildParams { max_degree, build_list, alpha, seed: 1, saturate: true, codes: true };
+            let params = BuildParams { max_degree, build_list, alpha, seed: 1, saturate: true };
             passes(&params).iter().map(|(a, p)| (*a, p.build_list)).collect::<Vec<_>>()
         };
         assert_eq!(lists(1.2, 22, 128), [(1.0, 128), (1.2, 128)]);
@@ -467,7 +497,7 @@ mod tests {
             for seed in 1..=20 {
                 let set = make(seed);
                 for saturate in [true, false] {
-                    let params = BuildParams { max_degree, build_list, alpha: 1.2, seed, saturate, codes: true };
+                    let params = BuildParams { max_degree, build_list, alpha: 1.2, seed, saturate };
                     let g = build(&PointSet { dims: 16, data: &set.data }, &params, &|_, _, _, _| {});
                     assert_eq!(unreachable(&g), 0, "seed {seed}, R {max_degree}, saturate {saturate}");
                     assert!((0..g.len() as u32).all(|i| g.neighbours(i).len() <= max_degree));

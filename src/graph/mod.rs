@@ -10,7 +10,7 @@ mod space;
 mod update;
 mod visited;
 
-pub use build::{build, BuildParams, Graph, PointSet};
+pub use build::{build, BuildParams, Graph, PointRows, PointSet};
 pub use connect::{nearest_expanded, place, reconnect, Reconnect};
 pub use prune::robust_prune_split;
 pub use search::{beam_search, search, Beam, Expanded, SearchParams, SearchStats};

@@ -11,9 +11,11 @@
 //! f32. Integer distances read a half or a quarter of the bytes of f32 and are exact, the
 //! same on every CPU.
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 
-use super::build::PointSet;
+use super::build::PointRows;
 use crate::vector::{l2_squared_rows, l2_squared_u16_rows, l2_squared_u8_rows};
 
 /// The most noise rounding may add to the distance between a row and its nearest neighbour
@@ -47,40 +49,49 @@ pub(super) struct Space<'a> {
 enum Rows<'a> {
     Bytes(Vec<u8>),
     Words(Vec<u16>),
-    Floats(&'a [f32]),
+    Floats(Cow<'a, [f32]>),
 }
 
 impl<'a> Space<'a> {
-    /// The space of `points`: f32 unless `codes`.
-    pub(super) fn of(points: &PointSet<'a>, codes: bool) -> Self {
-        let (dims, n) = (points.dims, points.len());
-        if !codes {
-            return Space { dims, rows: Rows::Floats(points.data), measure: Measure::Floats };
-        }
-        let mut low = vec![f32::INFINITY; dims];
-        let mut high = vec![f32::NEG_INFINITY; dims];
-        let mut whole = true;
-        for i in 0..n as u32 {
-            for ((l, h), &v) in low.iter_mut().zip(high.iter_mut()).zip(points.get(i)) {
-                *l = l.min(v);
-                *h = h.max(v);
-                whole &= v.fract() == 0.0;
-            }
-        }
+    /// The space of `points`. Reads them three times (their ranges, a sample of them, and
+    /// to encode them), and holds a copy only when it stays on f32.
+    pub(super) fn of(points: &'a dyn PointRows) -> Self {
+        let (dims, n) = (points.dims(), points.count());
+        let floats = || {
+            let rows = match points.in_memory() {
+                Some(data) => Cow::Borrowed(data),
+                None => Cow::Owned(encode(points, |row, out: &mut [f32]| out.copy_from_slice(row))),
+            };
+            Space { dims, rows: Rows::Floats(rows), measure: Measure::Floats }
+        };
+        let Ranges { low, high, whole } = (0..n as u32)
+            .into_par_iter()
+            .fold(
+                || (Ranges::new(dims), vec![0.0; dims]),
+                |(mut ranges, mut row), i| {
+                    points.read_point(i, &mut row);
+                    ranges.add(&row);
+                    (ranges, row)
+                },
+            )
+            .map(|(ranges, _)| ranges)
+            .reduce(|| Ranges::new(dims), Ranges::merge);
         let widest = low.iter().zip(&high).map(|(l, h)| (h - l) as f64).fold(0.0, f64::max);
         let code = |step: f64| move |(&v, &l): (&f32, &f32)| ((v - l) as f64 / step).round();
         if widest == 0.0 || (whole && widest <= 255.0) {
-            let mut bytes = Vec::with_capacity(n * dims);
-            (0..n as u32).for_each(|i| bytes.extend(points.get(i).iter().zip(&low).map(code(1.0)).map(|c| c as u8)));
+            let bytes = encode(points, |row, out: &mut [u8]| {
+                out.iter_mut().zip(row.iter().zip(&low).map(code(1.0))).for_each(|(o, c)| *o = c as u8)
+            });
             return Space { dims, rows: Rows::Bytes(bytes), measure: Measure::ExactBytes };
         }
         let bits = code_bits(dims);
         let step = widest / ((1u32 << bits) - 1) as f64;
         if noise(points, step) > MAX_NOISE {
-            return Space { dims, rows: Rows::Floats(points.data), measure: Measure::Floats };
+            return floats();
         }
-        let mut words = Vec::with_capacity(n * dims);
-        (0..n as u32).for_each(|i| words.extend(points.get(i).iter().zip(&low).map(code(step)).map(|c| c as u16)));
+        let words = encode(points, |row, out: &mut [u16]| {
+            out.iter_mut().zip(row.iter().zip(&low).map(code(step))).for_each(|(o, c)| *o = c as u16)
+        });
         Space { dims, rows: Rows::Words(words), measure: Measure::Rounded { bits, step: step as f32 } }
     }
 
@@ -108,21 +119,69 @@ fn code_bits(dims: usize) -> u32 {
     (1..=15).rev().find(|&bits| dims as u64 * ((1u64 << bits) - 1).pow(2) <= u32::MAX as u64).unwrap_or(1)
 }
 
+/// Every point's values as `to` turns them, back to back.
+fn encode<T: Copy + Default + Send>(points: &dyn PointRows, to: impl Fn(&[f32], &mut [T]) + Sync) -> Vec<T> {
+    let dims = points.dims();
+    let mut out = vec![T::default(); points.count() * dims];
+    out.par_chunks_mut(dims).enumerate().for_each_init(
+        || vec![0.0; dims],
+        |row, (i, out)| {
+            points.read_point(i as u32, row);
+            to(row, out);
+        },
+    );
+    out
+}
+
+/// Each dim's least and greatest value, and whether all are whole numbers.
+struct Ranges {
+    low: Vec<f32>,
+    high: Vec<f32>,
+    whole: bool,
+}
+
+impl Ranges {
+    fn new(dims: usize) -> Self {
+        Ranges { low: vec![f32::INFINITY; dims], high: vec![f32::NEG_INFINITY; dims], whole: true }
+    }
+
+    fn add(&mut self, row: &[f32]) {
+        for ((l, h), &v) in self.low.iter_mut().zip(self.high.iter_mut()).zip(row) {
+            *l = l.min(v);
+            *h = h.max(v);
+            self.whole &= v.fract() == 0.0;
+        }
+    }
+
+    fn merge(mut self, other: Ranges) -> Ranges {
+        self.low.iter_mut().zip(&other.low).for_each(|(a, b)| *a = a.min(*b));
+        self.high.iter_mut().zip(&other.high).for_each(|(a, b)| *a = a.max(*b));
+        self.whole &= other.whole;
+        self
+    }
+}
+
 /// Rounding in steps of `step`: its noise on the distance between a row and its nearest
 /// neighbour, relative to that distance, at the median over sampled rows (rows with an
 /// exact copy left out). Infinite when every sampled row has a copy.
-fn noise(points: &PointSet, step: f64) -> f64 {
-    let n = points.len();
+fn noise(points: &dyn PointRows, step: f64) -> f64 {
+    let (n, dims) = (points.count(), points.dims());
     let spaced = |count: usize, offset: usize| (0..count.min(n)).map(move |i| ((i * n / count.min(n) + offset) % n) as u32);
     let references: Vec<u32> = spaced(NOISE_REFERENCES, 0).collect();
+    let mut reference_rows = vec![0.0; references.len() * dims];
+    reference_rows.chunks_mut(dims).zip(&references).for_each(|(out, &r)| points.read_point(r, out));
+    let positions: Vec<u32> = (0..references.len() as u32).collect();
     let mut nearest: Vec<f64> = spaced(NOISE_QUERIES, 1)
         .collect::<Vec<_>>()
         .par_iter()
-        .map(|&q| {
-            let mut d = vec![0.0; references.len()];
-            l2_squared_rows(points.get(q), points.data, &references, &mut d);
-            references.iter().zip(d).filter(|&(&r, d)| r != q && d > 0.0).map(|(_, d)| d as f64).fold(f64::INFINITY, f64::min)
-        })
+        .map_init(
+            || (vec![0.0; dims], vec![0.0; references.len()]),
+            |(row, d), &q| {
+                points.read_point(q, row);
+                l2_squared_rows(row, &reference_rows, &positions, d);
+                references.iter().zip(d.iter()).filter(|&(&r, &d)| r != q && d > 0.0).map(|(_, &d)| d as f64).fold(f64::INFINITY, f64::min)
+            },
+        )
         .filter(|d| d.is_finite())
         .collect();
     if nearest.is_empty() {
@@ -136,6 +195,7 @@ fn noise(points: &PointSet, step: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::PointSet;
     use crate::vector::l2_squared;
 
     /// `rows x dims` values uniform in [0, 1), seeded.
@@ -144,9 +204,8 @@ mod tests {
         (0..rows * dims).map(|_| rng.unit() as f32).collect()
     }
 
-    fn measure(data: &[f32], dims: usize) -> (Measure, Space<'_>) {
-        let space = Space::of(&PointSet { dims, data }, true);
-        (space.measure, space)
+    fn measure(data: &[f32], dims: usize) -> Measure {
+        Space::of(&PointSet { dims, data }).measure
     }
 
     #[test]
@@ -154,8 +213,9 @@ mod tests {
         // Whole numbers within 256 of each other per dim, at any offset (u8, i8, SIFT-like).
         let dims = 37;
         let data: Vec<f32> = (0..50 * dims).map(|i| ((i * 7919) % 256) as f32 - 128.0 + (i % dims) as f32 * 1000.0).collect();
-        let (m, space) = measure(&data, dims);
-        assert_eq!(m, Measure::ExactBytes);
+        let points = PointSet { dims, data: &data };
+        let space = Space::of(&points);
+        assert_eq!(space.measure, Measure::ExactBytes);
         let ids: Vec<u32> = (0..50).collect();
         let mut out = vec![0.0; 50];
         for v in 0..50u32 {
@@ -171,7 +231,9 @@ mod tests {
     fn evenly_spread_floats_are_rounded_and_keep_their_order() {
         let dims = 16;
         let data: Vec<f32> = uniform(200, dims, 1).iter().map(|v| (v - 0.5) * 3.0).collect();
-        let (m, space) = measure(&data, dims);
+        let points = PointSet { dims, data: &data };
+        let space = Space::of(&points);
+        let m = space.measure;
         // 16 dims: 14 bits, over the widest dim's range (just under 3).
         let Measure::Rounded { bits: 14, step } = m else { panic!("{m:?}") };
         assert!(step <= 3.0 / 16383.0 && step > 2.9 / 16383.0, "{step}");
@@ -194,9 +256,9 @@ mod tests {
         let dims = 8;
         let mut data = uniform(1000, dims, 2);
         data[5] = 1e4;
-        assert_eq!(measure(&data, dims).0, Measure::Floats);
+        assert_eq!(measure(&data, dims), Measure::Floats);
         data[5] = 0.5;
-        assert!(matches!(measure(&data, dims).0, Measure::Rounded { .. }));
+        assert!(matches!(measure(&data, dims), Measure::Rounded { .. }));
     }
 
     #[test]
@@ -211,12 +273,12 @@ mod tests {
         let dims = 4;
         let data: Vec<f32> =
             (0..2000 * dims).map(|i| if (i / dims) % 2 == 0 { 0.0 } else { 1e6 } + ((i * 7919) % 1000) as f32 * 0.01 + 0.5).collect();
-        assert_eq!(measure(&data, dims).0, Measure::Floats);
+        assert_eq!(measure(&data, dims), Measure::Floats);
     }
 
     #[test]
     fn constant_data_is_exact() {
         let data = vec![3.25f32; 10 * 4];
-        assert_eq!(measure(&data, 4).0, Measure::ExactBytes);
+        assert_eq!(measure(&data, 4), Measure::ExactBytes);
     }
 }

@@ -160,7 +160,6 @@ impl BuildOptions {
             alpha: self.alpha,
             seed: self.seed,
             saturate: self.saturate,
-            codes: true,
         }
     }
 

@@ -48,7 +48,7 @@ use super::build::{check_sorted_unique, store_vectors, write_new_index, BuildRep
 use super::BuildOptions;
 use crate::error::{Error, Result};
 use crate::format::{read_f32s, write_f32s, Plan};
-use crate::graph::{self, nearest_expanded, place, robust_prune_split, BuildParams, PointSet, Reconnect};
+use crate::graph::{self, nearest_expanded, place, robust_prune_split, BuildParams, PointRows, Reconnect};
 use crate::io::{read_vectors_chunked, InputOptions, InputType, VectorSet};
 use crate::rng::Rng;
 use crate::storage::{check_index_destination, map_scratch, remove_stale_tmp, Mapped, ScratchDir, Storage};
@@ -106,9 +106,10 @@ pub(super) fn build_partitioned(
     let parts = planned.layout.partitions;
     let mut checks = Vec::with_capacity(parts);
     for part in 0..parts {
-        let data = points.gather(&part_rows(dir.path(), part)?);
-        checks.push(vectors_check(&data));
-        build_partition(&data, points.dims, part, parts, &params, checks[part], dir.path(), progress)?;
+        let rows = part_rows(dir.path(), part)?;
+        let members = Members { points: &points, rows: &rows };
+        checks.push(members.check());
+        build_partition(&members, part, parts, &params, checks[part], dir.path(), progress)?;
     }
     drop(points);
     phases.lap("partition graphs");
@@ -209,17 +210,18 @@ pub(super) fn plan_partitions(
 }
 
 /// A sharded plan: writes each partition's vectors to its own file (what a machine
-/// building that partition needs). Returns their checks ([`vectors_check`]).
+/// building that partition needs). Returns their checks ([`Members::check`]).
 pub(super) fn write_partition_vectors(dir: &Path, planned: &mut Planned, progress: &(dyn Fn(Stage, u64, u64) + Sync)) -> Result<Vec<u32>> {
     let points = planned.points(dir)?;
     let parts = planned.layout.partitions;
     let mut checks = Vec::with_capacity(parts);
     for part in 0..parts {
-        let data = points.gather(&part_rows(dir, part)?);
-        checks.push(vectors_check(&data));
+        let rows = part_rows(dir, part)?;
+        let members = Members { points: &points, rows: &rows };
+        checks.push(members.check());
         let mut out = Scratch::create(dir.join(part_vectors(part)), STREAM_BUFFER)?;
-        for chunk in data.chunks(spill_rows(1)) {
-            out.put_f32s(chunk)?;
+        for &row in &rows {
+            out.put(points.bytes(row as usize))?;
         }
         planned.bytes += out.finish()?;
         progress(Stage::Partition, part as u64 + 1, parts as u64);
@@ -227,9 +229,9 @@ pub(super) fn write_partition_vectors(dir: &Path, planned: &mut Planned, progres
     Ok(checks)
 }
 
-/// Partition `part`'s vectors (`rows` x `dims`) from its file, which must hold exactly
-/// those and have the check `check`.
-pub(super) fn read_partition_vectors(dir: &Path, part: usize, rows: usize, dims: usize, check: u32) -> Result<Vec<f32>> {
+/// Partition `part`'s vectors (`rows` x `dims`), mapped from its file, which must hold
+/// exactly those and have the check `check`.
+pub(super) fn open_partition_vectors(dir: &Path, part: usize, rows: usize, dims: usize, check: u32) -> Result<Points> {
     let path = dir.join(part_vectors(part));
     let map = map_scratch(&path)?;
     if map.len() != rows * dims * 4 {
@@ -240,15 +242,13 @@ pub(super) fn read_partition_vectors(dir: &Path, part: usize, rows: usize, dims:
             rows * dims * 4
         )));
     }
-    let mut data = vec![0.0f32; rows * dims];
-    read_f32s(&map, &mut data);
-    if vectors_check(&data) != check {
+    if crc32c::crc32c(&map) != check {
         return Err(Error::InvalidData(format!(
             "{}: its vectors are not the plan's (check mismatch); copy it again from the plan's folder",
             path.display()
         )));
     }
-    Ok(data)
+    Ok(Points { map, dims })
 }
 
 /// Every row's (rowid, slot), sorted by rowid, from the spilled rowids.
@@ -265,7 +265,7 @@ pub(super) fn read_rowid_map(dir: &Path, rows: usize) -> Result<Vec<(u64, u32)>>
 }
 
 /// Merges the partitions' graphs in `dir` (every one built from vectors with the `checks`
-/// of [`vectors_check`]), encodes the codes and writes the index to `out`.
+/// of [`Members::check`]), encodes the codes and writes the index to `out`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn merge_and_write(
     storage: &dyn Storage,
@@ -466,6 +466,11 @@ impl Points {
         read_f32s(&self.map[at..at + 4 * out.len()], out);
     }
 
+    /// Row `row`'s little-endian bytes.
+    fn bytes(&self, row: usize) -> &[u8] {
+        &self.map[row * 4 * self.dims..][..4 * self.dims]
+    }
+
     fn rows(&self, rows: Range<usize>) -> Vec<f32> {
         let mut out = vec![0.0; rows.len() * self.dims];
         read_f32s(&self.map[rows.start * 4 * self.dims..rows.end * 4 * self.dims], &mut out);
@@ -476,6 +481,48 @@ impl Points {
         let mut out = vec![0.0; rows.len() * self.dims];
         out.par_chunks_mut(self.dims).zip(rows).for_each(|(o, &row)| self.read(row as usize, o));
         out
+    }
+}
+
+impl PointRows for Points {
+    fn dims(&self) -> usize {
+        self.dims
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn read_point(&self, i: u32, out: &mut [f32]) {
+        self.read(i as usize, out);
+    }
+}
+
+/// A partition's rows of the points file, in the partition's order.
+struct Members<'a> {
+    points: &'a Points,
+    rows: &'a [u32],
+}
+
+impl Members<'_> {
+    /// The CRC-32C of the rows' little-endian bytes, in order: what the partition's vector
+    /// file holds, and what its graph's header names.
+    fn check(&self) -> u32 {
+        self.rows.iter().fold(0, |crc, &row| crc32c::crc32c_append(crc, self.points.bytes(row as usize)))
+    }
+}
+
+impl PointRows for Members<'_> {
+    fn dims(&self) -> usize {
+        self.points.dims
+    }
+
+    fn count(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn read_point(&self, i: u32, out: &mut [f32]) {
+        self.points.read(self.rows[i as usize] as usize, out);
     }
 }
 
@@ -896,12 +943,11 @@ pub(super) fn part_rows(dir: &Path, part: usize) -> Result<Vec<u32>> {
     Ok((0..map.len() / 4).map(|i| u32_at(&map, i)).collect())
 }
 
-/// Builds the graph of partition `part`'s vectors `data` (`dims` wide) in memory and
-/// writes it to its file, with the partition's own row numbers. `check` is the CRC-32C of `data`'s little-endian bytes ([`vectors_check`]).
-#[allow(clippy::too_many_arguments)]
+/// Builds the graph of partition `part`'s vectors `points` in memory and writes it to its
+/// file, with the partition's own row numbers. `check` is the CRC-32C of the vectors'
+/// little-endian bytes ([`Members::check`]).
 pub(super) fn build_partition(
-    data: &[f32],
-    dims: usize,
+    points: &dyn PointRows,
     part: usize,
     parts: usize,
     params: &BuildParams,
@@ -913,9 +959,9 @@ pub(super) fn build_partition(
     let graph_progress = |pass: u32, passes: u32, done: u64, total: u64| {
         progress(stage, (pass as u64 - 1) * total + done, passes as u64 * total);
     };
-    // On f32: codes would sit beside the partition's f32 copy and shrink the partitions a
-    // budget allows (5M x 128 under 256 MiB would no longer plan).
-    let graph = graph::build(&PointSet { dims, data }, &BuildParams { codes: false, ..*params }, &graph_progress);
+    // Read from the mapped file: the build holds its codes of them (half the bytes or less),
+    // or on f32 (see `graph::space`) a copy.
+    let graph = graph::build(points, params, &graph_progress);
     let path = dir.join(part_graph(part));
     let mut out = Scratch::create(path.clone(), STREAM_BUFFER)?;
     out.put(&part_graph_header(graph.len(), params, check))?;
@@ -987,15 +1033,6 @@ fn part_graph_header(rows: usize, params: &BuildParams, check: u32) -> Vec<u8> {
         check,
     ];
     PART_GRAPH_MAGIC.iter().copied().chain(fields.iter().flat_map(|f| f.to_le_bytes())).collect()
-}
-
-/// The CRC-32C of `data` as little-endian f32 bytes: what a partition's vector file holds.
-pub(super) fn vectors_check(data: &[f32]) -> u32 {
-    let mut bytes = vec![0u8; 4 * data.len().min(1 << 16)];
-    data.chunks(1 << 16).fold(0, |crc, chunk| {
-        write_f32s(&mut bytes[..4 * chunk.len()], chunk);
-        crc32c::crc32c_append(crc, &bytes[..4 * chunk.len()])
-    })
 }
 
 /// The edges of record `row` of a graph file (degree, then `max_degree` slots).

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use super::budget::partition_layout;
 use super::build::{count_rows, BuildReport, Stage};
 use super::partitioned::{
-    build_partition, merge_and_write, plan_partitions, read_partition_vectors, read_rowid_map, write_partition_vectors, Input, Phases,
+    build_partition, merge_and_write, open_partition_vectors, plan_partitions, read_rowid_map, write_partition_vectors, Input, Phases,
     Planned, CODES, GRAPH,
 };
 use super::{BuildOptions, PartitionLayout};
@@ -136,9 +136,9 @@ pub fn build_shard(dir: &Path, part: usize, progress: &(dyn Fn(Stage, u64, u64) 
     }
     let rows = shard_plan.part_rows[part] as usize;
     let dims = shard_plan.graph_dims;
-    let data = read_partition_vectors(dir, part, rows, dims, shard_plan.checks[part])?;
+    let points = open_partition_vectors(dir, part, rows, dims, shard_plan.checks[part])?;
     let params = shard_plan.options.build_params(&shard_plan.options.plan(shard_plan.dims, shard_plan.element_type())?);
-    build_partition(&data, dims, part, parts, &params, shard_plan.checks[part], dir, progress)?;
+    build_partition(&points, part, parts, &params, shard_plan.checks[part], dir, progress)?;
     Ok(ShardBuilt { part, parts, rows: rows as u64, seconds: started.elapsed().as_secs_f64() })
 }
 
