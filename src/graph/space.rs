@@ -40,6 +40,16 @@ pub enum Measure {
     Floats,
 }
 
+impl std::fmt::Display for Measure {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Measure::ExactBytes => write!(f, "exact bytes"),
+            Measure::Rounded { bits, step } => write!(f, "{bits}-bit codes in steps of {step}"),
+            Measure::Floats => write!(f, "f32"),
+        }
+    }
+}
+
 pub(super) struct Space<'a> {
     dims: usize,
     rows: Rows<'a>,

@@ -104,9 +104,10 @@ pub struct BuildReport {
     pub loss: Option<Loss>,
     /// Nodes the graph's passes left unreachable, linked in at the end.
     pub reconnected: u64,
-    /// What a one-shot build's distances were computed on (see [`crate::graph::Measure`]);
-    /// `None` for partitioned builds, whose partitions choose each their own.
-    pub graph_measure: Option<crate::graph::Measure>,
+    /// What each graph's distances were computed on (see [`crate::graph::Measure`]): the
+    /// one-shot build's, or each partition's in order (each chooses its own; none when
+    /// other processes built them).
+    pub graph_measures: Vec<crate::graph::Measure>,
     /// A temporary file an interrupted command left beside the output was removed.
     pub removed_tmp: bool,
     /// A temporary folder an interrupted partitioned build left beside the output was removed.
@@ -305,7 +306,7 @@ pub fn build_index_in(
     Ok(BuildReport {
         loss,
         reconnected: graph.reconnected,
-        graph_measure: Some(graph.measure),
+        graph_measures: vec![graph.measure],
         removed_tmp,
         removed_build_folder,
         strategy: BuildStrategy::OneShot { peak_bytes: estimate_build(opts, &request, &plan, n as u64, 1).build_peak_bytes },
@@ -439,7 +440,7 @@ pub(super) fn write_new_index(
         code_kind: header.code_kind,
         loss: None,
         reconnected: 0,
-        graph_measure: None,
+        graph_measures: Vec::new(),
         removed_tmp: false,
         removed_build_folder: false,
         strategy: BuildStrategy::OneShot { peak_bytes: 0 },

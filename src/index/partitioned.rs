@@ -48,7 +48,7 @@ use super::build::{check_sorted_unique, store_vectors, write_new_index, BuildRep
 use super::BuildOptions;
 use crate::error::{Error, Result};
 use crate::format::{read_f32s, write_f32s, Plan};
-use crate::graph::{self, nearest_expanded, place, robust_prune_split, BuildParams, PointRows, Reconnect};
+use crate::graph::{self, nearest_expanded, place, robust_prune_split, BuildParams, Measure, PointRows, Reconnect};
 use crate::io::{read_vectors_chunked, InputOptions, InputType, VectorSet};
 use crate::rng::Rng;
 use crate::storage::{check_index_destination, map_scratch, remove_stale_tmp, Mapped, ScratchDir, Storage};
@@ -105,16 +105,17 @@ pub(super) fn build_partitioned(
     let params = opts.build_params(plan);
     let parts = planned.layout.partitions;
     let mut checks = Vec::with_capacity(parts);
+    let mut measures = Vec::with_capacity(parts);
     for part in 0..parts {
         let rows = part_rows(dir.path(), part)?;
         let members = Members { points: &points, rows: &rows };
         checks.push(members.check());
-        build_partition(&members, part, parts, &params, checks[part], dir.path(), progress)?;
+        measures.push(build_partition(&members, part, parts, &params, checks[part], dir.path(), progress)?);
     }
     drop(points);
     phases.lap("partition graphs");
     let report = merge_and_write(storage, dir.path(), opts, plan, element_type, planned, &checks, out, phases, progress)?;
-    Ok(BuildReport { removed_tmp, removed_build_folder, ..report })
+    Ok(BuildReport { removed_tmp, removed_build_folder, graph_measures: measures, ..report })
 }
 
 /// What planning a partitioned build left in its folder, and learnt on the way.
@@ -321,7 +322,7 @@ pub(super) fn merge_and_write(
     Ok(BuildReport {
         loss: planned.loss,
         reconnected,
-        graph_measure: None,
+        graph_measures: Vec::new(),
         strategy: super::BuildStrategy::Partitioned(planned.layout),
         phase_seconds: phases.done,
         temp_bytes: bytes,
@@ -944,7 +945,7 @@ pub(super) fn part_rows(dir: &Path, part: usize) -> Result<Vec<u32>> {
 }
 
 /// Builds the graph of partition `part`'s vectors `points` in memory and writes it to its
-/// file, with the partition's own row numbers. `check` is the CRC-32C of the vectors'
+/// file, with the partition's own row numbers; returns what its distances were computed on. `check` is the CRC-32C of the vectors'
 /// little-endian bytes ([`Members::check`]).
 pub(super) fn build_partition(
     points: &dyn PointRows,
@@ -954,7 +955,7 @@ pub(super) fn build_partition(
     check: u32,
     dir: &Path,
     progress: &(dyn Fn(Stage, u64, u64) + Sync),
-) -> Result<()> {
+) -> Result<Measure> {
     let stage = Stage::PartitionGraph { part: part as u32 + 1, parts: parts as u32 };
     let graph_progress = |pass: u32, passes: u32, done: u64, total: u64| {
         progress(stage, (pass as u64 - 1) * total + done, passes as u64 * total);
@@ -969,7 +970,8 @@ pub(super) fn build_partition(
     for records in graph.records().chunks(STREAM_BUFFER / 4) {
         out.put_u32s(records)?;
     }
-    out.finish().map(drop)
+    out.finish()?;
+    Ok(graph.measure)
 }
 
 /// Opens a partition graph's file: its header (see [`part_graph_header`]) must describe

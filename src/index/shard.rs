@@ -72,6 +72,8 @@ pub struct ShardBuilt {
     pub parts: usize,
     pub rows: u64,
     pub seconds: f64,
+    /// What the graph's distances were computed on.
+    pub measure: crate::graph::Measure,
 }
 
 /// Plans a sharded build of `input` into the new folder `dir`: the partitions
@@ -138,8 +140,8 @@ pub fn build_shard(dir: &Path, part: usize, progress: &(dyn Fn(Stage, u64, u64) 
     let dims = shard_plan.graph_dims;
     let points = open_partition_vectors(dir, part, rows, dims, shard_plan.checks[part])?;
     let params = shard_plan.options.build_params(&shard_plan.options.plan(shard_plan.dims, shard_plan.element_type())?);
-    build_partition(&points, part, parts, &params, shard_plan.checks[part], dir, progress)?;
-    Ok(ShardBuilt { part, parts, rows: rows as u64, seconds: started.elapsed().as_secs_f64() })
+    let measure = build_partition(&points, part, parts, &params, shard_plan.checks[part], dir, progress)?;
+    Ok(ShardBuilt { part, parts, rows: rows as u64, seconds: started.elapsed().as_secs_f64(), measure })
 }
 
 /// Merges the partitions' graphs of the plan in `dir` and writes the index to `out`.

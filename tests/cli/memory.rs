@@ -59,6 +59,10 @@ fn a_build_beyond_its_budget_runs_in_partitions_sound_the_same_for_any_thread_co
         ]);
         let r = report(&w, &report_name);
         assert!(r["partitions"].as_u64().unwrap() > 1, "{r}");
+        // Each partition's graph measured on codes of its rows, read from the mapped points.
+        let measures = r["graph_distances"].as_array().unwrap();
+        assert_eq!(measures.len() as u64, r["partitions"].as_u64().unwrap(), "{r}");
+        assert!(measures.iter().all(|m| m.as_str().unwrap().contains("-bit codes in steps of")), "{r}");
         assert!(r["temp_bytes"].as_u64().unwrap() > 0, "{r}");
         for phase in ["read", "sample", "partition", "partition graphs", "merge", "write"] {
             assert!(r["phase_seconds"][phase].as_f64().is_some(), "no {phase} in {r}");

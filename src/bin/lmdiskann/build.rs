@@ -272,11 +272,7 @@ impl Built<'_> {
                 "vectors_per_second": rate,
                 "peak_rss_bytes": peak,
                 "reconnected": report.reconnected,
-                "graph_distances": report.graph_measure.map(|m| match m {
-                    Measure::ExactBytes => "exact bytes".to_string(),
-                    Measure::Rounded { bits, step } => format!("{bits}-bit codes in steps of {step}"),
-                    Measure::Floats => "f32".to_string(),
-                }),
+                "graph_distances": report.graph_measures.iter().map(Measure::to_string).collect::<Vec<_>>(),
                 "peak_anon_rss_bytes": anon,
                 "peak_file_rss_bytes": file,
                 "threads": self.threads,

@@ -161,10 +161,11 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     progress.finish();
     let own = memory.finish().map_or(String::new(), |(anon, _)| format!(", peak memory {}", human_bytes(anon)));
     eprintln!(
-        "built partition {} of {} ({}) in {:.1} s ({:.0} vectors/s){own}",
+        "built partition {} of {} ({}, distances on {}) in {:.1} s ({:.0} vectors/s){own}",
         built.part,
         built.parts,
         plural(built.rows, "vector"),
+        built.measure,
         built.seconds,
         built.rows as f64 / built.seconds.max(1e-9)
     );
