@@ -182,7 +182,8 @@ impl Model {
         let writing = map_pages + 1024.0 * bs + (1 << 20) as f64; // the rowid map, blocks encoded at a time, the output's buffer
         let other_phases = MEMORY_SLACK * spilling.max(merging).max(writing);
         let per_partition = MEMORY_SLACK * (PART_BUFFER as f64 + 8.0 + PARTITION_CHUNK as f64 * 4.0);
-        // Per row of a partition: its vector (partition graphs are measured on f32), its
+        // Per row of a partition: its vector (as f32: a partition measured on codes holds
+        // half or less, one that stays on f32 a copy; the merge its partition's), its
         // id, its adjacency record (a degree and R edge slots), the build's insertion order,
         // alpha counts and reachability parents and stack (4 B each), its visited marks (a
         // bit for each of up to 8 threads), and its share of a batch's candidate lists (a
@@ -251,7 +252,8 @@ impl Model {
             }
             // A partition's graph is built while its id list is written out. Memory a
             // phase frees may stay with the allocator (in the arenas of the threads that
-            // used it), so the graphs' share is not counted as free for the later phases.
+            // used it), so the graphs' share is not counted as free for the later phases;
+            // the merge holds a partition's vectors (less than its graph's share) in it.
             let room = budget as f64 - self.base - others - MEMORY_SLACK * STREAM_BUFFER as f64;
             let cap = ((room / self.per_partition_row).max(0.0) as u64).min(n);
             if cap < MIN_PARTITION_ROWS.min(n) {
