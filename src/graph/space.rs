@@ -63,8 +63,9 @@ enum Rows<'a> {
 }
 
 impl<'a> Space<'a> {
-    /// The space of `points`. Reads them three times (their ranges, a sample of them, and
-    /// to encode them), and holds a copy only when it stays on f32.
+    /// The space of `points`. Reads them at most three times (their ranges, a sample of
+    /// them, and to encode them), and holds a copy only when it stays on f32 and they are
+    /// not in memory already.
     pub(super) fn of(points: &'a dyn PointRows) -> Self {
         let (dims, n) = (points.dims(), points.count());
         let floats = || {
@@ -284,6 +285,45 @@ mod tests {
         let data: Vec<f32> =
             (0..2000 * dims).map(|i| if (i / dims) % 2 == 0 { 0.0 } else { 1e6 } + ((i * 7919) % 1000) as f32 * 0.01 + 0.5).collect();
         assert_eq!(measure(&data, dims), Measure::Floats);
+    }
+
+    /// Points read a row at a time, as from a mapped file.
+    struct Streamed<'a>(PointSet<'a>);
+
+    impl PointRows for Streamed<'_> {
+        fn dims(&self) -> usize {
+            self.0.dims
+        }
+
+        fn count(&self) -> usize {
+            self.0.count()
+        }
+
+        fn read_point(&self, i: u32, out: &mut [f32]) {
+            self.0.read_point(i, out);
+        }
+    }
+
+    #[test]
+    fn points_read_a_row_at_a_time_measure_as_points_in_memory() {
+        let dims = 8;
+        let mut outlier = uniform(1000, dims, 2);
+        outlier[5] = 1e4;
+        let bytes: Vec<f32> = uniform(300, dims, 3).iter().map(|v| (v * 200.0).floor()).collect();
+        for (data, kind) in [(uniform(500, dims, 4), "codes"), (outlier, "f32"), (bytes, "exact bytes")] {
+            let in_memory = PointSet { dims, data: &data };
+            let streamed = Streamed(PointSet { dims, data: &data });
+            let (a, b) = (Space::of(&in_memory), Space::of(&streamed));
+            assert_eq!(a.measure, b.measure);
+            assert!(a.measure.to_string().contains(kind), "{} is not {kind}", a.measure);
+            let ids: Vec<u32> = (0..a.len() as u32).collect();
+            let (mut da, mut db) = (vec![0.0; ids.len()], vec![0.0; ids.len()]);
+            for v in [0, 5, 99] {
+                a.dists_from(v, &ids, &mut da);
+                b.dists_from(v, &ids, &mut db);
+                assert_eq!(da, db, "{:?}", a.measure);
+            }
+        }
     }
 
     #[test]
