@@ -156,10 +156,16 @@ struct Model {
     per_sample_row: f64,
     /// Bytes a centre holds (its vector and its sums).
     per_centre: f64,
-    /// Temporary disk per row at the build's peak.
+    /// Temporary disk per row through the build (the peak adds the larger of a partition's
+    /// copy and the merge's files, below).
     temp_per_row: u64,
     /// Temporary disk per row of a partition: its id and its graph record.
     temp_per_member: u64,
+    /// Temporary disk per row of the partition whose graph is being built (its vectors'
+    /// copy), and per row of what the merge and the write add instead (the merged graph
+    /// and the codes): the peak is the larger.
+    temp_per_copied: u64,
+    temp_per_merged: u64,
 }
 
 impl Model {
@@ -198,9 +204,8 @@ impl Model {
             + if ip { 4 * (request.dims as u64 + 1) } else { 0 }
             + if element.is_integer() { request.dims as u64 } else { 0 }
             + 8                                                  // rowids
-            + OVERLAP as u64 * temp_per_member                   // its places in partitions
-            + 4 * (1 + plan.max_degree as u64)                   // the merged graph
-            + plan.layout.code_len as u64;
+            + OVERLAP as u64 * temp_per_member; // its places in partitions
+        let temp_per_merged = 4 * (1 + plan.max_degree as u64) + plan.layout.code_len as u64;
         let base = PROCESS_BYTES + MEMORY_SLACK * n * 16.0;
         Model {
             rows,
@@ -213,6 +218,8 @@ impl Model {
             per_centre,
             temp_per_row,
             temp_per_member,
+            temp_per_copied: 4 * (request.dims as u64 + ip as u64),
+            temp_per_merged,
         }
     }
 
@@ -270,7 +277,9 @@ impl Model {
                     overlap: OVERLAP,
                     sample_rows,
                     max_partition_rows: cap,
-                    temp_bytes: n * self.temp_per_row + navigation_rows(n, cap) * self.temp_per_member,
+                    temp_bytes: n * self.temp_per_row
+                        + navigation_rows(n, cap) * self.temp_per_member
+                        + (cap * self.temp_per_copied).max(n * self.temp_per_merged),
                     peak_bytes,
                 });
             }
