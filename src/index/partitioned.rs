@@ -68,7 +68,7 @@ const UNASSIGNED: u16 = u16::MAX;
 const LINK_SHARE: usize = 4;
 /// Rows whose vectors the merge asks for at once before re-pruning them (see `merge`).
 const HINT_ROWS: usize = 64;
-/// Rows a merge pass asks for at once while it reads its partition's vectors.
+/// Rows whose vectors are asked for at once when many are read in file order.
 const GATHER_ROWS: usize = 4096;
 /// The page size the merge's read hints are rounded to.
 const PAGE: usize = 4096;
@@ -236,14 +236,13 @@ pub(super) fn write_partition_vectors(dir: &Path, planned: &mut Planned, progres
     Ok(checks)
 }
 
-/// Copies the vectors of `rows` (ascending) to the file `path`, a block of rows at a time,
-/// each block's pages asked for first. Returns the CRC-32C of what it wrote (the check a
+/// Copies the vectors of `rows` (ascending) to the file `path`, a block of rows at a time
+/// (see [`Points::hinted_blocks`]). Returns the CRC-32C of what it wrote (the check a
 /// partition's graph names) and its length.
 fn write_part_vectors(points: &Points, rows: &[u32], path: &Path) -> Result<(u32, u64)> {
     let mut out = Scratch::create(path.to_path_buf(), STREAM_BUFFER)?;
     let mut check = 0;
-    for block in rows.chunks(GATHER_ROWS) {
-        points.will_need(block.iter().copied());
+    for block in points.hinted_blocks(rows) {
         for &row in block {
             let bytes = points.bytes(row as usize);
             check = crc32c::crc32c_append(check, bytes);
@@ -501,20 +500,18 @@ impl Points {
         out
     }
 
-    /// The vectors of `rows` (ascending), read in file order a block of rows at a time,
-    /// each block's pages asked for first (the map may be advised random: no read-ahead).
-    fn gather_in_order(&self, rows: &[u32]) -> Vec<f32> {
-        let mut out = vec![0.0; rows.len() * self.dims];
-        for (rows, out) in rows.chunks(GATHER_ROWS).zip(out.chunks_mut(GATHER_ROWS * self.dims)) {
-            self.will_need(rows.iter().copied());
-            out.par_chunks_mut(self.dims).zip(rows).for_each(|(o, &row)| self.read(row as usize, o));
-        }
-        out
+    /// `rows` in blocks of [`GATHER_ROWS`], each block's pages asked for just before it is
+    /// yielded (the map may be advised random: no read-ahead).
+    fn hinted_blocks<'a>(&'a self, rows: &'a [u32]) -> impl Iterator<Item = &'a [u32]> + 'a {
+        rows.chunks(GATHER_ROWS).inspect(|block| self.will_need(block.iter().copied()))
     }
 
+    /// The vectors of `rows`, a block at a time (see [`Self::hinted_blocks`]).
     fn gather(&self, rows: &[u32]) -> Vec<f32> {
         let mut out = vec![0.0; rows.len() * self.dims];
-        out.par_chunks_mut(self.dims).zip(rows).for_each(|(o, &row)| self.read(row as usize, o));
+        for (block, out) in self.hinted_blocks(rows).zip(out.chunks_mut(GATHER_ROWS * self.dims)) {
+            out.par_chunks_mut(self.dims).zip(block).for_each(|(o, &row)| self.read(row as usize, o));
+        }
         out
     }
 }
@@ -1099,7 +1096,7 @@ fn merge(
     for home in 0..checks.len() {
         let members = ids[home].len() / 4;
         let home_rows: Vec<u32> = (0..members).map(|at| u32_at(&ids[home], at)).collect();
-        let local = points.gather_in_order(&home_rows);
+        let local = points.gather(&home_rows);
         let vectors = Vectors { points, rows: &home_rows, local: &local };
         // The next row of each other partition: each lists its rows in ascending order.
         let mut cursor = vec![0usize; checks.len()];
