@@ -96,6 +96,9 @@ pub(super) fn spill_rows(dims: usize) -> usize {
 pub(super) const PARTITION_CHUNK: usize = 1024;
 /// Rows merged at a time (their merged lists are held).
 pub(super) const MERGE_CHUNK: usize = 1024;
+/// Blocks a new index's writer encodes at a time; it holds two such chunks, one being
+/// written while the next is encoded.
+pub(super) const WRITE_CHUNK: usize = 512;
 /// Buffer of a temporary file written in one stream.
 pub(super) const STREAM_BUFFER: usize = 256 << 10;
 /// Buffer of each partition's id list while rows are assigned (all are open at once).
@@ -185,7 +188,7 @@ impl Model {
         // depend on the partitions (added per layout).
         let assigning = n * (8.0 + 2.0 * OVERLAP as f64) + PARTITION_CHUNK as f64 * 4.0 * gdims + streams;
         let merging = n * (8.0 + 4.0 / NAVIGATION_SHARE as f64) + MERGE_CHUNK as f64 * (16.0 * r + 144.0) + streams; // rows merged at a time: places, candidates, links, lists
-        let writing = map_pages + 1024.0 * bs + (1 << 20) as f64; // the rowid map, blocks encoded at a time, the output's buffer
+        let writing = map_pages + 2.0 * WRITE_CHUNK as f64 * bs + (1 << 20) as f64; // the rowid map, the blocks being encoded and written, the output's buffer
         let other_phases = MEMORY_SLACK * spilling.max(merging).max(writing);
         let per_partition = MEMORY_SLACK * (PART_BUFFER as f64 + 8.0 + PARTITION_CHUNK as f64 * 4.0);
         // Per row of a partition: its vector (as f32: a partition measured on codes holds

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::budget::{choose_strategy, BuildStrategy};
+use super::budget::{choose_strategy, BuildStrategy, WRITE_CHUNK};
 use super::estimate::estimate_build;
 use super::partitioned::{build_partitioned, Input, Phases};
 use crate::error::{Error, Result};
@@ -404,12 +404,11 @@ pub(super) fn write_new_index(
         let mut block = vec![0u8; bs];
         header.encode(&mut block);
         write(w, &block)?;
-        // Encode blocks in parallel chunks, write them in order.
-        const CHUNK: usize = 1024;
-        let mut chunk = vec![0u8; CHUNK * bs];
-        for start in (0..n).step_by(CHUNK) {
-            let end = (start + CHUNK).min(n);
-            chunk[..(end - start) * bs].par_chunks_mut(bs).enumerate().for_each_init(
+        // Blocks are encoded in parallel a chunk at a time while the chunk before is
+        // written: the writes (page cache copies, a few ms a chunk) no longer wait for the
+        // encoding, nor the encoding for them.
+        let encode = |chunk: &mut [u8], start: usize| {
+            chunk.par_chunks_mut(bs).enumerate().for_each_init(
                 || (vec![0u8; layout.vector_len], Vec::new(), Vec::new(), Vec::new()),
                 |(vector, ids, edge_codes, buf), (i, block)| {
                     let slot = start + i;
@@ -424,10 +423,20 @@ pub(super) fn write_new_index(
                     }
                     layout.encode(block, nodes.rowid(slot), NodeState::Live, vector, ids, edge_codes);
                 },
-            );
-            write(w, &chunk[..(end - start) * bs])?;
-            progress(Stage::Write, end as u64, n as u64);
+            )
+        };
+        let (mut encoded, mut encoding) = (vec![0u8; WRITE_CHUNK * bs], vec![0u8; WRITE_CHUNK * bs]);
+        let mut ready = 0;
+        for start in (0..n).step_by(WRITE_CHUNK) {
+            let len = (start + WRITE_CHUNK).min(n) - start;
+            let (written, ()) = rayon::join(|| write(w, &encoded[..ready]), || encode(&mut encoding[..len * bs], start));
+            written?;
+            progress(Stage::Write, start as u64, n as u64);
+            std::mem::swap(&mut encoded, &mut encoding);
+            ready = len * bs;
         }
+        write(w, &encoded[..ready])?;
+        progress(Stage::Write, n as u64, n as u64);
         pages.blocks.iter().try_for_each(|page| write(w, page))
     })?;
     Ok(BuildReport {

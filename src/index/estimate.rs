@@ -7,6 +7,7 @@
 //! reference machine (see the README). Both are estimates: the README gives how far the
 //! measured figures were from them.
 
+use super::budget::WRITE_CHUNK;
 use super::BuildOptions;
 use crate::format::{rowid_map, Plan, PlanRequest};
 use crate::vector::Metric;
@@ -55,7 +56,7 @@ pub fn estimate_build(opts: &BuildOptions, request: &PlanRequest, plan: &Plan, r
         + 4.0 * (r + 1.0)                   // adjacency records (a degree and R edge slots)
         + code_len                          // every vector's code
         + 8.0 + 8.0 + 16.0; // rowids, the uniqueness check, the rowid map
-    let build_peak_bytes = (MEMORY_SLACK * (n * per_vector + 1024.0 * bs) + PROCESS_BYTES) as u64;
+    let build_peak_bytes = (MEMORY_SLACK * (n * per_vector + 2.0 * WRITE_CHUNK as f64 * bs) + PROCESS_BYTES) as u64;
 
     let list = opts.build_list.max(plan.max_degree) as f64;
     // At the default search list: the prepared query, the visited set (two slots per id
