@@ -165,8 +165,8 @@ struct Model {
     /// Temporary disk per row of a partition: its id and its graph record.
     temp_per_member: u64,
     /// Temporary disk per row of the partition whose graph is being built (its vectors'
-    /// copy), and per row of what the merge and the write add instead (the merged graph
-    /// and the codes): the peak is the larger.
+    /// copy), and per row of what the merge and the write add instead (the merged graph,
+    /// with the merge's runs or the codes beside it): the peak is the larger.
     temp_per_copied: u64,
     temp_per_merged: u64,
 }
@@ -208,7 +208,11 @@ impl Model {
             + if element.is_integer() { request.dims as u64 } else { 0 }
             + 8                                                  // rowids
             + OVERLAP as u64 * temp_per_member; // its places in partitions
-        let temp_per_merged = 4 * (1 + plan.max_degree as u64) + plan.layout.code_len as u64;
+
+        // The merged graph, and before it the merge's runs (each record after its row),
+        // after it the codes.
+        let record = 4 * (1 + plan.max_degree as u64);
+        let temp_per_merged = record + (4 + record).max(plan.layout.code_len as u64);
         let base = PROCESS_BYTES + MEMORY_SLACK * n * 16.0;
         Model {
             rows,

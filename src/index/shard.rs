@@ -23,7 +23,7 @@ use super::budget::partition_layout;
 use super::build::{count_rows, BuildReport, Stage};
 use super::partitioned::{
     build_partition, merge_and_write, open_partition_vectors, plan_partitions, read_rowid_map, write_partition_vectors, Input, Phases,
-    Planned, CODES, GRAPH,
+    Planned, CODES, GRAPH, RUNS,
 };
 use super::{BuildOptions, PartitionLayout};
 use crate::error::{Error, Result};
@@ -161,7 +161,7 @@ pub fn merge_shards(
     let opts = BuildOptions { created_ms, force, wait, ..shard_plan.options.clone() };
     check_index_destination(storage, out, force, wait)?;
     let removed_tmp = remove_stale_tmp(storage, out)?;
-    let _cleanup = RemoveOnDrop(vec![dir.join(GRAPH), dir.join(CODES)]);
+    let _cleanup = RemoveOnDrop(vec![dir.join(RUNS), dir.join(GRAPH), dir.join(CODES)]);
     let element_type = shard_plan.element_type();
     let plan = opts.plan(shard_plan.dims, element_type)?;
     let phases = Phases::start();
