@@ -1082,8 +1082,8 @@ fn merge(
     // merged into `GRAPH` in row order at the end. Written in place instead, a record a
     // row, every pass touched nearly every page of `GRAPH`, which then held the page cache
     // the cgroup allows and left none for the vectors the re-prunes read (5M x 128 under
-    // 512 MiB: 374 MiB of `GRAPH` cached, none of the points file, 865 GB read from disk
-    // in 24 minutes of merge).
+    // 512 MiB: 374 MiB of `GRAPH` cached, none of the points file, 1.0 TB read from disk
+    // in 27 minutes of merge).
     let mut runs = Scratch::create(dir.join(RUNS), STREAM_BUFFER)?;
     let mut run_rows = Vec::with_capacity(checks.len());
     let mut record = Vec::with_capacity(4 + record_len);
@@ -1228,12 +1228,18 @@ fn merge_runs(dir: &Path, n: usize, record_len: usize, run_rows: &[usize]) -> Re
     let path = dir.join(GRAPH);
     let file =
         File::options().read(true).write(true).open(&path).map_err(|e| Error::io(&path, "cannot open a build's temporary file", e))?;
-    // The reachability pass reads records all over the file: read-ahead around each
-    // would fetch pages nobody asked for, and beyond the page cache evict the ones it
-    // did (5M x 128 under 512 MiB: 1 GB/s read from disk while the pass walked it).
-    let map = map_scratch(&path)?;
+    Ok((file, map_for_lookups(&path)?))
+}
+
+/// Maps a scratch file whose records are read by row, all over it (the merged graph by
+/// the reachability pass, the codes of each node's neighbours by the writer): read-ahead
+/// around each would fetch pages nobody asked for, and beyond the page cache evict the
+/// ones it did (5M x 128 under 512 MiB: 1 GB/s read from disk while the reachability
+/// pass walked the graph).
+fn map_for_lookups(path: &Path) -> Result<Mapped> {
+    let map = map_scratch(path)?;
     map.advise_random();
-    Ok((file, map))
+    Ok(map)
 }
 
 /// The vectors a merge pass reads: its partition's, in memory, and the others' in place.
@@ -1393,7 +1399,7 @@ fn encode_codes(points: &Points, dims: usize, space: crate::quant::CodeSpace, di
         out.put(&codes[..(end - start) * code_len])?;
     }
     *bytes += out.finish()?;
-    map_scratch(&dir.join(CODES))
+    map_for_lookups(&dir.join(CODES))
 }
 
 /// The nodes of a partitioned build, read from its folder.
