@@ -7,7 +7,7 @@
 //! reference machine (see the README). Both are estimates: the README gives how far the
 //! measured figures were from them.
 
-use super::budget::WRITE_CHUNK;
+use super::budget::{navigation_rows, PartitionLayout, WRITE_CHUNK};
 use super::BuildOptions;
 use crate::format::{rowid_map, Plan, PlanRequest};
 use crate::vector::Metric;
@@ -35,6 +35,20 @@ const WORK_PER_SECOND_PER_THREAD: f64 = 3.7e10;
 const DISTANCE_OVERHEAD: f64 = 100.0;
 /// A build without saturation does about 10% less work (0.75-1.0x measured).
 const UNSATURATED_FACTOR: f64 = 0.9;
+/// The merge's own work per row (reading the partition graphs, the unions, the re-prunes),
+/// in thread-seconds: 30 s a million rows on 2 threads where every vector it read was in
+/// the page cache (1M x 128 under 1 GiB; README, "Scale").
+const MERGE_SECONDS_PER_ROW_PER_THREAD: f64 = 6e-5;
+/// Pages a row's re-prune reads from the points file beyond its partition's own vectors,
+/// per edge slot: the candidates its other partition gives, each in a page of its own.
+const MERGE_PAGE: f64 = 4096.0;
+/// The share of the budget the merge leaves to the page cache for the points file; the
+/// reads it misses come from disk at [`DISK_BYTES_PER_SECOND`]. Fitted to the merges of
+/// 1M and 2M x 128 under 256 MiB to 1 GiB (30-432 s) and 5M under 512 MiB, whose reads
+/// were 370 GB against the model's 360 GB (README, "Scale").
+const MERGE_CACHE_SHARE: f64 = 0.85;
+/// Random 4 KiB reads from the reference machine's disk (312-617 MB/s measured in merges).
+const DISK_BYTES_PER_SECOND: f64 = 4e8;
 /// What the process holds before it reads anything (code, allocator, thread stacks).
 pub(super) const PROCESS_BYTES: f64 = 5.0 * 1024.0 * 1024.0;
 /// Allocator slack and buffers the model does not itemise, as measured.
@@ -68,4 +82,67 @@ pub fn estimate_build(opts: &BuildOptions, request: &PlanRequest, plan: &Plan, r
     let work = n * list * r * (graph_dims + DISTANCE_OVERHEAD) * n.max(2.0).log2() * if opts.saturate { 1.0 } else { UNSATURATED_FACTOR };
     let build_seconds = work / (WORK_PER_SECOND_PER_THREAD * threads.max(1) as f64);
     BuildEstimate { file_bytes, build_peak_bytes, search_bytes_per_query, build_seconds }
+}
+
+/// Predicts the time of a partitioned build of `rows` vectors with `layout` within `budget`
+/// bytes: each partition's graph (a Vamana build of its rows, each row in `overlap` of
+/// them), the graph of the rows that link the partitions, and the merge, whose re-prunes
+/// read a row's candidates from its other partition in place: from the page cache while
+/// the points file (f32) fits what the budget leaves it, else a page from disk each.
+pub fn estimate_partitioned_seconds(
+    opts: &BuildOptions,
+    request: &PlanRequest,
+    plan: &Plan,
+    layout: &PartitionLayout,
+    rows: u64,
+    budget: u64,
+    threads: usize,
+) -> f64 {
+    let graph_seconds = |rows| estimate_build(opts, request, plan, rows, threads).build_seconds;
+    let per_partition = (rows * layout.overlap as u64).div_ceil(layout.partitions.max(1) as u64);
+    let partitions =
+        layout.partitions as f64 * graph_seconds(per_partition) + graph_seconds(navigation_rows(rows, layout.max_partition_rows));
+    let n = rows as f64;
+    let points_bytes = 4.0 * request.dims as f64 * n;
+    let missed = (1.0 - MERGE_CACHE_SHARE * budget as f64 / points_bytes).clamp(0.0, 1.0);
+    let merge = n * MERGE_SECONDS_PER_ROW_PER_THREAD / threads.max(1) as f64
+        + n * plan.max_degree as f64 * MERGE_PAGE * missed / DISK_BYTES_PER_SECOND;
+    partitions + merge
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::plan;
+    use crate::vector::ElementType;
+
+    #[test]
+    fn the_merge_costs_disk_reads_only_when_the_points_outgrow_the_budget() {
+        let opts = BuildOptions::default();
+        let request = opts.plan_request(128, ElementType::F32);
+        let plan = plan(&request).unwrap();
+        let rows = 2_000_000;
+        let points = 4 * 128 * rows;
+        let seconds = |budget: u64| {
+            let layout = super::super::partition_layout(&opts, &request, &plan, rows, budget).unwrap();
+            (layout, estimate_partitioned_seconds(&opts, &request, &plan, &layout, rows, budget, 2))
+        };
+        // A budget the points file fits (with the merge's share of it): the partitions'
+        // graphs and the merge's own work only.
+        let (layout, roomy) = seconds(2 * points);
+        let graphs = |layout: &PartitionLayout| {
+            let per_partition = (rows * layout.overlap as u64).div_ceil(layout.partitions as u64);
+            layout.partitions as f64 * estimate_build(&opts, &request, &plan, per_partition, 2).build_seconds
+                + estimate_build(&opts, &request, &plan, navigation_rows(rows, layout.max_partition_rows), 2).build_seconds
+        };
+        let own = rows as f64 * MERGE_SECONDS_PER_ROW_PER_THREAD / 2.0;
+        assert!((roomy - graphs(&layout) - own).abs() < 1e-6, "{roomy}");
+        // A quarter of the points file: most of a row's reads from its other partition
+        // are a page from disk each.
+        let (layout, tight) = seconds(points / 4);
+        let reads = tight - graphs(&layout) - own;
+        let pages = rows as f64 * plan.max_degree as f64 * (1.0 - MERGE_CACHE_SHARE / 4.0);
+        assert!((reads * DISK_BYTES_PER_SECOND / MERGE_PAGE - pages).abs() < 1.0, "{reads} s of reads");
+        assert!(reads > 2.0 * own, "{reads} s of reads, {own} s of the merge's own work");
+    }
 }

@@ -16,7 +16,7 @@ pub use build::{
     build_index, build_index_from_path, build_index_from_path_in, build_index_in, default_element_type, BuildOptions, BuildReport, Stage,
 };
 pub use check::{check_index, CheckReport};
-pub use estimate::{estimate_build, BuildEstimate};
+pub use estimate::{estimate_build, estimate_partitioned_seconds, BuildEstimate};
 pub use shard::{build_shard, merge_shards, plan_shards, ShardBuilt, ShardPlan, PLAN_FILE};
 pub use stats::{collect_stats, IndexStats};
 pub use update::{delete, delete_with_progress, insert, vacuum, vacuum_with_progress, UpdateOptions, UpdateReport, DEFAULT_AUTO_VACUUM};

@@ -8,8 +8,8 @@ use anyhow::Context;
 use clap::ValueEnum;
 use lmdiskann::graph::Measure;
 use lmdiskann::index::{
-    available_memory, build_index_from_path, choose_strategy, default_element_type, estimate_build, navigation_rows, BuildReport,
-    BuildStrategy,
+    available_memory, build_index_from_path, choose_strategy, default_element_type, estimate_build, estimate_partitioned_seconds,
+    navigation_rows, BuildReport, BuildStrategy,
 };
 use lmdiskann::io::{probe, InputOptions, InputType};
 use lmdiskann::quant::CodeKind;
@@ -311,6 +311,9 @@ fn dry_run(input: &Path, input_options: &InputOptions, options: &BuildOptions, b
     let request = options.plan_request(seen.dims, element);
     let plan = lmdiskann::format::plan(&request).with_context(|| format!("{}: cannot index {}-dim vectors", input.display(), seen.dims))?;
     let cost = estimate_build(options, &request, &plan, seen.rows, threads);
+    // Only a budget makes a partitioned plan; without one (the available memory unknown)
+    // the build is one-shot and this is never read.
+    let budget = options.max_memory.unwrap_or(u64::MAX);
     let strategy = match options.max_memory {
         Some(budget) => choose_strategy(options, &request, &plan, seen.rows, budget)?,
         None => BuildStrategy::OneShot { peak_bytes: cost.build_peak_bytes },
@@ -345,7 +348,6 @@ fn dry_run(input: &Path, input_options: &InputOptions, options: &BuildOptions, b
             cost.build_seconds
         }
         BuildStrategy::Partitioned(layout) => {
-            let per_partition = (seen.rows * layout.overlap as u64).div_ceil(layout.partitions as u64);
             let links = navigation_rows(seen.rows, layout.max_partition_rows);
             println!(
                 "  strategy       partitioned: {} (centres from {}; more if k-means leaves some too crowded), each vector in its {} nearest, up to {} each; and one of {} sampled uniformly that links them",
@@ -356,8 +358,7 @@ fn dry_run(input: &Path, input_options: &InputOptions, options: &BuildOptions, b
                 plural(links, "vector"),
             );
             println!("  temporary disk ~{} beside the output, removed when the build ends", human_bytes(layout.temp_bytes));
-            let estimate = |rows| estimate_build(options, &request, &plan, rows, threads).build_seconds;
-            layout.partitions as f64 * estimate(per_partition) + estimate(links)
+            estimate_partitioned_seconds(options, &request, &plan, &layout, seen.rows, budget, threads)
         }
     };
     println!("  build memory   ~{} peak", human_bytes(strategy.peak_bytes()));
