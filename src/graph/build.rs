@@ -107,6 +107,8 @@ pub struct BuildParams {
     pub seed: u64,
     /// Fill the edge slots pruning leaves empty during the last pass (see `prune`).
     pub saturate: bool,
+    /// With alpha above 1, sketch the graph in a first pass at alpha 1 (see [`passes`]).
+    pub sketch: bool,
 }
 
 /// An adjacency list per point, and the entry point (the medoid).
@@ -217,12 +219,12 @@ pub fn build(points: &dyn PointRows, params: &BuildParams, progress: &(dyn Fn(u3
     graph
 }
 
-/// Each pass's alpha and parameters: with alpha above 1, a first pass at alpha 1 sketches
-/// the graph the second rebuilds, with the same list. (A sketch with half the list cost
-/// 10-20% less CPU and as much recall up to 25k rows, but at 1M x 128 recall@10 at L 64
-/// fell from 0.9308 to 0.9098.)
+/// Each pass's alpha and parameters: with alpha above 1 and `sketch`, a first pass at alpha
+/// 1 sketches the graph the second rebuilds, with the same list. (A sketch with half the
+/// list cost 10-20% less CPU and as much recall up to 25k rows, but at 1M x 128 recall@10 at
+/// L 64 fell from 0.9308 to 0.9098. Without the sketch, SIFT 5k fell from 0.9563 to 0.9330.)
 fn passes(params: &BuildParams) -> Vec<(f32, BuildParams)> {
-    if params.alpha <= 1.0 {
+    if params.alpha <= 1.0 || !params.sketch {
         return vec![(params.alpha, *params)];
     }
     vec![(1.0, *params), (params.alpha, *params)]
@@ -417,7 +419,7 @@ mod tests {
     fn build_grid(threads: usize) -> Graph {
         let data = grid_points();
         let points = PointSet { dims: 2, data: &data };
-        let params = BuildParams { max_degree: 16, build_list: 32, alpha: 1.2, seed: 3, saturate: true };
+        let params = BuildParams { max_degree: 16, build_list: 32, alpha: 1.2, seed: 3, saturate: true, sketch: true };
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| build(&points, &params, &|_, _, _, _| {}))
     }
@@ -429,20 +431,21 @@ mod tests {
         for n in [65, 80, 99] {
             let data: Vec<f32> = (0..n * 2).map(|i| ((i * 7919) % 101) as f32).collect();
             let points = PointSet { dims: 2, data: &data };
-            let params = BuildParams { max_degree: 8, build_list: 16, alpha: 1.2, seed: 1, saturate: true };
+            let params = BuildParams { max_degree: 8, build_list: 16, alpha: 1.2, seed: 1, saturate: true, sketch: true };
             let g = build(&points, &params, &|_, _, _, _| {});
             assert!((0..n as u32).all(|i| !g.neighbours(i).is_empty()), "n = {n}");
         }
     }
 
     #[test]
-    fn alpha_above_one_takes_a_first_pass_at_one_with_the_same_list() {
-        let lists = |alpha, max_degree, build_list| {
-            let params = BuildParams { max_degree, build_list, alpha, seed: 1, saturate: true };
+    fn alpha_above_one_takes_a_first_pass_at_one_with_the_same_list_unless_told_not_to() {
+        let lists = |alpha, sketch| {
+            let params = BuildParams { max_degree: 22, build_list: 128, alpha, seed: 1, saturate: true, sketch };
             passes(&params).iter().map(|(a, p)| (*a, p.build_list)).collect::<Vec<_>>()
         };
-        assert_eq!(lists(1.2, 22, 128), [(1.0, 128), (1.2, 128)]);
-        assert_eq!(lists(1.0, 22, 128), [(1.0, 128)]);
+        assert_eq!(lists(1.2, true), [(1.0, 128), (1.2, 128)]);
+        assert_eq!(lists(1.0, true), [(1.0, 128)]);
+        assert_eq!(lists(1.2, false), [(1.2, 128)]);
     }
 
     #[test]
@@ -497,7 +500,7 @@ mod tests {
             for seed in 1..=20 {
                 let set = make(seed);
                 for saturate in [true, false] {
-                    let params = BuildParams { max_degree, build_list, alpha: 1.2, seed, saturate };
+                    let params = BuildParams { max_degree, build_list, alpha: 1.2, seed, saturate, sketch: true };
                     let g = build(&PointSet { dims: 16, data: &set.data }, &params, &|_, _, _, _| {});
                     assert_eq!(unreachable(&g), 0, "seed {seed}, R {max_degree}, saturate {saturate}");
                     assert!((0..g.len() as u32).all(|i| g.neighbours(i).len() <= max_degree));

@@ -161,6 +161,7 @@ impl BuildOptions {
             alpha: self.alpha,
             seed: self.seed,
             saturate: self.saturate,
+            sketch: true,
         }
     }
 

@@ -35,6 +35,10 @@ const WORK_PER_SECOND_PER_THREAD: f64 = 3.7e10;
 const DISTANCE_OVERHEAD: f64 = 100.0;
 /// A build without saturation does about 10% less work (0.75-1.0x measured).
 const UNSATURATED_FACTOR: f64 = 0.9;
+/// A partition's graph takes one pass where the one-shot build takes two (see
+/// `partitioned::build_partition`): 175 s against 265 s for the partition graphs of 1M x 128
+/// under 512 MiB.
+const ONE_PASS_SHARE: f64 = 0.65;
 /// The merge's own work per row (reading the partition graphs, the unions, the re-prunes),
 /// in thread-seconds: 30 s a million rows on 2 threads where every vector it read was in
 /// the page cache (1M x 128 under 1 GiB; README, "Scale").
@@ -85,8 +89,8 @@ pub fn estimate_build(opts: &BuildOptions, request: &PlanRequest, plan: &Plan, r
 }
 
 /// Predicts the time of a partitioned build of `rows` vectors with `layout` within `budget`
-/// bytes: each partition's graph (a Vamana build of its rows, each row in `overlap` of
-/// them), the graph of the rows that link the partitions, and the merge, whose re-prunes
+/// bytes: each partition's graph (a one-pass Vamana build of its rows, each row in
+/// `overlap` of them), the graph of the rows that link the partitions, and the merge, whose re-prunes
 /// read a row's candidates from its other partition in place: from the page cache while
 /// the points file (f32) fits what the budget leaves it, else a page from disk each.
 pub fn estimate_partitioned_seconds(
@@ -98,7 +102,7 @@ pub fn estimate_partitioned_seconds(
     budget: u64,
     threads: usize,
 ) -> f64 {
-    let graph_seconds = |rows| estimate_build(opts, request, plan, rows, threads).build_seconds;
+    let graph_seconds = |rows| ONE_PASS_SHARE * estimate_build(opts, request, plan, rows, threads).build_seconds;
     let per_partition = (rows * layout.overlap as u64).div_ceil(layout.partitions.max(1) as u64);
     let partitions =
         layout.partitions as f64 * graph_seconds(per_partition) + graph_seconds(navigation_rows(rows, layout.max_partition_rows));
@@ -132,8 +136,8 @@ mod tests {
         let (layout, roomy) = seconds(2 * points);
         let graphs = |layout: &PartitionLayout| {
             let per_partition = (rows * layout.overlap as u64).div_ceil(layout.partitions as u64);
-            layout.partitions as f64 * estimate_build(&opts, &request, &plan, per_partition, 2).build_seconds
-                + estimate_build(&opts, &request, &plan, navigation_rows(rows, layout.max_partition_rows), 2).build_seconds
+            let seconds = |rows| ONE_PASS_SHARE * estimate_build(&opts, &request, &plan, rows, 2).build_seconds;
+            layout.partitions as f64 * seconds(per_partition) + seconds(navigation_rows(rows, layout.max_partition_rows))
         };
         let own = rows as f64 * MERGE_SECONDS_PER_ROW_PER_THREAD / 2.0;
         assert!((roomy - graphs(&layout) - own).abs() < 1e-6, "{roomy}");
