@@ -43,8 +43,9 @@ const ONE_PASS_SHARE: f64 = 0.65;
 /// in thread-seconds: 30 s a million rows on 2 threads where every vector it read was in
 /// the page cache (1M x 128 under 1 GiB; README, "Scale").
 const MERGE_SECONDS_PER_ROW_PER_THREAD: f64 = 6e-5;
-/// Pages a row's re-prune reads from the points file beyond its partition's own vectors,
-/// per edge slot: the candidates its other partition gives, each in a page of its own.
+/// Bytes read from disk for each candidate vector the page cache misses: the page it
+/// lies in. A row's re-prune reads about R of them, the candidates its other partition
+/// gives, scattered over the points file.
 const MERGE_PAGE: f64 = 4096.0;
 /// The share of the budget the merge leaves to the page cache for the points file; the
 /// reads it misses come from disk at [`DISK_BYTES_PER_SECOND`]. Fitted to the merges of
@@ -90,9 +91,10 @@ pub fn estimate_build(opts: &BuildOptions, request: &PlanRequest, plan: &Plan, r
 
 /// Predicts the time of a partitioned build of `rows` vectors with `layout` within `budget`
 /// bytes: each partition's graph (a one-pass Vamana build of its rows, each row in
-/// `overlap` of them), the graph of the rows that link the partitions, and the merge, whose re-prunes
-/// read a row's candidates from its other partition in place: from the page cache while
-/// the points file (f32) fits what the budget leaves it, else a page from disk each.
+/// `overlap` of them), the graph of the rows that link the partitions, and the merge,
+/// whose re-prunes read a row's candidates from its other partition in place: from the
+/// page cache while the points file (f32) fits what the budget leaves it, else a page from
+/// disk each.
 pub fn estimate_partitioned_seconds(
     opts: &BuildOptions,
     request: &PlanRequest,
