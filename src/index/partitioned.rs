@@ -1046,6 +1046,14 @@ fn part_graph_header(rows: usize, params: &BuildParams, check: u32) -> Vec<u8> {
     PART_GRAPH_MAGIC.iter().copied().chain(fields.iter().flat_map(|f| f.to_le_bytes())).collect()
 }
 
+/// Appends a graph file's record of `edges`: the degree, then `max_degree` slots (unused
+/// ones 0), little-endian.
+fn put_record(out: &mut Vec<u8>, edges: &[u32], max_degree: usize) {
+    out.extend_from_slice(&(edges.len() as u32).to_le_bytes());
+    edges.iter().for_each(|e| out.extend_from_slice(&e.to_le_bytes()));
+    out.resize(out.len() + 4 * (max_degree - edges.len()), 0);
+}
+
 /// The edges of record `row` of a graph file (degree, then `max_degree` slots).
 fn record_edges(graph: &[u8], max_degree: usize, row: usize, out: &mut Vec<u32>) {
     let at = row * (1 + max_degree);
@@ -1098,7 +1106,7 @@ fn merge(
     // the merge took 575 s); read in place in partition order, 324 s (a partition's rows
     // lie on over half of the file's pages).
     for home in 0..checks.len() {
-        let mut rows_in_run = 0;
+        let done_before = done;
         let members = ids[home].len() / 4;
         let home_rows: Vec<u32> = (0..members).map(|at| u32_at(&ids[home], at)).collect();
         let local = points.gather(&home_rows);
@@ -1177,17 +1185,14 @@ fn merge(
                 for ((row, ..), edges) in window.iter().zip(&lists) {
                     record.clear();
                     record.extend_from_slice(&row.to_le_bytes());
-                    record.extend_from_slice(&(edges.len() as u32).to_le_bytes());
-                    edges.iter().for_each(|e| record.extend_from_slice(&e.to_le_bytes()));
-                    record.resize(4 + record_len, 0);
+                    put_record(&mut record, edges, r);
                     runs.put(&record)?;
                 }
-                rows_in_run += window.len();
             }
             done += unions.len();
             progress(Stage::Merge, done as u64, n as u64);
         }
-        run_rows.push(rows_in_run);
+        run_rows.push(done - done_before);
     }
     *bytes += runs.finish()?;
     let graph = merge_runs(dir, n, record_len, &run_rows)?;
@@ -1203,22 +1208,25 @@ fn merge_runs(dir: &Path, n: usize, record_len: usize, run_rows: &[usize]) -> Re
     let runs_path = dir.join(RUNS);
     let runs = map_scratch(&runs_path)?;
     let mut graph = Scratch::create(dir.join(GRAPH), STREAM_BUFFER)?;
-    // Each run's next entry, and a heap of (its row, the run) to take the least from.
-    let mut next: Vec<usize> = run_rows.iter().scan(0, |at, &rows| Some(std::mem::replace(at, *at + rows))).collect();
-    let ends: Vec<usize> = next.iter().zip(run_rows).map(|(&start, &rows)| start + rows).collect();
+    // Each run's entries not yet taken, and a heap of (the next one's row, the run).
+    let mut left: Vec<Range<usize>> = Vec::with_capacity(run_rows.len());
+    for &rows in run_rows {
+        let start = left.last().map_or(0, |r| r.end);
+        left.push(start..start + rows);
+    }
     let row_at = |entry: usize| u32_at(&runs[entry * entry_len..], 0);
     let mut heap: BinaryHeap<Reverse<(u32, usize)>> =
-        (0..run_rows.len()).filter(|&run| next[run] < ends[run]).map(|run| Reverse((row_at(next[run]), run))).collect();
+        left.iter().enumerate().filter(|(_, l)| !l.is_empty()).map(|(run, l)| Reverse((row_at(l.start), run))).collect();
     let zero = vec![0u8; record_len];
     for row in 0..n as u32 {
         match heap.peek() {
             Some(&Reverse((least, run))) if least == row => {
-                let entry = next[run];
-                graph.put(&runs[entry * entry_len + 4..][..record_len])?;
-                next[run] += 1;
                 heap.pop();
-                if next[run] < ends[run] {
-                    heap.push(Reverse((row_at(next[run]), run)));
+                let entry = left[run].start;
+                left[run].start += 1;
+                graph.put(&runs[entry * entry_len + 4..][..record_len])?;
+                if !left[run].is_empty() {
+                    heap.push(Reverse((row_at(left[run].start), run)));
                 }
             }
             _ => graph.put(&zero)?,
@@ -1372,9 +1380,7 @@ impl Reconnect for Merged<'_> {
         let mut edges = self.out_edges(from)?;
         place(&mut edges, replace, to);
         let mut record: Vec<u8> = Vec::with_capacity(4 * (1 + r));
-        record.extend_from_slice(&(edges.len() as u32).to_le_bytes());
-        edges.iter().for_each(|e| record.extend_from_slice(&e.to_le_bytes()));
-        record.resize(4 * (1 + r), 0);
+        put_record(&mut record, &edges, r);
         // The map shares the file's pages: later reads see this write.
         self.file
             .write_all_at(&record, (from as usize * 4 * (1 + r)) as u64)
