@@ -104,16 +104,26 @@ pub fn estimate_partitioned_seconds(
     budget: u64,
     threads: usize,
 ) -> f64 {
-    let graph_seconds = |rows| ONE_PASS_SHARE * estimate_build(opts, request, plan, rows, threads).build_seconds;
-    let per_partition = (rows * layout.overlap as u64).div_ceil(layout.partitions.max(1) as u64);
-    let partitions =
-        layout.partitions as f64 * graph_seconds(per_partition) + graph_seconds(navigation_rows(rows, layout.max_partition_rows));
     let n = rows as f64;
     let points_bytes = 4.0 * request.dims as f64 * n;
     let missed = (1.0 - MERGE_CACHE_SHARE * budget as f64 / points_bytes).clamp(0.0, 1.0);
     let merge = n * MERGE_SECONDS_PER_ROW_PER_THREAD / threads.max(1) as f64
         + n * plan.max_degree as f64 * MERGE_PAGE * missed / DISK_BYTES_PER_SECOND;
-    partitions + merge
+    partition_graph_seconds(opts, request, plan, layout, rows, threads) + merge
+}
+
+/// The partitions' graphs of [`estimate_partitioned_seconds`], the linking rows' included.
+fn partition_graph_seconds(
+    opts: &BuildOptions,
+    request: &PlanRequest,
+    plan: &Plan,
+    layout: &PartitionLayout,
+    rows: u64,
+    threads: usize,
+) -> f64 {
+    let graph_seconds = |rows| ONE_PASS_SHARE * estimate_build(opts, request, plan, rows, threads).build_seconds;
+    let per_partition = (rows * layout.overlap as u64).div_ceil(layout.partitions.max(1) as u64);
+    layout.partitions as f64 * graph_seconds(per_partition) + graph_seconds(navigation_rows(rows, layout.max_partition_rows))
 }
 
 #[cfg(test)]
@@ -136,11 +146,7 @@ mod tests {
         // A budget the points file fits (with the merge's share of it): the partitions'
         // graphs and the merge's own work only.
         let (layout, roomy) = seconds(2 * points);
-        let graphs = |layout: &PartitionLayout| {
-            let per_partition = (rows * layout.overlap as u64).div_ceil(layout.partitions as u64);
-            let seconds = |rows| ONE_PASS_SHARE * estimate_build(&opts, &request, &plan, rows, 2).build_seconds;
-            layout.partitions as f64 * seconds(per_partition) + seconds(navigation_rows(rows, layout.max_partition_rows))
-        };
+        let graphs = |layout: &PartitionLayout| partition_graph_seconds(&opts, &request, &plan, layout, rows, 2);
         let own = rows as f64 * MERGE_SECONDS_PER_ROW_PER_THREAD / 2.0;
         assert!((roomy - graphs(&layout) - own).abs() < 1e-6, "{roomy}");
         // A quarter of the points file: most of a row's reads from its other partition
