@@ -14,6 +14,7 @@ use super::prune::{insert_pruned, robust_prune_batched};
 use super::space::{Measure, Space};
 use super::visited::Marks;
 use crate::rng::Rng;
+use crate::storage::LargeArray;
 use crate::vector::l2_squared;
 
 /// The points a graph is built over (l2 between them), read a row at a time: a build
@@ -117,7 +118,7 @@ pub struct Graph {
     /// flat array, not a list per point: a search reads a node's edges in one cache miss
     /// (not two, through a list's header), the next node's list can be prefetched by its
     /// address alone, and records are the partition graph file's as they are.
-    lists: Vec<u32>,
+    lists: LargeArray<u32>,
     max_degree: usize,
     pub entry: u32,
     /// Points the passes left unreachable, linked in at the end.
@@ -128,7 +129,7 @@ pub struct Graph {
 
 impl Graph {
     fn new(points: usize, max_degree: usize, entry: u32, measure: Measure) -> Self {
-        Graph { lists: vec![0; points * (max_degree + 1)], max_degree, entry, reconnected: 0, measure }
+        Graph { lists: LargeArray::zeroed(points * (max_degree + 1)), max_degree, entry, reconnected: 0, measure }
     }
 
     /// The number of points.

@@ -11,11 +11,10 @@
 //! f32. Integer distances read a half or a quarter of the bytes of f32 and are exact, the
 //! same on every CPU.
 
-use std::borrow::Cow;
-
 use rayon::prelude::*;
 
 use super::build::PointRows;
+use crate::storage::{LargeArray, Plain};
 use crate::vector::{l2_squared_rows, l2_squared_u16_rows, l2_squared_u8_rows};
 
 /// The most noise rounding may add to the distance between a row and its nearest neighbour
@@ -57,9 +56,11 @@ pub(super) struct Space<'a> {
 }
 
 enum Rows<'a> {
-    Bytes(Vec<u8>),
-    Words(Vec<u16>),
-    Floats(Cow<'a, [f32]>),
+    Bytes(LargeArray<u8>),
+    Words(LargeArray<u16>),
+    /// The points' own rows, when they are in memory already.
+    InputFloats(&'a [f32]),
+    Floats(LargeArray<f32>),
 }
 
 impl<'a> Space<'a> {
@@ -70,10 +71,10 @@ impl<'a> Space<'a> {
         let (dims, n) = (points.dims(), points.count());
         let floats = || {
             let rows = match points.in_memory() {
-                Some(data) => Cow::Borrowed(data),
-                None => Cow::Owned(encode(points, |row, out: &mut [f32]| out.copy_from_slice(row))),
+                Some(data) => Rows::InputFloats(data),
+                None => Rows::Floats(encode(points, |row, out: &mut [f32]| out.copy_from_slice(row))),
             };
-            Space { dims, rows: Rows::Floats(rows), measure: Measure::Floats }
+            Space { dims, rows, measure: Measure::Floats }
         };
         let Ranges { low, high, whole } = (0..n as u32)
             .into_par_iter()
@@ -110,6 +111,7 @@ impl<'a> Space<'a> {
         match &self.rows {
             Rows::Bytes(rows) => rows.len() / self.dims,
             Rows::Words(rows) => rows.len() / self.dims,
+            Rows::InputFloats(rows) => rows.len() / self.dims,
             Rows::Floats(rows) => rows.len() / self.dims,
         }
     }
@@ -120,6 +122,7 @@ impl<'a> Space<'a> {
         match &self.rows {
             Rows::Bytes(rows) => l2_squared_u8_rows(&rows[at..][..self.dims], rows, ids, out),
             Rows::Words(rows) => l2_squared_u16_rows(&rows[at..][..self.dims], rows, ids, out),
+            Rows::InputFloats(rows) => l2_squared_rows(&rows[at..][..self.dims], rows, ids, out),
             Rows::Floats(rows) => l2_squared_rows(&rows[at..][..self.dims], rows, ids, out),
         }
     }
@@ -131,9 +134,9 @@ fn code_bits(dims: usize) -> u32 {
 }
 
 /// Every point's values as `to` turns them, back to back.
-fn encode<T: Copy + Default + Send>(points: &dyn PointRows, to: impl Fn(&[f32], &mut [T]) + Sync) -> Vec<T> {
+fn encode<T: Plain + Default>(points: &dyn PointRows, to: impl Fn(&[f32], &mut [T]) + Sync) -> LargeArray<T> {
     let dims = points.dims();
-    let mut out = vec![T::default(); points.count() * dims];
+    let mut out = LargeArray::zeroed(points.count() * dims);
     out.par_chunks_mut(dims).enumerate().for_each_init(
         || vec![0.0; dims],
         |row, (i, out)| {

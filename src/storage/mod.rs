@@ -11,6 +11,7 @@ mod cache;
 pub mod destination;
 mod faults;
 mod journal;
+mod large;
 mod mmap;
 mod scratch;
 mod vfs;
@@ -21,6 +22,7 @@ pub use cache::prefetch;
 pub use destination::{check_index_destination, destination, Destination, Refusal, Written};
 pub use faults::{Fault, Faulty};
 pub use journal::{journal_path, recover, Left};
+pub use large::{LargeArray, Plain};
 pub use mmap::IndexFile;
 #[cfg(test)]
 pub(crate) use scratch::LOCK as SCRATCH_LOCK;
