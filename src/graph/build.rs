@@ -176,6 +176,12 @@ impl Graph {
 /// Largest batch, as a fraction of the points: bigger batches parallelise better but
 /// search a staler graph.
 const MAX_BATCH_FRACTION: f64 = 0.02;
+/// The largest batch is never smaller than this: in batches of a few hundred points or
+/// fewer, the threads wait for each other at every batch's end and the steps between
+/// batches run alone. (SIFT 5k, 2 threads: the graph 10-15% faster than in batches of
+/// 100, recall@10 at L 16 to 64 within 0.001 with two build seeds; MNIST 9k 8% faster,
+/// recall the same.)
+const MIN_BATCH: usize = 256;
 const ORDER_STREAM: u64 = 0x004F_5244_4552; // "ORDER"
 
 /// Builds the graph. `progress(pass, passes, done, n)` is called after each batch: `done`
@@ -192,7 +198,7 @@ pub fn build(points: &dyn PointRows, params: &BuildParams, progress: &(dyn Fn(u3
     }
     let mut order: Vec<u32> = (0..n as u32).filter(|&i| i != entry).collect();
     Rng::derive(params.seed, ORDER_STREAM).shuffle(&mut order);
-    let max_batch = ((n as f64 * MAX_BATCH_FRACTION) as usize).max(1);
+    let max_batch = ((n as f64 * MAX_BATCH_FRACTION) as usize).max(MIN_BATCH);
 
     let passes = passes(params);
     let mut chosen = vec![UNKNOWN; n];
@@ -427,8 +433,8 @@ mod tests {
 
     #[test]
     fn builds_of_65_to_99_points_finish() {
-        // max_batch is 1 here, so the first pass takes 64+ batches: the doubling batch
-        // size used to wrap to 0 and the build never ended.
+        // When batches were 2% of the points, at most 1 here, the first pass took 64+
+        // batches: the doubling batch size wrapped to 0 and the build never ended.
         for n in [65, 80, 99] {
             let data: Vec<f32> = (0..n * 2).map(|i| ((i * 7919) % 101) as f32).collect();
             let points = PointSet { dims: 2, data: &data };
