@@ -10,11 +10,19 @@ use std::ops::{Deref, DerefMut};
 use memmap2::{Advice, MmapMut, MmapOptions};
 
 /// Element types whose every bit pattern, zero included, is a valid value.
-pub trait Plain: Copy + Send + Sync + 'static {}
-impl Plain for u8 {}
-impl Plain for u16 {}
-impl Plain for u32 {}
-impl Plain for f32 {}
+///
+/// # Safety
+/// An implementor must have no invalid bit patterns: [`LargeArray`] hands out its bytes as
+/// values of the type.
+pub unsafe trait Plain: Copy + Send + Sync + 'static {}
+// SAFETY: every bit pattern of these primitive types is a valid value.
+unsafe impl Plain for u8 {}
+// SAFETY: as above.
+unsafe impl Plain for u16 {}
+// SAFETY: as above.
+unsafe impl Plain for u32 {}
+// SAFETY: as above.
+unsafe impl Plain for f32 {}
 
 /// A fixed-length array of zeroes to start with, in anonymous memory advised to use huge
 /// pages; an ordinary allocation where mapping fails (the advice is only a hint).
