@@ -4,8 +4,8 @@ held to its budget by a memory cgroup that counts page cache too.
 
 Run it through `bash scripts/bench-scale.sh [ARGS]`, which builds the release binary first.
 
-For every N it writes the seeded set with `lmdiskann generate` (once, kept in --work) and its
-exact top-10 with `lmdiskann groundtruth`. For every budget it drops the input's pages from the
+For every N it writes the seeded set (once, kept in --work) with `lmdiskann generate`, or
+with --kind gaussian one without clusters, and its exact top-10 with `lmdiskann groundtruth`. For every budget it drops the input's pages from the
 page cache (posix_fadvise DONTNEED), runs `lmdiskann build --max-memory BUDGET` inside a fresh
 memory cgroup (v1, /sys/fs/cgroup/memory) limited to BUDGET + --margin, and then searches the
 index at L 64 for recall@10. `--one-shot` adds, for each N, a build without a budget and
@@ -19,8 +19,11 @@ columns say so.
 """
 
 import argparse
+import array
 import json
 import os
+import random
+import struct
 import subprocess
 import sys
 import time
@@ -91,10 +94,25 @@ class Cgroup:
             print(f"warning: cannot remove {self.path}: {e}", file=sys.stderr)
 
 
-def dataset(work, n, dims, queries):
-    base, query, truth = work / f"base-{n}x{dims}.fvecs", work / f"query-{n}x{dims}.fvecs", work / f"truth-{n}x{dims}.ivecs"
-    if not base.exists():
+def write_gaussian(path, rows, dims, rng):
+    """`rows` fvecs rows drawn from one Gaussian whose coordinate i has standard deviation
+    (i + 1) ** -0.5: a set without clusters, its variance spread as real embeddings' is."""
+    scale = [(i + 1) ** -0.5 for i in range(dims)]
+    with open(path, "wb") as f:
+        for _ in range(rows):
+            f.write(struct.pack("<i", dims))
+            array.array("f", [rng.gauss(0.0, s) for s in scale]).tofile(f)
+
+
+def dataset(work, kind, n, dims, queries):
+    name = f"{n}x{dims}" if kind == "clustered" else f"{kind}-{n}x{dims}"
+    base, query, truth = work / f"base-{name}.fvecs", work / f"query-{name}.fvecs", work / f"truth-{name}.ivecs"
+    if not base.exists() and kind == "clustered":
         run([BIN, "generate", "--n", n, "--dims", dims, "--queries", queries, "--seed", 7, "--output", base, "--query-output", query])
+    elif not base.exists():
+        rng = random.Random(7)
+        write_gaussian(query, queries, dims, rng)
+        write_gaussian(base, n, dims, rng)
     if not truth.exists():
         run([BIN, "groundtruth", "--input", base, "--query", query, "-k", 10, "--output", truth])
     return base, query, truth
@@ -147,6 +165,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", default="1000000,2000000,5000000", help="set sizes, comma-separated")
     p.add_argument("--dims", type=int, default=128)
+    p.add_argument("--kind", choices=["clustered", "gaussian"], default="clustered",
+                   help="clustered: `lmdiskann generate` (64 tight clusters far apart); gaussian: one anisotropic Gaussian")
     p.add_argument("--budgets", default="256MiB,512MiB,1GiB", help="--max-memory values, comma-separated")
     p.add_argument("--one-shot", action="store_true", help="also build each set without a budget, for reference")
     p.add_argument("--margin", default="64MiB", help="cgroup limit = budget + this")
@@ -164,14 +184,14 @@ def main():
 
     rows = []
     for n in [int(x) for x in args.n.split(",")]:
-        base, query, truth = dataset(args.work, n, args.dims, args.queries)
+        base, query, truth = dataset(args.work, args.kind, n, args.dims, args.queries)
         budgets = ([None] if args.one_shot else []) + [size(b) for b in args.budgets.split(",")]
         for budget in budgets:
             result = build_and_search(args, base, query, truth, budget)
             rows.append({"n": n, "dims": args.dims, "budget": budget, **result})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
 
-    print(f"\nbuilds of synthetic N x {args.dims} (seed 7), {args.threads} threads, recall@10 at L {args.search_list}, "
+    print(f"\nbuilds of synthetic {args.kind} N x {args.dims} (seed 7), {args.threads} threads, recall@10 at L {args.search_list}, "
           f"cgroup limit = budget + {human(args.margin)}\n")
     print("| N | --max-memory | partitions | build s | vectors/s | peak own memory | cgroup peak (with page cache) | limit hit | temp disk | recall@10 |")
     print("|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
