@@ -5,8 +5,9 @@ held to its budget by a memory cgroup that counts page cache too.
 Run it through `bash scripts/bench-scale.sh [ARGS]`, which builds the release binary first.
 
 For every N it writes the seeded set (once, kept in --work) with `lmdiskann generate`, or
-with --kind gaussian one without clusters, and its exact top-10 with `lmdiskann groundtruth`. For every budget it drops the input's pages from the
-page cache (posix_fadvise DONTNEED), runs `lmdiskann build --max-memory BUDGET` inside a fresh
+with --kind gaussian one without clusters, and its exact top-10 with `lmdiskann
+groundtruth`. For every budget it drops the input's pages from the page cache
+(posix_fadvise DONTNEED), runs `lmdiskann build --max-memory BUDGET` inside a fresh
 memory cgroup (v1, /sys/fs/cgroup/memory) limited to BUDGET + --margin, and then searches the
 index at L 64 for recall@10. `--one-shot` adds, for each N, a build without a budget and
 without a cgroup, the reference the partitioned builds are compared with.
@@ -100,19 +101,23 @@ def write_gaussian(path, rows, dims, rng):
     scale = [(i + 1) ** -0.5 for i in range(dims)]
     with open(path, "wb") as f:
         for _ in range(rows):
+            values = array.array("f", [rng.gauss(0.0, s) for s in scale])
+            if sys.byteorder != "little":
+                values.byteswap()  # fvecs is little-endian
             f.write(struct.pack("<i", dims))
-            array.array("f", [rng.gauss(0.0, s) for s in scale]).tofile(f)
+            values.tofile(f)
 
 
 def dataset(work, kind, n, dims, queries):
     name = f"{n}x{dims}" if kind == "clustered" else f"{kind}-{n}x{dims}"
     base, query, truth = work / f"base-{name}.fvecs", work / f"query-{name}.fvecs", work / f"truth-{name}.ivecs"
-    if not base.exists() and kind == "clustered":
-        run([BIN, "generate", "--n", n, "--dims", dims, "--queries", queries, "--seed", 7, "--output", base, "--query-output", query])
-    elif not base.exists():
-        rng = random.Random(7)
-        write_gaussian(query, queries, dims, rng)
-        write_gaussian(base, n, dims, rng)
+    if not base.exists():
+        if kind == "clustered":
+            run([BIN, "generate", "--n", n, "--dims", dims, "--queries", queries, "--seed", 7, "--output", base, "--query-output", query])
+        else:
+            rng = random.Random(7)
+            write_gaussian(query, queries, dims, rng)
+            write_gaussian(base, n, dims, rng)
     if not truth.exists():
         run([BIN, "groundtruth", "--input", base, "--query", query, "-k", 10, "--output", truth])
     return base, query, truth

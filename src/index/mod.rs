@@ -149,3 +149,12 @@ impl Index {
             .collect()
     }
 }
+
+/// The rowids of each query's top `k` on the index at `path`, at search list `list`.
+#[cfg(test)]
+fn search_all(path: &Path, queries: &crate::io::VectorSet, k: usize, list: usize) -> Vec<Vec<u64>> {
+    let index = Index::open(path).unwrap();
+    let params = SearchParams { k, search_list: list, beam_width: 1 };
+    let hits = index.search_many(&queries.data, &params).unwrap();
+    hits.into_iter().map(|(h, _)| h.into_iter().map(|n| n.rowid).collect()).collect()
+}

@@ -1195,12 +1195,8 @@ fn merge(
                     .par_iter_mut()
                     .map(|(row, union, links, merged)| {
                         let degree = r - links.len();
-                        let mut list = if *merged {
-                            reprune(&vectors, *row, union, params, degree)
-                        } else {
-                            union.truncate(degree);
-                            std::mem::take(union)
-                        };
+                        let mut list = if *merged { reprune(&vectors, *row, union, params, degree) } else { std::mem::take(union) };
+                        list.truncate(degree);
                         list.append(links);
                         list
                     })
@@ -1481,7 +1477,6 @@ mod tests {
     use crate::io::write_fvecs;
     use crate::storage::{scratch_path, Fault, Faulty, FileStorage};
     use crate::synthetic::Clustered;
-    use crate::SearchParams;
 
     const ROWS: usize = 20_000;
     const DIMS: usize = 16;
@@ -1522,11 +1517,7 @@ mod tests {
     /// Recall@10 of `queries` on the index at `path` at L 64, against exact search of `base`.
     fn recall_at_l64(path: &Path, base: &VectorSet, queries: &VectorSet) -> f64 {
         let truth = exact_rowids(base, queries, Metric::L2, 10).unwrap();
-        let index = Index::open(path).unwrap();
-        let params = SearchParams { k: 10, search_list: 64, beam_width: 1 };
-        let hits = index.search_many(&queries.data, &params).unwrap();
-        let found: Vec<Vec<u64>> = hits.into_iter().map(|(hits, _)| hits.iter().map(|h| h.rowid).collect()).collect();
-        recall_at_k(&found, &truth, 10)
+        recall_at_k(&crate::index::search_all(path, queries, 10, 64), &truth, 10)
     }
 
     fn partitioned_opts(metric: Metric, store: Option<ElementType>, rows: usize) -> BuildOptions {

@@ -516,8 +516,7 @@ fn write_compact(writer: &IndexWriter, path: &Path, now_ms: u64) -> Result<Heade
 mod tests {
     use super::*;
     use crate::exact::{exact_rowids, recall_at_k};
-    use crate::graph::SearchParams;
-    use crate::index::{build_index, check_index, BuildOptions, Index};
+    use crate::index::{build_index, check_index, search_all, BuildOptions};
     use crate::rng::Rng;
     use crate::storage::{FileStorage, IndexFile};
     use crate::synthetic::Clustered;
@@ -548,13 +547,6 @@ mod tests {
             }
         }
         out
-    }
-
-    fn search_all(path: &Path, queries: &VectorSet, k: usize, list: usize) -> Vec<Vec<u64>> {
-        let index = Index::open(path).unwrap();
-        let params = SearchParams { k, search_list: list, beam_width: 1 };
-        let hits = index.search_many(&queries.data, &params).unwrap();
-        hits.into_iter().map(|(h, _)| h.into_iter().map(|n| n.rowid).collect()).collect()
     }
 
     #[test]
