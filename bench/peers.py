@@ -20,6 +20,16 @@ Systems:
   hnswlib-m16   hnswlib HNSW, M=16, ef_construction=200 (the setting issue 15's build target names)
   faiss-hnsw    faiss IndexHNSWFlat(d, 32), efConstruction=200
   duckdb-exact  DuckDB `ORDER BY array_distance(emb, q) LIMIT 10` over a FLOAT[d] table
+
+Cold cache (`--cache 25,10`): the disk indexes (lmdiskann, diskann-disk) are searched again
+with only a fraction of their index in memory. Before every timed run the index's pages are
+dropped from the page cache (posix_fadvise DONTNEED), and the search process runs in a
+memory cgroup (v1, page cache counted; needs root) limited to that fraction of the index's
+bytes plus the process's own memory (measured warm) and 4 MiB. lmdiskann caches in
+the page cache, which starts empty each run; DiskANN reads its graph with O_DIRECT, so its
+share is given to it as a node cache of the same fraction of its nodes, filled at open as
+DiskANN does (before the run). IOs/query are the 4 KiB pages read from storage per query
+(read_bytes of /proc/PID/io / 4096), the same measure for both.
 """
 
 import argparse
@@ -47,7 +57,7 @@ SWEEP = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256]  # L / complexity / ef value
 TARGETS = [0.90, 0.95, 0.99]  # matched-recall columns of the summary table
 SYNTH_DIMS = 128
 SYNTH_SEED = 7
-REAL_SETS = ["sift5k", "mnist10k"]
+REAL_SETS = ["sift5k", "mnist10k", "text384"]
 DEFAULT_SETS = "sift5k,mnist10k,synthetic100k,synthetic1m"
 DEFAULT_SEARCH = 64  # lmdiskann's default L: the build table's recall column is read here
 PEER_PACKAGES = ["diskannpy", "hnswlib", "faiss-cpu", "duckdb", "numpy"]
@@ -247,7 +257,7 @@ def search_lmdiskann(spec):
         while not enough_runs(spec, times):
             run_binary(["search", "--index", str(index), "--query", spec["queries_fvecs"], "-k", str(K),
                         "-L", str(L), "--threads", str(spec["threads"]), "--output", str(hits),
-                        "--report", str(report)])
+                        "--report", str(report)] + spec["lmdiskann_search_args"])
             rep = json.loads(report.read_text())
             times.append(rep["seconds"])
             rss = max(rss, rep["peak_rss_bytes"] / 2**20)
@@ -345,6 +355,146 @@ def search_diskann_disk(spec):
         sweep.append(sweep_result(L, recall_at_k(res.identifiers, gt), secs, len(q)))
     return {"sweep": sweep, "rss_mib": peak_rss_mib(), "import_rss_mib": rss0, "queries": len(q),
             "extra": {"beam_width": W, "num_nodes_to_cache": spec["diskann_cache_nodes"]}}
+
+
+# Cold cache ----------------------------------------------------------------------------
+
+CGROUP_MEMORY = Path("/sys/fs/cgroup/memory")
+COLD_SYSTEMS = ["lmdiskann", "diskann-disk"]
+COLD_SLACK = 4 * 2**20  # on top of the cache share and the search process's own memory
+PAGE = 4096
+
+
+def disk_read_bytes():
+    """Bytes this process has had read from storage (read_bytes of /proc/self/io)."""
+    with open("/proc/self/io") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("read_bytes:"))
+
+
+def drop_cached(paths):
+    """Drop every page of `paths` from the page cache (clean pages; the indexes are not written)."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def index_files(spec):
+    return [str(f) for f in sorted(Path(spec["index_dir"]).iterdir()) if f.is_file()]
+
+
+def make_cgroup(name, limit_bytes):
+    """A memory cgroup limited to `limit_bytes` (page cache counted), or raise saying why not."""
+    path = CGROUP_MEMORY / name
+    try:
+        path.mkdir(exist_ok=True)
+        (path / "memory.limit_in_bytes").write_text(str(limit_bytes))
+    except OSError as e:
+        raise RuntimeError(f"cannot make memory cgroup {path} ({e.strerror}): cold runs need root and "
+                           f"cgroup v1's memory controller at {CGROUP_MEMORY}") from e
+    return path
+
+
+def remove_cgroup(path):
+    """Empty and remove a cgroup made by make_cgroup (its worker has exited)."""
+    try:
+        (path / "memory.force_empty").write_text("0")
+    except OSError:
+        pass
+    try:
+        path.rmdir()
+    except OSError as e:
+        log(f"could not remove {path}: {e.strerror}")
+
+
+def join_cgroup(spec):
+    """Move this worker (and every process it starts from now on) into the run's cgroup."""
+    Path(spec["cgroup"], "cgroup.procs").write_text(str(os.getpid()))
+
+
+def cold_point(L, recall, seconds, nq, read_bytes, latencies_ms=None, **extra):
+    """A sweep point of a cold run: QPS, recall, 4 KiB reads per query, latency percentiles."""
+    row = sweep_result(L, recall, seconds, nq, reads_per_query=read_bytes / PAGE / nq, **extra)
+    if latencies_ms is not None and len(latencies_ms):
+        row["p50_ms"], row["p99_ms"] = (float(np.percentile(latencies_ms, p)) for p in (50, 99))
+    return row
+
+
+def cold_lmdiskann(spec):
+    """`lmdiskann search` per L inside the cgroup, its index dropped from the cache before each run."""
+    q, gt = load_queries_and_truth(spec)
+    nq = len(q)
+    out = Path(spec["index_dir"])
+    index = out / "index.lmd"
+    join_cgroup(spec)
+    sweep = []
+    for L in spec["sweep"]:
+        hits, report = out / f"cold-hits-L{L}.parquet", out / f"cold-search-L{L}.json"
+        best, times = None, []
+        while not enough_runs(spec, times):
+            drop_cached([index])
+            run_binary(["search", "--index", str(index), "--query", spec["queries_fvecs"], "-k", str(K),
+                        "-L", str(L), "--threads", str(spec["threads"]), "--output", str(hits),
+                        "--report", str(report)] + spec["lmdiskann_search_args"])
+            rep = json.loads(report.read_text())
+            times.append(rep["seconds"])
+            if best is None or rep["qps"] > best["qps"]:
+                best = rep
+        recall = recall_at_k(read_hits_parquet(hits, nq), gt)
+        lat = best["latency_ms"]
+        sweep.append(cold_point(L, recall, best["seconds"], nq, best["disk_read_bytes"],
+                                p50_ms=lat["p50"], p99_ms=lat["p99"],
+                                blocks_per_query=best["blocks_read_per_query"],
+                                anon_rss_mib=best["anon_rss_bytes"] / 2**20))
+    return {"sweep": sweep, "queries": nq}
+
+
+def cold_diskann_disk(spec):
+    """StaticDiskIndex inside the cgroup with a node cache of the cache fraction of its nodes.
+
+    One thread: a `search` call per query, so each query's latency is known. More: one
+    `batch_search` (no per-query latency).
+    """
+    import diskannpy
+
+    q, gt = load_queries_and_truth(spec)
+    nq, T, W = len(q), spec["threads"], spec["diskann_beam_width"]
+    files = index_files(spec)
+    join_cgroup(spec)
+    cache_nodes = int(spec["cache_fraction"] * spec["n"])
+    # With one thread context, diskannpy 0.7 waits forever for a free one while it loads a node
+    # cache at open; a second context is only scratch memory.
+    index = diskannpy.StaticDiskIndex(spec["index_dir"], num_threads=max(2, T), num_nodes_to_cache=cache_nodes)
+    sweep = []
+    for L in spec["sweep"]:
+        best = None
+        times = []
+        while not enough_runs(spec, times):
+            drop_cached(files)
+            r0 = disk_read_bytes()
+            if T == 1:
+                ids, lat = np.empty((nq, K), dtype=np.int64), np.empty(nq)
+                t0 = time.perf_counter()
+                for i in range(nq):
+                    t = time.perf_counter()
+                    ids[i] = index.search(q[i], K, L, W).identifiers
+                    lat[i] = (time.perf_counter() - t) * 1e3
+                secs = time.perf_counter() - t0
+            else:
+                t0 = time.perf_counter()
+                ids, lat = index.batch_search(q, K, L, T, beam_width=W).identifiers, None
+                secs = time.perf_counter() - t0
+            times.append(secs)
+            point = cold_point(L, recall_at_k(ids, gt), secs, nq, disk_read_bytes() - r0, lat)
+            if best is None or point["qps"] > best["qps"]:
+                best = point
+        sweep.append(best)
+    return {"sweep": sweep, "queries": nq, "extra": {"beam_width": W, "num_nodes_to_cache": cache_nodes}}
+
+
+COLD_TASKS = {"lmdiskann": cold_lmdiskann, "diskann-disk": cold_diskann_disk}
 
 
 # hnswlib -------------------------------------------------------------------------------
@@ -505,6 +655,8 @@ TASKS = {"groundtruth-faiss": groundtruth_faiss}
 for _name, (_b, _s, _) in SYSTEMS.items():
     TASKS[f"{_name}:build"] = _b
     TASKS[f"{_name}:search"] = _s
+for _name, _c in COLD_TASKS.items():
+    TASKS[f"{_name}:cold"] = _c
 
 
 def worker_main(spec_path):
@@ -591,9 +743,10 @@ def parse_synthetic(name):
     return int(m.group(1)) * {"": 1, "k": 1000, "m": 1000000}[m.group(2)], int(m.group(3) or SYNTH_DIMS)
 
 
-def prepare_real(name, data_dir, work):
-    """A real set's files under --data, or None (with the missing file) if it is not there."""
-    src = Path(data_dir) / name if data_dir else None
+def prepare_real(name, data_dirs, work):
+    """A real set's files in the first --data folder holding it, or None (with the missing file)."""
+    dirs = [Path(d) / name for d in data_dirs]
+    src = next((d for d in dirs if d.is_dir()), dirs[0] if dirs else None)
     files = {key: (src / f"{name}_{suffix}") if src else None for key, suffix in
              [("base_fvecs", "base.fvecs"), ("queries_fvecs", "query.fvecs"),
               ("shipped_gt", "groundtruth.ivecs"), ("base_parquet", "base.parquet")]}
@@ -763,7 +916,7 @@ def run_system(system, ds, args, work):
         "base_parquet": ds["base_parquet"], "base_bin": ds.get("base_bin"), "gt_npy": ds["gt_npy"],
         "n": ds["n"], "d": ds["d"], "duckdb_queries": args.duckdb_queries,
         "diskann_build_gb": args.diskann_build_gb, "diskann_beam_width": args.diskann_beam_width,
-        "diskann_cache_nodes": args.diskann_cache_nodes,
+        "diskann_cache_nodes": args.diskann_cache_nodes, "lmdiskann_search_args": args.lmdiskann_search_args,
     }
     row = {"system": system}
     log(f"[{ds['name']}] {system}: build")
@@ -776,9 +929,44 @@ def run_system(system, ds, args, work):
     search, wall = run_phase(row, ds, system, "search", spec, run_dir, args.timeout)
     if "error" not in search:
         log(f"[{ds['name']}] {system}: search sweep done in {wall:.1f} s")
+        if system in COLD_SYSTEMS and args.cache:
+            row["cold"] = run_cold(system, ds, args, spec, build, search, run_dir)
     if not args.keep_indexes:
         shutil.rmtree(index_dir, ignore_errors=True)
     return row
+
+
+def run_cold(system, ds, args, spec, build, search, run_dir):
+    """The cold runs of one disk index: one worker per (cache fraction, thread count), each in
+    a fresh memory cgroup of that fraction of the index's bytes plus the process's own memory."""
+    if system == "lmdiskann":
+        # Its anonymous memory, and the query file it reads through the page cache.
+        own = max((p.get("report_anon_rss_mib") or 0) for p in search["sweep"]) * 2**20
+        own += Path(ds["queries_fvecs"]).stat().st_size
+    else:
+        # Everything the worker grew by after importing (the queries too, which it loads
+        # before it joins the cgroup: generous to DiskANN).
+        own = (search.get("rss_mib", 0) - search.get("import_rss_mib", 0)) * 2**20
+    headroom = int(own) + COLD_SLACK
+    runs = []
+    for pct in args.cache:
+        for threads in args.cold_threads:
+            budget = int(build["bytes"] * pct / 100)
+            cold = {"cache_pct": pct, "threads": threads, "cache_bytes": budget, "limit_bytes": budget + headroom}
+            name = f"lmdiskann-bench-{os.getpid()}-{system}-{pct}-{threads}"
+            log(f"[{ds['name']}] {system}: cold, cache {pct}% ({fmt_bytes(budget)}), {threads} thread(s)")
+            try:
+                cgroup = make_cgroup(name, cold["limit_bytes"])
+            except RuntimeError as e:
+                runs.append(dict(cold, error=str(e)))
+                continue
+            try:
+                cold_spec = dict(spec, threads=threads, cgroup=str(cgroup), cache_fraction=pct / 100)
+                result, _ = run_worker(f"{system}:cold", cold_spec, run_dir / f"cold-{pct}-{threads}", args.timeout)
+            finally:
+                remove_cgroup(cgroup)
+            runs.append(dict(cold, **result))
+    return runs
 
 
 def diskann_pq_bytes(log_path):
@@ -930,6 +1118,30 @@ def set_notes(ds, rows):
     return "\n".join(f"- {n}" for n in notes)
 
 
+def cold_table(rows):
+    """Cold runs: one row per (system, cache fraction, threads), the matched-recall points."""
+    runs = [(r["system"], c) for r in rows for c in r.get("cold", [])]
+    if not runs:
+        return ""
+    head = ["system", "cache", "threads", "cgroup MiB"] + [f"recall / QPS @ ≥{t:.2f}" for t in TARGETS]
+    head += ["IOs/query @ ≥0.95", "p50 / p99 ms @ ≥0.95"]
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    for system, c in runs:
+        cells = [system, f"{c['cache_pct']:g}% ({fmt_bytes(c['cache_bytes'])})", str(c["threads"]),
+                 f"{c['limit_bytes'] / 2**20:.0f}"]
+        if "error" in c:
+            out.append("| " + " | ".join(cells) + f" | failed: {one_line(c['error'])} |" + " |" * (len(TARGETS) + 1))
+            continue
+        for t in TARGETS:
+            p = matched(c["sweep"], t)
+            cells.append(fmt_point(p, SYSTEMS[system][2]) if p else "—")
+        p = matched(c["sweep"], 0.95)
+        cells.append(f"{p['reads_per_query']:.1f}" if p else "—")
+        cells.append(f"{p['p50_ms']:.2f} / {p['p99_ms']:.2f}" if p and "p50_ms" in p else "—")
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def print_set(ds, gt_info, rows):
     label = f"{ds['name']}: {ds['n']:,} x {ds['d']}, {ds['nq']} queries ({ds['kind']})"
     if ds["kind"] == "synthetic":
@@ -946,6 +1158,12 @@ def print_set(ds, gt_info, rows):
     print("RSS columns: peak of that phase's own process; \"py N\" = the Python worker's RSS right after "
           "importing the library, before any data (included in the total).\n")
     print(set_notes(ds, rows))
+    cold = cold_table(rows)
+    if cold:
+        print("\nCold: the index's pages dropped before each run, the search process in a memory cgroup of "
+              "the cache share of its index's bytes plus its own memory (DiskANN: a node cache of that share "
+              "of its nodes; it reads with O_DIRECT). IOs = 4 KiB pages read from storage.\n")
+        print(cold)
     sweep = sweep_table(rows)
     if sweep:
         print(f"\nFull sweep, recall@10 / QPS (lmdiskann, diskann-*: L / complexity; hnswlib, faiss-hnsw: ef):\n")
@@ -1008,7 +1226,7 @@ def print_header(args, vers, found, missing):
     print(f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores"
           + (f", {mem:.1f} GiB RAM" if mem else "") + f"; Python {platform.python_version()}")
     print("- versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()))
-    print(f"- real data: {args.data or 'none'}; found: {', '.join(found) or 'none'}"
+    print(f"- real data: {', '.join(args.data) or 'none'}; found: {', '.join(found) or 'none'}"
           + (f"; not found: {', '.join(missing)}" if missing else ""))
     print(f"- QPS = queries / wall seconds of one batch search over the whole query set; the fastest of at least "
           f"{args.repeats} runs, repeated until they add up to {args.min_seconds:g} s (at most {MAX_REPEATS}); "
@@ -1031,7 +1249,8 @@ def parse_args(argv):
     default_data = REPO.parent / "shared" / "data"
     p.add_argument("--threads", type=int, default=2, help="threads for every system (default 2)")
     p.add_argument("--data", default=str(default_data) if default_data.is_dir() else None,
-                   help="folder with the real sets (default ../shared/data next to the repo, if present)")
+                   help="folders with the real sets, a comma list (default ../shared/data next to the repo, if "
+                        "present); text384 is made by datasets/text384.py")
     p.add_argument("--sets", default=DEFAULT_SETS,
                    help=f"comma list (default {DEFAULT_SETS}); syntheticN / syntheticNk / syntheticNm for any size, "
                         f"with xD for D dimensions (default {SYNTH_DIMS}), e.g. synthetic25kx384")
@@ -1052,11 +1271,26 @@ def parse_args(argv):
     mem = mem_total_gib()
     p.add_argument("--diskann-build-gb", type=float, default=max(1.0, round((mem or 8) / 2)),
                    help="build_disk_index build_memory_maximum in GB (default half the RAM, so it builds in one shard)")
+    p.add_argument("--cache", default="",
+                   help="cold runs of the disk indexes with this percent of each index in memory, a comma "
+                        "list, e.g. 25,10 (default: none; needs root and cgroup v1)")
+    p.add_argument("--cold-threads", default="1,2", help="thread counts of the cold runs (default 1,2)")
+    p.add_argument("--lmdiskann-search-args", default="",
+                   help="extra arguments for every `lmdiskann search`, e.g. \"--beam-width 4\"")
     p.add_argument("--timeout", type=float, default=0, help="seconds before a worker is killed (default: none)")
     p.add_argument("--keep-indexes", action="store_true", help="keep each system's index after searching it")
     args = p.parse_args(argv)
     args.sets = [s.strip() for s in args.sets.split(",") if s.strip()]
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    args.data = [d for d in (args.data or "").split(",") if d]
+    try:
+        args.cache = [float(c) for c in args.cache.split(",") if c.strip()]
+        args.cold_threads = [int(t) for t in args.cold_threads.split(",") if t.strip()]
+    except ValueError:
+        p.error("--cache and --cold-threads take comma lists of numbers")
+    if any(not 0 < c <= 100 for c in args.cache) or any(t < 1 for t in args.cold_threads):
+        p.error("--cache percentages must be in (0, 100] and --cold-threads at least 1")
+    args.lmdiskann_search_args = args.lmdiskann_search_args.split()
     unknown = [s for s in args.systems if s not in SYSTEMS]
     if unknown:
         p.error(f"unknown systems {unknown}; known: {', '.join(SYSTEMS)}")

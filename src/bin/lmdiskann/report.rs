@@ -35,6 +35,14 @@ pub fn anon_rss_bytes() -> Option<u64> {
     status_bytes("RssAnon:")
 }
 
+/// Bytes this process has had read from storage so far (`read_bytes` of /proc/self/io):
+/// page faults on the mapped index that missed the page cache, and read-ahead, but not
+/// pages the cache already held.
+pub fn disk_read_bytes() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines().find_map(|l| l.strip_prefix("read_bytes:"))?.trim().parse().ok()
+}
+
 fn status_bytes(field: &str) -> Option<u64> {
     field_bytes(&std::fs::read_to_string("/proc/self/status").ok()?, field)
 }
