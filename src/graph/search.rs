@@ -6,7 +6,7 @@ use super::candidates::Candidates;
 use super::visited::Visited;
 use crate::error::Result;
 use crate::format::NodeState;
-use crate::quant::CodeSpace;
+use crate::quant::{CodeSpace, QueryCodes};
 use crate::storage::Blocks;
 use crate::vector::Metric;
 
@@ -55,29 +55,79 @@ pub fn search<B: Blocks>(
     query: &[f32],
     params: &SearchParams,
 ) -> Result<(Vec<(f32, u64)>, SearchStats)> {
-    let header = file.header();
-    let mut stats = SearchStats::default();
-    let nodes = header.live + header.tombstoned;
-    let SearchParams { k, search_list: mut list, beam_width } = params.within(header.live, nodes);
-    if k == 0 {
-        return Ok((Vec::new(), stats));
-    }
-    let layout = file.layout();
+    let mut search = Search::new(file, codes, query, params);
     loop {
+        let round = search.next_round(file, codes, query).len();
+        if round == 0 {
+            return Ok(search.finish());
+        }
+        if round > 1 {
+            search.round().iter().for_each(|&slot| file.prefetch(slot as u64));
+        }
+        for i in 0..round {
+            let slot = search.round()[i];
+            search.expand(file, metric, query, slot, file.block(slot as u64)?)?;
+        }
+    }
+}
+
+/// One query's search in progress, driven round by round: [`search`] reads each round's
+/// blocks one after another, a batch of searches reads theirs together. Both expand the
+/// same nodes in the same order, so they find the same hits.
+pub struct Search {
+    k: usize,
+    list: usize,
+    nodes: u64,
+    width: usize,
+    beam: BeamState,
+    results: Vec<(f32, u64)>,
+    stats: SearchStats,
+}
+
+impl Search {
+    pub fn new<B: Blocks>(file: &B, codes: &CodeSpace, query: &[f32], params: &SearchParams) -> Search {
+        let header = file.header();
+        let nodes = header.live + header.tombstoned;
+        let SearchParams { k, search_list: list, beam_width: width } = params.within(header.live, nodes);
+        // k = 0 asks for nothing: no node is read.
+        let beam = BeamState::new(file, codes, query, Beam { list: if k == 0 { 0 } else { list }, width });
         // Sized by what the search finds, not by the list it may keep.
-        let mut results: Vec<(f32, u64)> = Vec::with_capacity(list.min(PRESIZE));
-        beam_search(file, codes, metric, query, Beam { list, width: beam_width }, &mut stats, &mut |node| {
+        Search { k, list, nodes, width, beam, results: Vec::with_capacity(list.min(PRESIZE)), stats: SearchStats::default() }
+    }
+
+    /// The slots whose blocks the next round expands, nearest first; empty when the search
+    /// is over. A beam that ended with fewer than k live hits while more nodes exist starts
+    /// again with twice the list (a list of every node expanded every node it could reach).
+    pub fn next_round<B: Blocks>(&mut self, file: &B, codes: &CodeSpace, query: &[f32]) -> &[u32] {
+        if self.beam.next_round().is_empty() && self.results.len() < self.k && (self.list as u64) < self.nodes {
+            self.list = (self.list as u64 * 2).min(self.nodes) as usize;
+            self.results.clear();
+            self.beam = BeamState::new(file, codes, query, Beam { list: self.list, width: self.width });
+            self.beam.next_round();
+        }
+        self.round()
+    }
+
+    /// The round [`Search::next_round`] returned last.
+    pub fn round(&self) -> &[u32] {
+        &self.beam.round
+    }
+
+    /// Expands `slot` of the current round, whose block (checked) is `block`.
+    pub fn expand<B: Blocks>(&mut self, file: &B, metric: Metric, query: &[f32], slot: u32, block: &[u8]) -> Result<()> {
+        let (layout, results) = (file.layout(), &mut self.results);
+        self.beam.expand(file, metric, query, slot, block, &mut self.stats, &mut |node| {
             if node.state == NodeState::Live {
                 results.push((node.distance, layout.rowid(node.block)));
             }
-        })?;
-        // A list of every node expanded every node it could reach: widening finds no more.
-        if results.len() >= k || list as u64 >= nodes {
-            results.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            results.truncate(k);
-            return Ok((results, stats));
-        }
-        list = (list as u64 * 2).min(nodes) as usize;
+        })
+    }
+
+    /// The k nearest live hits found, nearest first (ties: smaller rowid), and the work done.
+    pub fn finish(mut self) -> (Vec<(f32, u64)>, SearchStats) {
+        self.results.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        self.results.truncate(self.k);
+        (self.results, self.stats)
     }
 }
 
@@ -113,62 +163,103 @@ pub fn beam_search<B: Blocks>(
     stats: &mut SearchStats,
     expanded: &mut dyn FnMut(Expanded),
 ) -> Result<()> {
-    let header = file.header();
-    let layout = file.layout();
-    if header.live + header.tombstoned == 0 {
-        return Ok(());
-    }
-    let query_codes = codes.query(query);
-    let mut candidates = Candidates::new(beam.list);
-    // Each expansion can see up to R new ids; sizing for that avoids rehashing, but no
-    // search sees more ids than the index has slots.
-    let mut seen = Visited::with_capacity(beam.list.saturating_mul(layout.max_degree).min(header.slots as usize));
-    let codec = header.element_codec();
-    let mut vector = vec![0.0f32; layout.dims];
-    let entry = header.entry_slot as u32;
-    seen.insert(entry);
-    candidates.insert(f32::NEG_INFINITY, entry);
-    // No round expands more candidates than the list keeps.
-    let width = beam.width.clamp(1, beam.list.max(1));
-    let mut round = Vec::with_capacity(width);
+    let mut state = BeamState::new(file, codes, query, beam);
     loop {
-        round.clear();
-        while round.len() < width {
-            match candidates.next_unexpanded() {
-                Some(c) => round.push(c.id),
+        let round = state.next_round().len();
+        if round == 0 {
+            return Ok(());
+        }
+        if round > 1 {
+            state.round.iter().for_each(|&slot| file.prefetch(slot as u64));
+        }
+        for i in 0..round {
+            let slot = state.round[i];
+            state.expand(file, metric, query, slot, file.block(slot as u64)?, stats, expanded)?;
+        }
+    }
+}
+
+/// A beam search between rounds: its candidates, the nodes it has seen, the round to expand.
+struct BeamState {
+    query_codes: QueryCodes,
+    candidates: Candidates,
+    seen: Visited,
+    vector: Vec<f32>,
+    width: usize,
+    round: Vec<u32>,
+}
+
+impl BeamState {
+    fn new<B: Blocks>(file: &B, codes: &CodeSpace, query: &[f32], beam: Beam) -> BeamState {
+        let (header, layout) = (file.header(), file.layout());
+        let mut candidates = Candidates::new(beam.list);
+        // Each expansion can see up to R new ids; sizing for that avoids rehashing, but no
+        // search sees more ids than the index has slots.
+        let mut seen = Visited::with_capacity(beam.list.saturating_mul(layout.max_degree).min(header.slots as usize));
+        if header.live + header.tombstoned > 0 && beam.list > 0 {
+            let entry = header.entry_slot as u32;
+            seen.insert(entry);
+            candidates.insert(f32::NEG_INFINITY, entry);
+        }
+        // No round expands more candidates than the list keeps.
+        let width = beam.width.clamp(1, beam.list.max(1));
+        BeamState {
+            query_codes: codes.query(query),
+            candidates,
+            seen,
+            vector: vec![0.0f32; layout.dims],
+            width,
+            round: Vec::with_capacity(width),
+        }
+    }
+
+    /// Chooses the next round: up to `width` unexpanded candidates, nearest first.
+    fn next_round(&mut self) -> &[u32] {
+        self.round.clear();
+        while self.round.len() < self.width {
+            match self.candidates.next_unexpanded() {
+                Some(c) => self.round.push(c.id),
                 None => break,
             }
         }
-        if round.is_empty() {
-            return Ok(());
+        &self.round
+    }
+
+    /// Expands `slot`, whose block (checked) is `block`: its exact distance replaces the
+    /// estimate, and its neighbours not seen yet join the candidates at their code distance.
+    #[allow(clippy::too_many_arguments)]
+    fn expand<B: Blocks>(
+        &mut self,
+        file: &B,
+        metric: Metric,
+        query: &[f32],
+        slot: u32,
+        block: &[u8],
+        stats: &mut SearchStats,
+        expanded: &mut dyn FnMut(Expanded),
+    ) -> Result<()> {
+        let (header, layout) = (file.header(), file.layout());
+        stats.blocks_read += 1;
+        let state = match layout.state(block) {
+            Some(state) if state.is_node() => state,
+            other => return Err(file.corrupted(format!("an edge leads to slot {slot}, which is not a node ({other:?})"))),
+        };
+        if !header.element_codec().decode_prepared(metric, layout.vector_bytes(block), &mut self.vector) {
+            return Err(file.corrupted(format!("slot {slot} holds a zero vector, which cosine cannot rank")));
         }
-        if round.len() > 1 {
-            round.iter().for_each(|&slot| file.prefetch(slot as u64));
-        }
-        for &slot in &round {
-            let block = file.block(slot as u64)?;
-            stats.blocks_read += 1;
-            let state = match layout.state(block) {
-                Some(state) if state.is_node() => state,
-                other => return Err(file.corrupted(format!("an edge leads to slot {slot}, which is not a node ({other:?})"))),
-            };
-            if !codec.decode_prepared(metric, layout.vector_bytes(block), &mut vector) {
-                return Err(file.corrupted(format!("slot {slot} holds a zero vector, which cosine cannot rank")));
+        let exact = metric.rank_distance(query, &self.vector);
+        self.candidates.set_distance(slot, exact);
+        expanded(Expanded { slot, state, block, vector: &self.vector, distance: exact });
+        for i in 0..layout.degree(block) {
+            let nb = layout.neighbour(block, i);
+            if nb as u64 >= header.slots {
+                return Err(file.corrupted(format!("slot {slot} has an edge to slot {nb}, beyond {} slots", header.slots)));
             }
-            let exact = metric.rank_distance(query, &vector);
-            candidates.set_distance(slot, exact);
-            expanded(Expanded { slot, state, block, vector: &vector, distance: exact });
-            let degree = layout.degree(block);
-            for i in 0..degree {
-                let nb = layout.neighbour(block, i);
-                if nb as u64 >= header.slots {
-                    return Err(file.corrupted(format!("slot {slot} has an edge to slot {nb}, beyond {} slots", header.slots)));
-                }
-                if seen.insert(nb) {
-                    stats.codes_scored += 1;
-                    candidates.insert(query_codes.distance(layout.code(block, i)), nb);
-                }
+            if self.seen.insert(nb) {
+                stats.codes_scored += 1;
+                self.candidates.insert(self.query_codes.distance(layout.code(block, i)), nb);
             }
         }
+        Ok(())
     }
 }

@@ -5,6 +5,8 @@ mod budget;
 mod build;
 mod check;
 mod estimate;
+#[cfg(target_os = "linux")]
+mod overlapped;
 mod partitioned;
 mod shard;
 mod stats;
@@ -61,6 +63,9 @@ pub const DEFAULT_SEARCH_LIST: usize = 64;
 /// in the page cache (prefetch advice then costs a system call for nothing); raise it for
 /// cold indexes on slow disks, where overlapping the reads pays.
 pub const DEFAULT_BEAM_WIDTH: usize = 1;
+
+/// Each query's hits, nearest first, and the work its search did.
+pub type QueryResults = Vec<(Vec<Neighbour>, SearchStats)>;
 
 /// One search result: a rowid and its distance under the index's metric, as DuckDB's
 /// `array_distance` / `array_cosine_distance` / `array_negative_inner_product` report it.
@@ -120,35 +125,142 @@ impl Index {
     /// The `params.k` nearest live rows to `query`, nearest first (ties: smaller rowid).
     pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<(Vec<Neighbour>, SearchStats)> {
         let started = std::time::Instant::now();
+        let q = self.prepare(query)?;
+        let (hits, mut stats) = graph::search(&self.file, &self.codes, self.metric(), &q, params)?;
+        stats.nanos = started.elapsed().as_nanos() as u64;
+        Ok((self.neighbours(hits), stats))
+    }
+
+    /// `query` as the search ranks with it, or why it cannot be searched.
+    fn prepare(&self, query: &[f32]) -> Result<Vec<f32>> {
         if query.len() != self.dims() {
             return Err(Error::InvalidData(format!("query has {} dims but the index has {}", query.len(), self.dims())));
         }
-        let metric = self.metric();
         let mut q = query.to_vec();
-        if !metric.prepare(&mut q) {
+        if !self.metric().prepare(&mut q) {
             return Err(Error::InvalidData("a zero query vector has no cosine distance".into()));
         }
-        let (hits, mut stats) = graph::search(&self.file, &self.codes, metric, &q, params)?;
-        stats.nanos = started.elapsed().as_nanos() as u64;
-        let hits = hits.into_iter().map(|(d, rowid)| Neighbour { rowid, distance: metric.user_distance(d) }).collect();
-        Ok((hits, stats))
+        Ok(q)
+    }
+
+    fn neighbours(&self, hits: Vec<(f32, u64)>) -> Vec<Neighbour> {
+        let metric = self.metric();
+        hits.into_iter().map(|(d, rowid)| Neighbour { rowid, distance: metric.user_distance(d) }).collect()
     }
 
     /// Searches every row of `queries` (row-major, `dims` wide) in parallel on the current
-    /// rayon pool. Results are in query order.
-    pub fn search_many(&self, queries: &[f32], params: &SearchParams) -> Result<Vec<(Vec<Neighbour>, SearchStats)>> {
-        queries
-            .par_chunks(self.dims())
+    /// rayon pool, reading as [`ReadPath::Auto`] chooses. Results are in query order.
+    pub fn search_many(&self, queries: &[f32], params: &SearchParams) -> Result<QueryResults> {
+        self.search_many_with(queries, params, ReadPath::Auto)
+    }
+
+    /// [`Index::search_many`], reading blocks as `path` says.
+    pub fn search_many_with(&self, queries: &[f32], params: &SearchParams, path: ReadPath) -> Result<QueryResults> {
+        #[cfg(target_os = "linux")]
+        if self.resolve(path) == ReadPath::Overlapped {
+            if let Some(found) = self.search_overlapped(queries, params) {
+                return found;
+            }
+        }
+        if path == ReadPath::Overlapped {
+            return Err(Error::InvalidParameter("overlapped reads need io_uring (Linux), which this system does not allow".into()));
+        }
+        queries.par_chunks(self.dims()).enumerate().map(|(i, q)| self.search(q, params).map_err(with_query(i))).collect()
+    }
+
+    /// What [`ReadPath::Auto`] would read with now (the others stay as they are).
+    pub fn resolve(&self, path: ReadPath) -> ReadPath {
+        match path {
+            ReadPath::Auto if cfg!(target_os = "linux") && !self.mostly_cached() => ReadPath::Overlapped,
+            ReadPath::Auto => ReadPath::Map,
+            other => other,
+        }
+    }
+
+    /// Whether the page cache holds so much of the index that reading through the map
+    /// beats overlapped reads: a block in the cache costs a copy and a system call more
+    /// that way, while a block not in it stalls the map's reader for a whole disk read.
+    fn mostly_cached(&self) -> bool {
+        self.file.resident_share().is_none_or(|share| share >= MOSTLY_CACHED)
+    }
+
+    /// Every query searched with overlapped reads, each thread taking a share of them;
+    /// None when this system cannot read that way.
+    #[cfg(target_os = "linux")]
+    fn search_overlapped(&self, queries: &[f32], params: &SearchParams) -> Option<Result<QueryResults>> {
+        use crate::storage::OverlappedReads;
+        let dims = self.dims();
+        let total = queries.len() / dims;
+        let buffers = QUERIES_IN_FLIGHT * params.beam_width.max(1);
+        // Can the kernel do it at all? (A seccomp profile may forbid io_uring.)
+        drop(OverlappedReads::new(&self.file, 1)?);
+        // A few shares per thread, so a thread that finishes early takes another.
+        let share = total.div_ceil(rayon::current_num_threads() * 4).max(QUERIES_IN_FLIGHT);
+        let found: Result<Vec<QueryResults>> = queries
+            .par_chunks(share * dims)
             .enumerate()
-            .map(|(i, q)| {
-                self.search(q, params).map_err(|e| match e {
-                    Error::InvalidData(m) => Error::InvalidData(format!("query {i}: {m}")),
-                    other => other,
-                })
+            .map(|(chunk, rows)| {
+                let first = chunk * share;
+                let mut reads = OverlappedReads::new(&self.file, buffers)
+                    .ok_or_else(|| Error::InvalidParameter("io_uring stopped being available".into()))?;
+                let mut out: Vec<Option<(Vec<Neighbour>, SearchStats)>> = (0..rows.len() / dims).map(|_| None).collect();
+                let mut handed = rows.chunks_exact(dims).enumerate();
+                let mut next = || handed.next().map(|(i, q)| self.prepare(q).map(|p| (i, p)).map_err(with_query(first + i)));
+                overlapped::search_overlapped(
+                    &self.file,
+                    &self.codes,
+                    self.metric(),
+                    params,
+                    &mut reads,
+                    &mut next,
+                    &mut |i, hits, stats| out[i] = Some((self.neighbours(hits), stats)),
+                )?;
+                Ok(out.into_iter().map(|r| r.expect("every query finished")).collect())
             })
-            .collect()
+            .collect();
+        Some(found.map(|chunks| chunks.into_iter().flatten().collect()))
     }
 }
+
+/// Names query `i` in an error about the query itself.
+fn with_query(i: usize) -> impl Fn(Error) -> Error {
+    move |e| match e {
+        Error::InvalidData(m) => Error::InvalidData(format!("query {i}: {m}")),
+        other => other,
+    }
+}
+
+/// How a search of many queries reads the index's blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadPath {
+    /// The map when the page cache holds nearly all of the index, else overlapped reads
+    /// where the system has them.
+    Auto,
+    /// Through the memory map: a block not in the page cache is a page fault, read while
+    /// the thread waits.
+    Map,
+    /// Into buffers of the search's own, many reads in flight per thread (io_uring, Linux).
+    Overlapped,
+}
+
+impl ReadPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadPath::Auto => "auto",
+            ReadPath::Map => "mmap",
+            ReadPath::Overlapped => "overlapped",
+        }
+    }
+}
+
+/// Queries each thread keeps in flight when reading overlapped: enough reads in flight
+/// for an SSD's queue (a 25k x 384 index, 25% in the cache, one thread: 1,216 QPS with
+/// 8, 1,786 with 32, 1,784 with 64; two threads: 3,146 with 16, 3,534 with 32).
+const QUERIES_IN_FLIGHT: usize = 32;
+
+/// The share of an index in the page cache from which [`ReadPath::Auto`] reads through
+/// the map.
+const MOSTLY_CACHED: f64 = 0.95;
 
 /// The rowids of each query's top `k` on the index at `path`, at search list `list`.
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub struct IndexFile {
     layout: NodeLayout,
     map: Mapped,
     rolled_back: bool,
-    _file: Box<dyn StoredFile>,
+    file: Box<dyn StoredFile>,
 }
 
 impl IndexFile {
@@ -40,7 +40,7 @@ impl IndexFile {
         // I/O and page cache.
         map.advise_random();
         let layout = layout_of(path, &header)?;
-        Ok(IndexFile { path: path.into(), header, layout, map, rolled_back, _file: file })
+        Ok(IndexFile { path: path.into(), header, layout, map, rolled_back, file })
     }
 
     /// True when opening rolled back a change that a writer did not finish.
@@ -82,6 +82,23 @@ impl IndexFile {
     /// The block of `slot`, its checksum and fields checked.
     pub fn block(&self, slot: u64) -> Result<&[u8]> {
         checked_block(&self.map, &self.header, &self.layout, slot).map_err(|why| self.corrupted(why))
+    }
+
+    /// `block`, the bytes of `slot`'s block read into a buffer, checked as [`Self::block`]
+    /// checks a block of the map.
+    pub fn checked<'a>(&self, slot: u64, block: &'a [u8]) -> Result<&'a [u8]> {
+        self.layout.check(block).map_err(|why| self.corrupted(format!("slot {slot}: {why}")))?;
+        Ok(block)
+    }
+
+    /// The share of the file in the page cache now (None where the system cannot tell).
+    pub fn resident_share(&self) -> Option<f64> {
+        self.map.resident_share()
+    }
+
+    /// The descriptor of the file, when it is one.
+    pub(super) fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.file.raw_fd()
     }
 
     /// Asks the kernel to start reading `slot`'s block, so the reads of one beam overlap.

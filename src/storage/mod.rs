@@ -13,6 +13,8 @@ mod faults;
 mod journal;
 mod large;
 mod mmap;
+#[cfg(target_os = "linux")]
+mod overlapped;
 mod scratch;
 mod vfs;
 mod writer;
@@ -24,6 +26,8 @@ pub use faults::{Fault, Faulty};
 pub use journal::{journal_path, recover, Left};
 pub use large::{LargeArray, Plain};
 pub use mmap::IndexFile;
+#[cfg(target_os = "linux")]
+pub use overlapped::OverlappedReads;
 #[cfg(test)]
 pub(crate) use scratch::LOCK as SCRATCH_LOCK;
 pub use scratch::{map_scratch, remove_stale_scratch, scratch_path, ScratchDir};

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::ops::Deref;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,6 +44,10 @@ pub trait StoredFile: Send + Sync {
     fn lock(&self, exclusive: bool, wait: bool) -> io::Result<bool>;
     /// Whether `path` still names this file (a rename may have replaced it).
     fn is_at(&self, path: &Path) -> io::Result<bool>;
+    /// The descriptor overlapped reads go through; none for a file held in memory.
+    fn raw_fd(&self) -> Option<RawFd> {
+        None
+    }
 }
 
 /// A file's bytes for reading.
@@ -67,6 +72,42 @@ impl Mapped {
         if let Mapped::File(map) = self {
             // Advice is a hint; failing to give it changes nothing else.
             let _ = map.advise(Advice::Random);
+        }
+    }
+
+    /// The share of the file's pages in the page cache (1 for a file held in memory; None
+    /// where the system cannot tell).
+    pub fn resident_share(&self) -> Option<f64> {
+        match self {
+            Mapped::Memory(_) => Some(1.0),
+            #[cfg(target_os = "linux")]
+            Mapped::File(map) => {
+                const PAGE: usize = 4096;
+                // Asked a window at a time, so the answer's buffer stays small for any file.
+                const WINDOW: usize = 1 << 16;
+                let pages = map.len().div_ceil(PAGE);
+                let mut flags = vec![0u8; WINDOW.min(pages)];
+                let mut resident = 0usize;
+                for first in (0..pages).step_by(WINDOW) {
+                    let count = WINDOW.min(pages - first);
+                    // SAFETY: the range lies inside the map (page aligned: a map starts on a
+                    // page), and `flags` has a byte for each of its `count` pages.
+                    let ok = unsafe {
+                        libc::mincore(
+                            map.as_ptr().add(first * PAGE) as *mut libc::c_void,
+                            (count * PAGE).min(map.len() - first * PAGE),
+                            flags.as_mut_ptr(),
+                        )
+                    };
+                    if ok != 0 {
+                        return None;
+                    }
+                    resident += flags[..count].iter().filter(|f| *f & 1 == 1).count();
+                }
+                Some(resident as f64 / pages.max(1) as f64)
+            }
+            #[cfg(not(target_os = "linux"))]
+            Mapped::File(_) => None,
         }
     }
 
@@ -127,6 +168,10 @@ impl StoredFile for File {
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         self.read_exact_at(buf, offset)
+    }
+
+    fn raw_fd(&self) -> Option<RawFd> {
+        Some(self.as_raw_fd())
     }
 
     fn write_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {

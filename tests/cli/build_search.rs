@@ -168,22 +168,42 @@ fn tiny_indexes_return_every_row_when_k_exceeds_them() {
     }
 }
 
-/// Search memory is O(L) per query: the process's own (anonymous) memory must not grow
-/// with the index, only the mapped file pages, which are the kernel's page cache.
+/// Search memory is O(L) per query (times the queries in flight when reading overlapped):
+/// the process's own (anonymous) memory must not grow with the index, only the mapped file
+/// pages, which are the kernel's page cache.
 #[test]
 fn search_memory_does_not_grow_with_the_index() {
-    let anon_mib = |n: usize| -> f64 {
+    let anon_mib = |n: usize, io: &str| -> f64 {
         let w = Workdir::new();
         w.dataset(n, 16, 200);
         w.ok(&["build", "--input", "vectors.parquet"]);
-        w.ok(&["search", "--query", "q.fvecs", "--threads", "1", "--output", "hits.csv", "--report", "r.json"]);
+        w.ok(&["search", "--query", "q.fvecs", "--threads", "1", "--io", io, "--output", "hits.csv", "--report", "r.json"]);
         let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(w.path("r.json")).unwrap()).unwrap();
         report["anon_rss_bytes"].as_f64().expect("the report gives anonymous RSS") / (1 << 20) as f64
     };
-    let small = anon_mib(2_000);
-    let large = anon_mib(64_000);
-    eprintln!("anonymous RSS: {small:.1} MiB (2k), {large:.1} MiB (64k)");
-    assert!(large < small + 4.0, "anonymous RSS grew from {small:.1} MiB (2k vectors) to {large:.1} MiB (64k vectors)");
+    for io in ["mmap", "overlapped"] {
+        let small = anon_mib(2_000, io);
+        let large = anon_mib(64_000, io);
+        eprintln!("--io {io}: anonymous RSS {small:.1} MiB (2k), {large:.1} MiB (64k)");
+        assert!(large < small + 4.0, "--io {io}: anonymous RSS grew from {small:.1} MiB (2k vectors) to {large:.1} MiB (64k vectors)");
+    }
+}
+
+/// Every way of reading the blocks gives the same hits, in the same order.
+#[test]
+fn every_read_path_writes_the_same_hits() {
+    let w = Workdir::new();
+    w.dataset(3_000, 16, 100);
+    w.ok(&["build", "--input", "vectors.parquet"]);
+    let hits = |io: &str, width: &str| w.ok(&["search", "--query", "q.fvecs", "-k", "7", "--io", io, "--beam-width", width]);
+    for width in ["1", "4"] {
+        let by_map = hits("mmap", width);
+        assert_eq!(parse_hits(&by_map).len(), 100);
+        assert_eq!(hits("overlapped", width), by_map, "--beam-width {width}");
+        assert_eq!(hits("auto", width), by_map, "--beam-width {width}");
+    }
+    let err = w.fails(&["search", "--query", "q.fvecs", "--io", "uring"]);
+    assert!(err.contains("--io") && err.contains("overlapped"), "{err}");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use lmdiskann::exact::exact_rowids;
-use lmdiskann::index::{build_index, Index, DEFAULT_BEAM_WIDTH};
+use lmdiskann::index::{build_index, Index, ReadPath, DEFAULT_BEAM_WIDTH};
 use lmdiskann::io::{read_vectors, InputOptions};
 use lmdiskann::storage::{destination, Written};
 use lmdiskann::synthetic::Clustered;
@@ -82,7 +82,7 @@ pub fn run(args: Args, index: Option<&Path>, force: bool) -> anyhow::Result<Exit
     println!("{:>6} {:>10} {:>10} {:>12}", "L", "recall@".to_string() + &args.k.to_string(), "QPS", "blocks/query");
     for list in [16, 32, 64, 128] {
         let params = SearchParams { k: args.k, search_list: list, beam_width: DEFAULT_BEAM_WIDTH };
-        let summary = run_batch(&index, &queries, &params, &pool)?.summary(&params, Some(&truth));
+        let summary = run_batch(&index, &queries, &params, ReadPath::Auto, &pool)?.summary(&params, Some(&truth));
         let marker = if list == index.default_search_list() { "  (default)" } else { "" };
         println!("{list:>6} {:>10.4} {:>10.0} {:>12.1}{marker}", summary.recall.unwrap_or(0.0), summary.qps, summary.blocks_per_query);
     }

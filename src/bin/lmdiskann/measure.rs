@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::bail;
 use lmdiskann::exact::recall_at_k;
-use lmdiskann::index::{Index, Neighbour};
+use lmdiskann::index::{Index, Neighbour, ReadPath};
 use lmdiskann::io::{read_groundtruth, read_vectors, InputOptions, VectorSet};
 use lmdiskann::{SearchParams, SearchStats};
 use serde_json::json;
@@ -18,9 +18,15 @@ pub struct Batch {
 }
 
 /// Runs every query on `pool`.
-pub fn run_batch(index: &Index, queries: &VectorSet, params: &SearchParams, pool: &rayon::ThreadPool) -> anyhow::Result<Batch> {
+pub fn run_batch(
+    index: &Index,
+    queries: &VectorSet,
+    params: &SearchParams,
+    path: ReadPath,
+    pool: &rayon::ThreadPool,
+) -> anyhow::Result<Batch> {
     let started = Instant::now();
-    let results = pool.install(|| index.search_many(&queries.data, params))?;
+    let results = pool.install(|| index.search_many_with(&queries.data, params, path))?;
     Ok(Batch { results, seconds: started.elapsed().as_secs_f64() })
 }
 

@@ -4,14 +4,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use lmdiskann::index::{Index, DEFAULT_BEAM_WIDTH};
+use lmdiskann::index::{Index, ReadPath, DEFAULT_BEAM_WIDTH};
 use lmdiskann::io::{write_hits, Hit, OutputFormat};
 use lmdiskann::storage::{destination, Destination, Written};
 use lmdiskann::SearchParams;
 use serde_json::json;
 
 use crate::measure::{check_count, check_recall_bar, load_truth, read_queries, run_batch};
-use crate::report::{anon_rss_bytes, peak_rss_bytes, report_destination, write_json};
+use crate::report::{anon_rss_bytes, disk_read_bytes, peak_rss_bytes, report_destination, write_json};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -31,6 +31,11 @@ pub struct Args {
     /// Candidates expanded per round, their blocks read ahead together.
     #[arg(long, default_value_t = DEFAULT_BEAM_WIDTH, value_name = "W")]
     beam_width: usize,
+    /// How blocks are read: `overlapped` keeps many reads in flight per thread (io_uring,
+    /// Linux; what a cold index needs), `mmap` reads through the memory map, `auto` takes
+    /// overlapped reads where the system has them.
+    #[arg(long, default_value = "auto", value_name = "auto|mmap|overlapped")]
+    io: String,
     /// Worker threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -69,6 +74,7 @@ pub fn run(args: Args, index_path: &Path, force: bool) -> anyhow::Result<ExitCod
     if let Some(list) = args.search_list {
         check_count("--search-list", list)?;
     }
+    let read_path = read_path(&args.io)?;
     let min_recall = args.min_recall.map(|r| check_recall_bar("--min-recall", r)).transpose()?;
     let format = output_format(&args)?;
     let mut inputs = vec![args.query.as_path(), index_path];
@@ -90,7 +96,12 @@ pub fn run(args: Args, index_path: &Path, force: bool) -> anyhow::Result<ExitCod
     });
     let truth = args.groundtruth.as_ref().map(|gt| load_truth(gt, queries.len(), &args.query, params.k)).transpose()?;
     let pool = crate::thread_pool(args.threads)?;
-    let batch = run_batch(&index, &queries, &params, &pool).with_context(|| format!("{}: search failed", args.query.display()))?;
+    let read_before = disk_read_bytes();
+    // Auto decides by what the page cache holds before the search.
+    let read_path = index.resolve(read_path);
+    let batch =
+        run_batch(&index, &queries, &params, read_path, &pool).with_context(|| format!("{}: search failed", args.query.display()))?;
+    let disk_read = disk_read_bytes().zip(read_before).map(|(after, before)| after.saturating_sub(before));
     let anon_rss = anon_rss_bytes();
     let summary = batch.summary(&params, truth.as_deref());
 
@@ -110,12 +121,14 @@ pub fn run(args: Args, index_path: &Path, force: bool) -> anyhow::Result<ExitCod
         for (key, value) in [
             ("index", json!(index_path)),
             ("beam_width", json!(params.beam_width)),
+            ("io", json!(read_path.name())),
             ("threads", json!(pool.current_num_threads())),
             ("seconds", json!(batch.seconds)),
             ("min_recall", json!(min_recall)),
             ("passed", json!(passed)),
             ("peak_rss_bytes", json!(peak_rss_bytes())),
             ("anon_rss_bytes", json!(anon_rss)),
+            ("disk_read_bytes", json!(disk_read)),
         ] {
             report[key] = value;
         }
@@ -132,6 +145,15 @@ pub fn run(args: Args, index_path: &Path, force: bool) -> anyhow::Result<ExitCod
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn read_path(io: &str) -> anyhow::Result<ReadPath> {
+    Ok(match io {
+        "auto" => ReadPath::Auto,
+        "mmap" => ReadPath::Map,
+        "overlapped" => ReadPath::Overlapped,
+        _ => bail!("--io {io} is not a way to read: use auto, mmap or overlapped"),
+    })
 }
 
 fn output_format(args: &Args) -> anyhow::Result<OutputFormat> {

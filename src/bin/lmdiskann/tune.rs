@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use lmdiskann::index::{save_default_search_list, Index, DEFAULT_BEAM_WIDTH};
+use lmdiskann::index::{save_default_search_list, Index, ReadPath, DEFAULT_BEAM_WIDTH};
 use lmdiskann::SearchParams;
 use serde_json::json;
 
@@ -87,12 +87,13 @@ pub fn run(args: Args, index_path: &Path, force: bool) -> anyhow::Result<ExitCod
     let pool = crate::thread_pool(args.threads)?;
 
     // One untimed pass first, so the first row is not the one that paid for a cold cache.
-    run_batch(&index, &queries, &at(lists[0]), &pool).with_context(|| format!("{}: search failed", args.query.display()))?;
+    run_batch(&index, &queries, &at(lists[0]), ReadPath::Auto, &pool)
+        .with_context(|| format!("{}: search failed", args.query.display()))?;
     println!("{:>6} {:>10} {:>10} {:>13} {:>10} {:>10}", "L", format!("recall@{k}"), "QPS", "blocks/query", "p50 ms", "p99 ms");
     let mut sweep: Vec<Summary> = Vec::new();
     for &search_list in &lists {
         let params = at(search_list);
-        let summary = run_batch(&index, &queries, &params, &pool)
+        let summary = run_batch(&index, &queries, &params, ReadPath::Auto, &pool)
             .with_context(|| format!("{}: search failed", args.query.display()))?
             .summary(&params, Some(&truth));
         let recall = summary.recall.unwrap_or(0.0);
