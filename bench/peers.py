@@ -403,10 +403,15 @@ def remove_cgroup(path):
         (path / "memory.force_empty").write_text("0")
     except OSError:
         pass
-    try:
-        path.rmdir()
-    except OSError as e:
-        log(f"could not remove {path}: {e.strerror}")
+    # The worker's last task may still be leaving the cgroup for a moment after it exits.
+    for attempt in range(50):
+        try:
+            path.rmdir()
+            return
+        except OSError as e:
+            if attempt == 49:
+                log(f"could not remove {path}: {e.strerror}")
+            time.sleep(0.1)
 
 
 def join_cgroup(spec):

@@ -163,7 +163,10 @@ impl Index {
             }
         }
         if path == ReadPath::Overlapped {
-            return Err(Error::InvalidParameter("overlapped reads need io_uring (Linux), which this system does not allow".into()));
+            return Err(Error::InvalidParameter(format!(
+                "overlapped reads need io_uring (Linux), which this system does not allow, and rounds of at most {} MiB of blocks (beam width x block size)",
+                BUFFER_BYTES >> 20
+            )));
         }
         queries.par_chunks(self.dims()).enumerate().map(|(i, q)| self.search(q, params).map_err(with_query(i))).collect()
     }
@@ -185,13 +188,21 @@ impl Index {
     }
 
     /// Every query searched with overlapped reads, each thread taking a share of them;
-    /// None when this system cannot read that way.
+    /// None when this system cannot read that way, or one round's blocks would not fit
+    /// a thread's buffers.
     #[cfg(target_os = "linux")]
     fn search_overlapped(&self, queries: &[f32], params: &SearchParams) -> Option<Result<QueryResults>> {
         use crate::storage::OverlappedReads;
         let dims = self.dims();
         let total = queries.len() / dims;
-        let buffers = QUERIES_IN_FLIGHT * params.beam_width.max(1);
+        // A round holds at most the list; as many queries fly as their rounds' buffers fit.
+        let within = self.within(params);
+        let width = within.beam_width.clamp(1, within.search_list.max(1));
+        let flights = (BUFFER_BYTES / (width * self.file.layout().block_size)).min(QUERIES_IN_FLIGHT);
+        if flights == 0 {
+            return None;
+        }
+        let buffers = flights * width;
         // Can the kernel do it at all? (A seccomp profile may forbid io_uring.)
         drop(OverlappedReads::new(&self.file, 1)?);
         // A few shares per thread, so a thread that finishes early takes another.
@@ -257,6 +268,9 @@ impl ReadPath {
 /// for an SSD's queue (a 25k x 384 index, 25% in the cache, one thread: 1,216 QPS with
 /// 8, 1,786 with 32, 1,784 with 64; two threads: 3,146 with 16, 3,534 with 32).
 const QUERIES_IN_FLIGHT: usize = 32;
+
+/// Bytes of block buffers a thread reading overlapped may hold.
+const BUFFER_BYTES: usize = 8 << 20;
 
 /// The share of an index in the page cache from which [`ReadPath::Auto`] reads through
 /// the map.

@@ -149,7 +149,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let index = Index::open(&index_with_tombstones(dir.path())).unwrap();
         let queries = Clustered::standard(16, 3).sample(300, 1);
-        for (k, list, width) in [(10, 16, 1), (10, 64, 1), (1, 10, 4), (50, 40, 2), (2500, 64, 3), (0, 64, 1)] {
+        for (k, list, width) in [(10, 16, 1), (10, 64, 1), (1, 10, 4), (50, 40, 2), (2500, 64, 3), (0, 64, 1), (10, 64, 1 << 30)] {
             let params = SearchParams { k, search_list: list, beam_width: width };
             let by_map = index.search_many_with(&queries.data, &params, ReadPath::Map).unwrap();
             for threads in [1, 2] {
