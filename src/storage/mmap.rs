@@ -1,6 +1,7 @@
 //! Read access to an index through a memory map, block by block.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::vfs::{FileStorage, Mapped, Storage, StoredFile};
 use crate::error::{Error, Result};
@@ -17,6 +18,12 @@ pub struct IndexFile {
     header: Header,
     layout: NodeLayout,
     map: Mapped,
+    /// A bit per slot whose block's checksum this process has verified (None for an index
+    /// of more than `VERIFIED_MAX_SLOTS` slots): a search reads the blocks near the entry
+    /// point for every query, and checksumming them each time was a quarter of a warm
+    /// search. The bytes cannot change while the file is open: the shared lock keeps
+    /// writers out.
+    verified: Option<Box<[AtomicU64]>>,
     rolled_back: bool,
     file: Box<dyn StoredFile>,
 }
@@ -40,7 +47,8 @@ impl IndexFile {
         // I/O and page cache.
         map.advise_random();
         let layout = layout_of(path, &header)?;
-        Ok(IndexFile { path: path.into(), header, layout, map, rolled_back, file })
+        let verified = (header.slots <= VERIFIED_MAX_SLOTS).then(|| (0..header.slots.div_ceil(64)).map(|_| AtomicU64::new(0)).collect());
+        Ok(IndexFile { path: path.into(), header, layout, map, verified, rolled_back, file })
     }
 
     /// True when opening rolled back a change that a writer did not finish.
@@ -79,15 +87,25 @@ impl IndexFile {
         &self.map[..self.layout.block_size]
     }
 
-    /// The block of `slot`, its checksum and fields checked.
+    /// The block of `slot`, its checksum (the first time it is read) and fields checked.
     pub fn block(&self, slot: u64) -> Result<&[u8]> {
-        checked_block(&self.map, &self.header, &self.layout, slot).map_err(|why| self.corrupted(why))
+        let block = block_in(&self.map, &self.header, &self.layout, slot).map_err(|why| self.corrupted(why))?;
+        self.checked(slot, block)
     }
 
-    /// `block`, the bytes of `slot`'s block read into a buffer, checked as [`Self::block`]
-    /// checks a block of the map.
+    /// `block`, the bytes of `slot`'s block (from the map or read into a buffer), checked:
+    /// its fields always, its checksum unless this process verified it before.
     pub fn checked<'a>(&self, slot: u64, block: &'a [u8]) -> Result<&'a [u8]> {
-        self.layout.check(block).map_err(|why| self.corrupted(format!("slot {slot}: {why}")))?;
+        let word = self.verified.as_ref().and_then(|bits| bits.get(slot as usize / 64));
+        let bit = 1u64 << (slot % 64);
+        let checked = match word {
+            Some(word) if word.load(Ordering::Relaxed) & bit != 0 => self.layout.check_fields(block),
+            _ => self.layout.check(block).inspect(|()| {
+                // Set once: a write to a word every thread reads would bounce its cache line.
+                word.map(|word| word.fetch_or(bit, Ordering::Relaxed));
+            }),
+        };
+        checked.map_err(|why| self.corrupted(format!("slot {slot}: {why}")))?;
         Ok(block)
     }
 
@@ -109,6 +127,9 @@ impl IndexFile {
         }
     }
 }
+
+/// Slots up to which an open index keeps a bit per slot for checksums verified (8 MiB).
+const VERIFIED_MAX_SLOTS: u64 = 1 << 26;
 
 /// Opens `path` to read, a directory being "not an index" rather than an I/O failure.
 fn open_for_reading(storage: &dyn Storage, path: &Path) -> Result<Box<dyn StoredFile>> {
