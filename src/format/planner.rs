@@ -186,10 +186,12 @@ mod tests {
 
     /// The largest page-friendly block below `block` (None below 1 KiB).
     fn smaller_page_block(block: usize) -> Option<usize> {
-        match block {
-            ..=MIN_BLOCK => None,
-            ..=PAGE => Some(block / 2),
-            _ => Some(block - PAGE),
+        if block <= MIN_BLOCK {
+            None
+        } else if block <= PAGE {
+            Some(block / 2)
+        } else {
+            Some(block - PAGE)
         }
     }
 
@@ -197,7 +199,7 @@ mod tests {
     fn blocks_never_straddle_a_page() {
         for need in (512..40_000).step_by(512) {
             let b = page_block(need);
-            assert!(b >= need && (PAGE % b == 0 || b % PAGE == 0), "{need} -> {b}");
+            assert!(b >= need && (PAGE.is_multiple_of(b) || b.is_multiple_of(PAGE)), "{need} -> {b}");
             assert!(smaller_page_block(b).is_none_or(|s| s < need), "{need} -> {b}");
         }
     }
