@@ -155,16 +155,18 @@ fn tables(q: &[f32], count: usize, bits: usize, half: f32) -> Vec<f32> {
     for (table, chunk) in lut.chunks_exact_mut(256).zip(q.chunks_exact(per_byte)) {
         // Fill the table one field at a time: after field t, entries below
         // 2^(B(t+1)) are final, and each higher field's entries extend a lower entry.
+        // (Whole slices at a time: the compiler turns them into vector adds, where
+        // indexing entry by entry was a fifth of a warm search.)
         for (t, qv) in chunk.iter().enumerate() {
-            let shift = t * bits;
+            let filled = 1usize << (t * bits);
+            let (low, high) = table.split_at_mut(filled);
             for level in 1..=mask {
                 let add = (level as f32 - half) * qv;
-                for low in 0..1usize << shift {
-                    table[(level << shift) | low] = table[low] + add;
-                }
+                let start = (level - 1) * filled;
+                high[start..start + filled].iter_mut().zip(low.iter()).for_each(|(e, l)| *e = l + add);
             }
             let zero = -half * qv;
-            table[..1usize << shift].iter_mut().for_each(|e| *e += zero);
+            low.iter_mut().for_each(|e| *e += zero);
         }
     }
     lut
