@@ -195,9 +195,10 @@ impl Index {
         use crate::storage::OverlappedReads;
         let dims = self.dims();
         let total = queries.len() / dims;
-        // A round holds at most the list; as many queries fly as their rounds' buffers fit.
-        let within = self.within(params);
-        let width = within.beam_width.clamp(1, within.search_list.max(1));
+        // A round holds at most the list, which a search that widens it may take up to the
+        // node count; as many queries fly as their rounds' buffers fit.
+        let header = self.file.header();
+        let width = params.beam_width.clamp(1, (header.live + header.tombstoned).max(1) as usize);
         let flights = (BUFFER_BYTES / (width * self.file.layout().block_size)).min(QUERIES_IN_FLIGHT);
         if flights == 0 {
             return None;
@@ -222,6 +223,7 @@ impl Index {
                     &self.codes,
                     self.metric(),
                     params,
+                    flights,
                     &mut reads,
                     &mut next,
                     &mut |i, hits, stats| out[i] = Some((self.neighbours(hits), stats)),

@@ -23,20 +23,21 @@ struct Flight {
     started: Instant,
 }
 
-/// Searches every prepared query that `next` hands out, as many at once as `reads` has
-/// buffers for rounds of `params.beam_width` blocks; `found` gets each query's hits as
-/// (ranking distance, rowid) when it finishes, in no particular order.
+/// Searches every prepared query that `next` hands out, `flights` at once (`reads` has
+/// buffers for each one's widest round); `found` gets each query's hits as (ranking
+/// distance, rowid) when it finishes, in no particular order.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn search_overlapped(
     file: &IndexFile,
     codes: &CodeSpace,
     metric: Metric,
     params: &SearchParams,
+    flights: usize,
     reads: &mut OverlappedReads,
     next: &mut dyn FnMut() -> Option<Result<(usize, Vec<f32>)>>,
     found: &mut dyn FnMut(usize, Vec<(f32, u64)>, SearchStats),
 ) -> Result<()> {
-    let width = params.beam_width.max(1);
-    let mut flights: Vec<Option<Flight>> = (0..(reads.buffers() / width).max(1)).map(|_| None).collect();
+    let mut flights: Vec<Option<Flight>> = (0..flights).map(|_| None).collect();
     let mut free: Vec<usize> = (0..reads.buffers()).rev().collect();
     // Which flight each buffer's read belongs to.
     let mut owner = vec![usize::MAX; reads.buffers()];
@@ -53,7 +54,7 @@ pub(super) fn search_overlapped(
                 };
                 let (query, prepared) = query?;
                 let search = Search::new(file, codes, &prepared, params);
-                let mut f = Flight { query, prepared, search, buffers: Vec::with_capacity(width), waiting: 0, started: Instant::now() };
+                let mut f = Flight { query, prepared, search, buffers: Vec::new(), waiting: 0, started: Instant::now() };
                 if start_round(file, codes, &mut f, reads, &mut free, &mut owner, place)? {
                     *flight = Some(f);
                 } else {
@@ -99,7 +100,7 @@ fn start_round(
 ) -> Result<bool> {
     let round = f.search.next_round(file, codes, &f.prepared);
     for &slot in round {
-        // A flight holds at most `width` buffers and there are `width` per flight.
+        // Each flight has buffers for its widest round.
         let buffer = free.pop().expect("a free buffer");
         owner[buffer] = place;
         f.buffers.push(buffer);
@@ -149,7 +150,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let index = Index::open(&index_with_tombstones(dir.path())).unwrap();
         let queries = Clustered::standard(16, 3).sample(300, 1);
-        for (k, list, width) in [(10, 16, 1), (10, 64, 1), (1, 10, 4), (50, 40, 2), (2500, 64, 3), (0, 64, 1), (10, 64, 1 << 30)] {
+        let combinations =
+            [(10, 16, 1), (10, 64, 1), (1, 10, 4), (50, 40, 2), (2500, 64, 3), (0, 64, 1), (10, 64, 1 << 30), (50, 40, 1 << 30)];
+        for (k, list, width) in combinations {
             let params = SearchParams { k, search_list: list, beam_width: width };
             let by_map = index.search_many_with(&queries.data, &params, ReadPath::Map).unwrap();
             for threads in [1, 2] {
