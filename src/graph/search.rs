@@ -5,10 +5,10 @@
 use super::candidates::Candidates;
 use super::visited::Visited;
 use crate::error::Result;
-use crate::format::NodeState;
+use crate::format::{NodeLayout, NodeState};
 use crate::quant::{CodeSpace, QueryCodes};
 use crate::storage::Blocks;
-use crate::vector::Metric;
+use crate::vector::{ElementCodec, Metric};
 
 /// Search knobs.
 #[derive(Clone, Copy, Debug)]
@@ -56,19 +56,11 @@ pub fn search<B: Blocks>(
     params: &SearchParams,
 ) -> Result<(Vec<(f32, u64)>, SearchStats)> {
     let mut search = Search::new(file, codes, query, params);
-    loop {
-        let round = search.next_round(file, codes, query).len();
-        if round == 0 {
-            return Ok(search.finish());
-        }
-        if round > 1 {
-            search.round().iter().for_each(|&slot| file.prefetch(slot as u64));
-        }
-        for i in 0..round {
-            let slot = search.round()[i];
-            search.expand(file, metric, query, slot, file.block(slot as u64)?)?;
-        }
+    while !search.next_round(file, codes, query).is_empty() {
+        let (layout, results) = (file.layout(), &mut search.results);
+        search.beam.read_round(file, metric, query, &mut search.stats, &mut keep_live(layout, results))?;
     }
+    Ok(search.finish())
 }
 
 /// One query's search in progress, driven round by round: [`search`] reads each round's
@@ -116,11 +108,7 @@ impl Search {
     /// Expands `slot` of the current round, whose block (checked) is `block`.
     pub fn expand<B: Blocks>(&mut self, file: &B, metric: Metric, query: &[f32], slot: u32, block: &[u8]) -> Result<()> {
         let (layout, results) = (file.layout(), &mut self.results);
-        self.beam.expand(file, metric, query, slot, block, &mut self.stats, &mut |node| {
-            if node.state == NodeState::Live {
-                results.push((node.distance, layout.rowid(node.block)));
-            }
-        })
+        self.beam.expand(file, metric, query, slot, block, &mut self.stats, &mut keep_live(layout, results))
     }
 
     /// The k nearest live hits found, nearest first (ties: smaller rowid), and the work done.
@@ -128,6 +116,15 @@ impl Search {
         self.results.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         self.results.truncate(self.k);
         (self.results, self.stats)
+    }
+}
+
+/// What a search keeps of each node it expands: a live node's distance and rowid.
+fn keep_live(layout: NodeLayout, results: &mut Vec<(f32, u64)>) -> impl FnMut(Expanded) + '_ {
+    move |node| {
+        if node.state == NodeState::Live {
+            results.push((node.distance, layout.rowid(node.block)));
+        }
     }
 }
 
@@ -164,24 +161,16 @@ pub fn beam_search<B: Blocks>(
     expanded: &mut dyn FnMut(Expanded),
 ) -> Result<()> {
     let mut state = BeamState::new(file, codes, query, beam);
-    loop {
-        let round = state.next_round().len();
-        if round == 0 {
-            return Ok(());
-        }
-        if round > 1 {
-            state.round.iter().for_each(|&slot| file.prefetch(slot as u64));
-        }
-        for i in 0..round {
-            let slot = state.round[i];
-            state.expand(file, metric, query, slot, file.block(slot as u64)?, stats, expanded)?;
-        }
+    while !state.next_round().is_empty() {
+        state.read_round(file, metric, query, stats, expanded)?;
     }
+    Ok(())
 }
 
 /// A beam search between rounds: its candidates, the nodes it has seen, the round to expand.
 struct BeamState {
     query_codes: QueryCodes,
+    codec: ElementCodec,
     candidates: Candidates,
     seen: Visited,
     vector: Vec<f32>,
@@ -205,6 +194,7 @@ impl BeamState {
         let width = beam.width.clamp(1, beam.list.max(1));
         BeamState {
             query_codes: codes.query(query),
+            codec: header.element_codec(),
             candidates,
             seen,
             vector: vec![0.0f32; layout.dims],
@@ -223,6 +213,26 @@ impl BeamState {
             }
         }
         &self.round
+    }
+
+    /// Expands the round chosen last, reading its blocks from `file` one after another
+    /// (asked for together when there are several).
+    fn read_round<B: Blocks>(
+        &mut self,
+        file: &B,
+        metric: Metric,
+        query: &[f32],
+        stats: &mut SearchStats,
+        expanded: &mut dyn FnMut(Expanded),
+    ) -> Result<()> {
+        if self.round.len() > 1 {
+            self.round.iter().for_each(|&slot| file.prefetch(slot as u64));
+        }
+        for i in 0..self.round.len() {
+            let slot = self.round[i];
+            self.expand(file, metric, query, slot, file.block(slot as u64)?, stats, expanded)?;
+        }
+        Ok(())
     }
 
     /// Expands `slot`, whose block (checked) is `block`: its exact distance replaces the
@@ -244,7 +254,7 @@ impl BeamState {
             Some(state) if state.is_node() => state,
             other => return Err(file.corrupted(format!("an edge leads to slot {slot}, which is not a node ({other:?})"))),
         };
-        if !header.element_codec().decode_prepared(metric, layout.vector_bytes(block), &mut self.vector) {
+        if !self.codec.decode_prepared(metric, layout.vector_bytes(block), &mut self.vector) {
             return Err(file.corrupted(format!("slot {slot} holds a zero vector, which cosine cannot rank")));
         }
         let exact = metric.rank_distance(query, &self.vector);

@@ -48,9 +48,10 @@ impl<'f> OverlappedReads<'f> {
     /// is handed to the kernel by the next [`OverlappedReads::wait`].
     pub fn read(&mut self, slot: u32, buffer: usize) -> Result<()> {
         let (header, bs) = (self.file.header(), self.file.layout().block_size);
-        if slot as u64 >= header.slots || buffer >= self.count {
+        if slot as u64 >= header.slots {
             return Err(self.file.corrupted(format!("slot {slot} is beyond the {} slots", header.slots)));
         }
+        debug_assert!(buffer < self.count, "buffer {buffer} of {}", self.count);
         let at = self.start + buffer * bs;
         let target = self.memory[at..at + bs].as_mut_ptr();
         let read =
