@@ -32,24 +32,34 @@ impl Rotation {
     /// Rotates `v` in place.
     pub fn apply(&self, v: &mut [f32]) {
         debug_assert_eq!(v.len(), self.dims);
-        let scale = 1.0 / (self.block as f32).sqrt();
-        for round in 0..ROUNDS {
-            flip(v, &self.head_signs[round]);
-            hadamard(&mut v[..self.block], scale);
-            if self.block < self.dims {
-                flip(v, &self.tail_signs[round]);
-                let start = self.dims - self.block;
-                hadamard(&mut v[start..], scale);
-            }
+        rotate(self, v);
+    }
+}
+
+/// [`Rotation::apply`], compiled for wider vectors too and chosen at run time: every step
+/// is a lane-wise IEEE operation, so the width never changes a result, and every query
+/// pays for a rotation.
+#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2", "aarch64+neon"))]
+fn rotate(rotation: &Rotation, v: &mut [f32]) {
+    let Rotation { dims, block, head_signs, tail_signs } = rotation;
+    let scale = 1.0 / (*block as f32).sqrt();
+    for round in 0..ROUNDS {
+        flip(v, &head_signs[round]);
+        hadamard(&mut v[..*block], scale);
+        if block < dims {
+            flip(v, &tail_signs[round]);
+            hadamard(&mut v[dims - block..], scale);
         }
     }
 }
 
+#[inline(always)]
 fn flip(v: &mut [f32], signs: &[f32]) {
     v.iter_mut().zip(signs).for_each(|(x, s)| *x *= s);
 }
 
 /// In-place fast Walsh-Hadamard transform, scaled by `scale` (1/sqrt(n) keeps it orthogonal).
+#[inline(always)]
 fn hadamard(v: &mut [f32], scale: f32) {
     let n = v.len();
     debug_assert!(n.is_power_of_two());
