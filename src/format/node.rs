@@ -131,6 +131,11 @@ impl NodeLayout {
         get_u32(block, self.ids_at() + 4 * i)
     }
 
+    /// Every neighbour's code, one after another (`code_len` bytes each).
+    pub fn codes<'a>(&self, block: &'a [u8]) -> &'a [u8] {
+        &block[self.codes_at()..self.codes_at() + self.max_degree * self.code_len]
+    }
+
     pub fn code<'a>(&self, block: &'a [u8], i: usize) -> &'a [u8] {
         let at = self.codes_at() + i * self.code_len;
         &block[at..at + self.code_len]

@@ -176,6 +176,10 @@ struct BeamState {
     vector: Vec<f32>,
     width: usize,
     round: Vec<u32>,
+    /// Scratch of one expansion: the neighbours it scores (their positions in the block)
+    /// and their estimates.
+    fresh: Vec<u32>,
+    scores: Vec<f32>,
 }
 
 impl BeamState {
@@ -200,6 +204,8 @@ impl BeamState {
             vector: vec![0.0f32; layout.dims],
             width,
             round: Vec::with_capacity(width),
+            fresh: Vec::with_capacity(layout.max_degree),
+            scores: Vec::with_capacity(layout.max_degree),
         }
     }
 
@@ -260,15 +266,21 @@ impl BeamState {
         let exact = metric.rank_distance(query, &self.vector);
         self.candidates.set_distance(slot, exact);
         expanded(Expanded { slot, state, block, vector: &self.vector, distance: exact });
+        // The neighbours not seen yet are scored together: one call per block.
+        self.fresh.clear();
         for i in 0..layout.degree(block) {
             let nb = layout.neighbour(block, i);
             if nb as u64 >= header.slots {
                 return Err(file.corrupted(format!("slot {slot} has an edge to slot {nb}, beyond {} slots", header.slots)));
             }
             if self.seen.insert(nb) {
-                stats.codes_scored += 1;
-                self.candidates.insert(self.query_codes.distance(layout.code(block, i)), nb);
+                self.fresh.push(i as u32);
             }
+        }
+        stats.codes_scored += self.fresh.len() as u64;
+        self.query_codes.distances(layout.codes(block), &self.fresh, &mut self.scores);
+        for (&i, &distance) in self.fresh.iter().zip(&self.scores) {
+            self.candidates.insert(distance, layout.neighbour(block, i as usize));
         }
         Ok(())
     }

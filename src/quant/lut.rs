@@ -1,11 +1,12 @@
-//! RaBitQ-style codes (`1bit`, `2bit`, `4bit`, `ternary`) and their lookup-table estimator.
+//! RaBitQ-style codes (`1bit`, `2bit`, `4bit`, `ternary`) and their estimators.
 //!
 //! Each rotated coordinate y_i is kept as a small reconstruction level r_i: B-bit codes
 //! use `r_i = code_i - (2^B - 1)/2` on a per-vector grid, ternary codes r_i in {-1, 0, +1}
 //! in two bit-planes (the positive and the negative coordinates). The code keeps the
 //! rescale `s = |y|^2 / <r, y>`, with which `<y, q'> ≈ s <r, q'>` (RaBitQ's estimator).
-//! `<r, q'>` is summed from 256-entry lookup tables built once per query, one per code
-//! byte, so scoring costs one lookup per byte whatever the kind.
+//! 1-bit codes sum `<r, q'>` with popcounts against the query on a small integer grid
+//! ([`Planes`]); the other kinds from 256-entry lookup tables built once per query, one
+//! per code byte.
 
 use super::CodeKind;
 use crate::format::{get_f32, put_f32};
@@ -110,37 +111,132 @@ fn encode_ternary(y: &[f32], body: &mut [u8]) -> f32 {
     along
 }
 
-/// A query's lookup tables.
-pub(super) struct Query {
-    ternary: bool,
-    lut: Vec<f32>,
+/// A query prepared for scoring codes.
+pub(super) enum Query {
+    /// 256-entry tables, one per code byte, summed in float.
+    Tables { ternary: bool, lut: Vec<f32> },
+    /// 1-bit codes: the query on a small integer grid, scored with popcounts.
+    Planes(Planes),
+}
+
+/// Bits each rotated query coordinate keeps when 1-bit codes are scored with popcounts.
+/// With 6, recall@10 is that of the float tables (384-d text at L 16: 0.886 against 0.884;
+/// MNIST at L 12: 0.919 both); RaBitQ's 4 cost 0.3-0.4 points for 2-3% more speed. The
+/// search reranks with exact distances either way.
+const QUERY_BITS: usize = 6;
+
+/// The query q' ≈ low + step * u, u in [0, 2^QUERY_BITS), as QUERY_BITS bit-planes per
+/// 64 coordinates: bit i of plane j of word w is bit j of u for coordinate 64w + i. For
+/// a 1-bit code b (levels b - 1/2),
+///
+/// ```text
+/// <b - 1/2, q'> ≈ low * popcount(b) + step * sum_j 2^j popcount(b & plane_j) - sum(q') / 2
+/// ```
+///
+/// integer popcounts over 64 coordinates at a time: no 256-entry tables to fill per query
+/// (100 KB at 784 dims) and no chain of dependent float additions per code.
+pub(super) struct Planes {
+    planes: Vec<[u64; QUERY_BITS]>,
+    low: f32,
+    step: f32,
+    half_sum: f32,
 }
 
 impl Query {
     pub(super) fn new(kind: CodeKind, q: &[f32], body_len: usize) -> Query {
-        if kind == CodeKind::Ternary {
+        match kind {
+            CodeKind::OneBit => Query::Planes(Planes::new(q)),
             // One table per 8 coordinates, shared by both planes: entry b = sum of the
             // q_i whose bit is set in b.
-            return Query { ternary: true, lut: tables(q, body_len / 2, 1, 0.0) };
+            CodeKind::Ternary => Query::Tables { ternary: true, lut: tables(q, body_len / 2, 1, 0.0) },
+            _ => {
+                let bits = bits(kind);
+                Query::Tables { ternary: false, lut: tables(q, body_len, bits, half_range(bits)) }
+            }
         }
-        let bits = bits(kind);
-        Query { ternary: false, lut: tables(q, body_len, bits, half_range(bits)) }
     }
 
-    /// `<y, q'>` estimated from a code.
-    #[inline]
-    pub(super) fn inner(&self, body: &[u8], params: &[u8]) -> f32 {
-        let sum: f32 = if self.ternary {
-            let (positive, negative) = body.split_at(body.len() / 2);
-            self.lut
-                .chunks_exact(256)
-                .zip(positive.iter().zip(negative))
-                .map(|(table, (p, n))| table[*p as usize] - table[*n as usize])
-                .sum()
-        } else {
-            self.lut.chunks_exact(256).zip(body).map(|(table, byte)| table[*byte as usize]).sum()
+    /// Appends to `out` the `<y, q'>` estimates of the codes `which` of `codes`
+    /// (consecutive codes of `code_len` bytes: a body of `body_len`, `a`, the rescale).
+    pub(super) fn inner_many(&self, codes: &[u8], code_len: usize, body_len: usize, which: &[u32], out: &mut Vec<f32>) {
+        match self {
+            Query::Planes(planes) => planes_inner_many(planes, codes, code_len, body_len, which, out),
+            Query::Tables { ternary, lut } => out.extend(which.iter().map(|&i| {
+                let (body, params) = codes[i as usize * code_len..][..code_len].split_at(body_len);
+                let sum: f32 = if *ternary {
+                    let (positive, negative) = body.split_at(body.len() / 2);
+                    lut.chunks_exact(256)
+                        .zip(positive.iter().zip(negative))
+                        .map(|(table, (p, n))| table[*p as usize] - table[*n as usize])
+                        .sum()
+                } else {
+                    lut.chunks_exact(256).zip(body).map(|(table, byte)| table[*byte as usize]).sum()
+                };
+                get_f32(params, 4) * sum
+            })),
+        }
+    }
+}
+
+/// [`Planes::inner`] over a node's codes: one run-time dispatch per node, and popcount
+/// instructions where the CPU has them (the portable count is a dozen instructions).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vpopcntdq", "x86_64+avx2+popcnt", "x86_64+popcnt", "aarch64+neon"))]
+fn planes_inner_many(planes: &Planes, codes: &[u8], code_len: usize, body_len: usize, which: &[u32], out: &mut Vec<f32>) {
+    out.extend(which.iter().map(|&i| {
+        let (body, params) = codes[i as usize * code_len..][..code_len].split_at(body_len);
+        get_f32(params, 4) * planes.inner(body)
+    }));
+}
+
+impl Planes {
+    fn new(q: &[f32]) -> Planes {
+        let top = ((1 << QUERY_BITS) - 1) as f32;
+        let (low, high) = q.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let step = if high > low { (high - low) / top } else { 0.0 };
+        let scale = if step > 0.0 { 1.0 / step } else { 0.0 };
+        // Non-negative, so adding a half and truncating rounds to nearest.
+        let grid: Vec<u8> = q.iter().map(|&v| ((v - low) * scale + 0.5).min(top) as u8).collect();
+        let mut planes = vec![[0u64; QUERY_BITS]; q.len().div_ceil(64)];
+        // Eight coordinates at a time: bit j of each of their grid bytes, gathered into one
+        // byte by a multiply (byte k of the masked word lands on bit 56 + k).
+        for (group, bytes) in grid.chunks(8).enumerate() {
+            let mut eight = [0u8; 8];
+            eight[..bytes.len()].copy_from_slice(bytes);
+            let eight = u64::from_le_bytes(eight);
+            for (j, plane) in planes[group / 8].iter_mut().enumerate() {
+                let gathered = ((eight >> j) & 0x0101_0101_0101_0101).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+                *plane |= gathered << (8 * (group % 8));
+            }
+        }
+        let low = if q.is_empty() { 0.0 } else { low };
+        Planes { planes, low, step, half_sum: 0.5 * q.iter().sum::<f32>() }
+    }
+
+    /// `<b - 1/2, q'>` for the 1-bit code body `body`. Always inlined: inside the
+    /// dispatched caller it compiles to popcount instructions.
+    #[inline(always)]
+    fn inner(&self, body: &[u8]) -> f32 {
+        let mut ones = 0u32;
+        // One sum per plane: independent popcounts, no chain between them.
+        let mut per_plane = [0u32; QUERY_BITS];
+        let mut add = |code: u64, word: &[u64; QUERY_BITS]| {
+            ones += code.count_ones();
+            for j in 0..QUERY_BITS {
+                per_plane[j] += (code & word[j]).count_ones();
+            }
         };
-        get_f32(params, 0) * sum
+        let mut words = body.chunks_exact(8);
+        for (chunk, word) in (&mut words).zip(&self.planes) {
+            add(u64::from_le_bytes(chunk.try_into().unwrap()), word);
+        }
+        let tail = words.remainder();
+        if !tail.is_empty() {
+            let mut last = [0u8; 8];
+            last[..tail.len()].copy_from_slice(tail);
+            add(u64::from_le_bytes(last), &self.planes[body.len() / 8]);
+        }
+        let weighted: u32 = (0..QUERY_BITS).map(|j| per_plane[j] << j).sum();
+        self.low * ones as f32 + self.step * weighted as f32 - self.half_sum
     }
 }
 
@@ -185,6 +281,28 @@ mod tests {
         let along = encode_ternary(&y, &mut body);
         assert_eq!(body, [0b0001, 0b0010]);
         assert_eq!(along, 5.5);
+    }
+
+    #[test]
+    fn planes_score_a_query_on_their_grid_exactly() {
+        // Coordinates on the grid (low -5, step 1, every level used), so the popcount sum
+        // must equal the float sum exactly: that checks the bit gathering and the tail word.
+        let mut rng = crate::rng::Rng::new(3);
+        for dims in [64, 1, 7, 8, 63, 65, 100, 784] {
+            let mut q: Vec<f32> = (0..dims).map(|i| (i * 37 % 64) as f32 - 5.0).collect();
+            if dims > 1 {
+                (q[0], q[dims - 1]) = (-5.0, 58.0);
+            }
+            let planes = Planes::new(&q);
+            let body: Vec<u8> = (0..dims.div_ceil(8)).map(|_| rng.next_u64() as u8).collect();
+            // Bits past the last dimension are zero in a real code.
+            let mut body = body;
+            if dims % 8 != 0 {
+                *body.last_mut().unwrap() &= (1u8 << (dims % 8)) - 1;
+            }
+            let exact: f32 = q.iter().enumerate().map(|(i, v)| (((body[i / 8] >> (i % 8)) & 1) as f32 - 0.5) * v).sum();
+            assert_eq!(planes.inner(&body), exact, "dims {dims}");
+        }
     }
 
     #[test]

@@ -117,12 +117,14 @@ impl CodeKind {
         }
     }
 
-    /// Heap a query prepared for this kind holds: the rotated query, or its tables.
+    /// Heap a query prepared for this kind holds: the rotated query, its tables or planes.
     pub fn query_bytes(self, dims: usize) -> usize {
         match self {
             CodeKind::F32 | CodeKind::F16 | CodeKind::Int8 => 4 * dims,
             CodeKind::Ternary => 1024 * self.body_len(dims) / 2,
-            CodeKind::FourBit | CodeKind::TwoBit | CodeKind::OneBit => 1024 * self.body_len(dims),
+            CodeKind::FourBit | CodeKind::TwoBit => 1024 * self.body_len(dims),
+            // Its grid (a byte per dimension) and bit-planes (6 bits per dimension).
+            CodeKind::OneBit => 2 * dims,
         }
     }
 

@@ -60,7 +60,7 @@ impl CodeSpace {
                 Inner::Lut(lut::Query::new(self.kind, &qr, self.body_len))
             }
         };
-        QueryCodes { metric: self.metric, constant, body_len: self.body_len, inner }
+        QueryCodes { metric: self.metric, constant, code_len: self.code_len(), body_len: self.body_len, inner }
     }
 }
 
@@ -73,24 +73,37 @@ enum Inner {
 pub struct QueryCodes {
     metric: Metric,
     constant: f32,
+    code_len: usize,
     body_len: usize,
     inner: Inner,
 }
 
 impl QueryCodes {
     /// Estimated ranking distance (`Metric::rank_distance`) from the query to a code.
-    #[inline]
     pub fn distance(&self, code: &[u8]) -> f32 {
-        let (body, params) = code.split_at(self.body_len);
-        let offset = get_f32(params, 0);
-        let params = &params[4..];
-        let inner = match &self.inner {
-            Inner::Scalar(q) => q.inner(body, params),
-            Inner::Lut(q) => q.inner(body, params),
-        };
-        match self.metric {
-            Metric::L2 => offset + self.constant - 2.0 * inner,
-            Metric::Cosine | Metric::InnerProduct => -(inner + offset + self.constant),
+        let mut out = Vec::with_capacity(1);
+        self.distances(code, &[0], &mut out);
+        out[0]
+    }
+
+    /// Estimated ranking distances from the query to the codes `which` of `codes` (a node's
+    /// codes, one after another), into `out` in the order of `which`.
+    pub fn distances(&self, codes: &[u8], which: &[u32], out: &mut Vec<f32>) {
+        out.clear();
+        let (code_len, body_len) = (self.code_len, self.body_len);
+        match &self.inner {
+            Inner::Scalar(q) => out.extend(which.iter().map(|&i| {
+                let (body, params) = codes[i as usize * code_len..][..code_len].split_at(body_len);
+                q.inner(body, &params[4..])
+            })),
+            Inner::Lut(q) => q.inner_many(codes, code_len, body_len, which, out),
+        }
+        for (d, &i) in out.iter_mut().zip(which) {
+            let offset = get_f32(codes, i as usize * code_len + body_len);
+            *d = match self.metric {
+                Metric::L2 => offset + self.constant - 2.0 * *d,
+                Metric::Cosine | Metric::InnerProduct => -(*d + offset + self.constant),
+            };
         }
     }
 }
