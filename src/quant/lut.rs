@@ -136,7 +136,10 @@ const QUERY_BITS: usize = 6;
 /// integer popcounts over 64 coordinates at a time: no 256-entry tables to fill per query
 /// (100 KB at 784 dims) and no chain of dependent float additions per code.
 pub(super) struct Planes {
-    planes: Vec<[u64; QUERY_BITS]>,
+    /// Plane j is `planes[j * words..(j + 1) * words]`: each plane's words in a run, so
+    /// the popcounts of one plane against a code vectorise over the words.
+    planes: Vec<u64>,
+    words: usize,
     low: f32,
     step: f32,
     half_sum: f32,
@@ -180,7 +183,7 @@ impl Query {
 
 /// [`Planes::inner`] over a node's codes: one run-time dispatch per node, and popcount
 /// instructions where the CPU has them (the portable count is a dozen instructions).
-#[multiversion::multiversion(targets("x86_64+avx512f+avx512vpopcntdq", "x86_64+avx2+popcnt", "x86_64+popcnt", "aarch64+neon"))]
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vpopcntdq+popcnt", "x86_64+avx2+popcnt", "x86_64+popcnt", "aarch64+neon"))]
 fn planes_inner_many(planes: &Planes, codes: &[u8], code_len: usize, body_len: usize, which: &[u32], out: &mut Vec<f32>) {
     out.extend(which.iter().map(|&i| {
         let (body, params) = codes[i as usize * code_len..][..code_len].split_at(body_len);
@@ -196,47 +199,47 @@ impl Planes {
         let scale = if step > 0.0 { 1.0 / step } else { 0.0 };
         // Non-negative, so adding a half and truncating rounds to nearest.
         let grid: Vec<u8> = q.iter().map(|&v| ((v - low) * scale + 0.5).min(top) as u8).collect();
-        let mut planes = vec![[0u64; QUERY_BITS]; q.len().div_ceil(64)];
+        let words = q.len().div_ceil(64);
+        let mut planes = vec![0u64; QUERY_BITS * words];
         // Eight coordinates at a time: bit j of each of their grid bytes, gathered into one
         // byte by a multiply (byte k of the masked word lands on bit 56 + k).
         for (group, bytes) in grid.chunks(8).enumerate() {
             let mut eight = [0u8; 8];
             eight[..bytes.len()].copy_from_slice(bytes);
             let eight = u64::from_le_bytes(eight);
-            for (j, plane) in planes[group / 8].iter_mut().enumerate() {
+            for j in 0..QUERY_BITS {
                 let gathered = ((eight >> j) & 0x0101_0101_0101_0101).wrapping_mul(0x0102_0408_1020_4080) >> 56;
-                *plane |= gathered << (8 * (group % 8));
+                planes[j * words + group / 8] |= gathered << (8 * (group % 8));
             }
         }
         let low = if q.is_empty() { 0.0 } else { low };
-        Planes { planes, low, step, half_sum: 0.5 * q.iter().sum::<f32>() }
+        Planes { planes, words, low, step, half_sum: 0.5 * q.iter().sum::<f32>() }
     }
 
     /// `<b - 1/2, q'>` for the 1-bit code body `body`. Always inlined: inside the
-    /// dispatched caller it compiles to popcount instructions.
+    /// dispatched caller it compiles to (vector) popcount instructions.
     #[inline(always)]
     fn inner(&self, body: &[u8]) -> f32 {
-        let mut ones = 0u32;
-        // One sum per plane: independent popcounts, no chain between them.
-        let mut per_plane = [0u32; QUERY_BITS];
-        let mut add = |code: u64, word: &[u64; QUERY_BITS]| {
-            ones += code.count_ones();
-            for j in 0..QUERY_BITS {
-                per_plane[j] += (code & word[j]).count_ones();
+        let full = body.len() / 8;
+        // The bytes past the last whole word, as a word: the top bytes of the body's last
+        // eight (no copy) unless the body is shorter than a word.
+        let tail = match body.len() % 8 {
+            0 => 0,
+            rest if body.len() >= 8 => u64::from_le_bytes(body[body.len() - 8..].try_into().unwrap()) >> (8 * (8 - rest)),
+            _ => body.iter().rev().fold(0u64, |word, &b| word << 8 | b as u64),
+        };
+        let count = |plane: Option<&[u64]>| -> u32 {
+            let words = body.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap()));
+            match plane {
+                None => words.map(u64::count_ones).sum::<u32>() + tail.count_ones(),
+                Some(plane) => {
+                    let last = plane.get(full).map_or(0, |p| (tail & p).count_ones());
+                    words.zip(plane).map(|(w, p)| (w & p).count_ones()).sum::<u32>() + last
+                }
             }
         };
-        let mut words = body.chunks_exact(8);
-        for (chunk, word) in (&mut words).zip(&self.planes) {
-            add(u64::from_le_bytes(chunk.try_into().unwrap()), word);
-        }
-        let tail = words.remainder();
-        if !tail.is_empty() {
-            let mut last = [0u8; 8];
-            last[..tail.len()].copy_from_slice(tail);
-            add(u64::from_le_bytes(last), &self.planes[body.len() / 8]);
-        }
-        let weighted: u32 = (0..QUERY_BITS).map(|j| per_plane[j] << j).sum();
-        self.low * ones as f32 + self.step * weighted as f32 - self.half_sum
+        let weighted: u32 = self.planes.chunks_exact(self.words).enumerate().map(|(j, plane)| count(Some(plane)) << j).sum();
+        self.low * count(None) as f32 + self.step * weighted as f32 - self.half_sum
     }
 }
 
