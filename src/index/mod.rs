@@ -267,9 +267,11 @@ impl ReadPath {
 }
 
 /// Queries each thread keeps in flight when reading overlapped: enough reads in flight
-/// for an SSD's queue (a 25k x 384 index, 25% in the cache, one thread: 1,216 QPS with
-/// 8, 1,786 with 32, 1,784 with 64; two threads: 3,146 with 16, 3,534 with 32).
-const QUERIES_IN_FLIGHT: usize = 32;
+/// for an SSD's queue. A 25k x 384 index, 25% in the cache, L 24, median QPS of three
+/// with 16 / 32 / 64 / 128 in flight: one thread 2,830 / 3,250 / 3,038 / 3,072, two
+/// threads 3,242 / 3,747 / 4,321 / 4,266. Each query's latency grows with the flights
+/// (p50 at two threads 9 / 15 / 23 / 47 ms): the search is for throughput.
+const QUERIES_IN_FLIGHT: usize = 64;
 
 /// Bytes of block buffers a thread reading overlapped may hold.
 const BUFFER_BYTES: usize = 8 << 20;
