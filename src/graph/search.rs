@@ -186,9 +186,11 @@ impl BeamState {
     fn new<B: Blocks>(file: &B, codes: &CodeSpace, query: &[f32], beam: Beam) -> BeamState {
         let (header, layout) = (file.header(), file.layout());
         let mut candidates = Candidates::new(beam.list);
-        // Each expansion can see up to R new ids; sizing for that avoids rehashing, but no
-        // search sees more ids than the index has slots.
-        let mut seen = Visited::with_capacity(beam.list.saturating_mul(layout.max_degree).min(header.slots as usize));
+        // A search expands about 1.5 L nodes (reranking reorders the list), each seeing up
+        // to R new ids; sizing for that avoids rehashing, but no search sees more ids than
+        // the index has slots.
+        let expected = beam.list.saturating_mul(layout.max_degree).saturating_mul(3) / 2;
+        let mut seen = Visited::with_capacity(expected.min(header.slots as usize));
         if header.live + header.tombstoned > 0 && beam.list > 0 {
             let entry = header.entry_slot as u32;
             seen.insert(entry);
