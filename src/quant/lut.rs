@@ -297,9 +297,8 @@ mod tests {
                 (q[0], q[dims - 1]) = (-5.0, 58.0);
             }
             let planes = Planes::new(&q);
-            let body: Vec<u8> = (0..dims.div_ceil(8)).map(|_| rng.next_u64() as u8).collect();
+            let mut body: Vec<u8> = (0..dims.div_ceil(8)).map(|_| rng.next_u64() as u8).collect();
             // Bits past the last dimension are zero in a real code.
-            let mut body = body;
             if dims % 8 != 0 {
                 *body.last_mut().unwrap() &= (1u8 << (dims % 8)) - 1;
             }
