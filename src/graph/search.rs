@@ -2,7 +2,7 @@
 //! block rank its neighbours (routing); the full vector inside the block gives the exact
 //! distance that feeds the top-k (reranking without extra reads).
 
-use super::candidates::Candidates;
+use super::candidates::{Candidate, Candidates};
 use super::visited::Visited;
 use crate::error::Result;
 use crate::format::{NodeLayout, NodeState};
@@ -87,6 +87,14 @@ impl Search {
         Search { k, list, nodes, width, beam, results: Vec::with_capacity(list.min(PRESIZE)), stats: SearchStats::default() }
     }
 
+    /// Bytes a search of `params` holds while in progress (its seen set, candidates and
+    /// hits, before any widening): what a batch that keeps many in flight budgets for.
+    pub fn state_bytes<B: Blocks>(file: &B, params: &SearchParams) -> usize {
+        let header = file.header();
+        let list = params.within(header.live, header.live + header.tombstoned).search_list;
+        Visited::bytes_for(seen_capacity(file, list)) + list * (std::mem::size_of::<Candidate>() + std::mem::size_of::<(f32, u64)>())
+    }
+
     /// The slots whose blocks the next round expands, nearest first; empty when the search
     /// is over. A beam that ended with fewer than k live hits while more nodes exist starts
     /// again with twice the list (a list of every node expanded every node it could reach).
@@ -117,6 +125,14 @@ impl Search {
         self.results.truncate(self.k);
         (self.results, self.stats)
     }
+}
+
+/// The ids a search with a list of `list` is sized to see: it expands about 1.5 L nodes
+/// (reranking reorders the list), each showing up to R new ids; sizing for that avoids
+/// rehashing, but no search sees more ids than the index has slots.
+fn seen_capacity<B: Blocks>(file: &B, list: usize) -> usize {
+    let expected = list.saturating_mul(file.layout().max_degree).saturating_mul(3) / 2;
+    expected.min(file.header().slots as usize)
 }
 
 /// What a search keeps of each node it expands: a live node's distance and rowid.
@@ -186,11 +202,7 @@ impl BeamState {
     fn new<B: Blocks>(file: &B, codes: &CodeSpace, query: &[f32], beam: Beam) -> BeamState {
         let (header, layout) = (file.header(), file.layout());
         let mut candidates = Candidates::new(beam.list);
-        // A search expands about 1.5 L nodes (reranking reorders the list), each seeing up
-        // to R new ids; sizing for that avoids rehashing, but no search sees more ids than
-        // the index has slots.
-        let expected = beam.list.saturating_mul(layout.max_degree).saturating_mul(3) / 2;
-        let mut seen = Visited::with_capacity(expected.min(header.slots as usize));
+        let mut seen = Visited::with_capacity(seen_capacity(file, beam.list));
         if header.live + header.tombstoned > 0 && beam.list > 0 {
             let entry = header.entry_slot as u32;
             seen.insert(entry);

@@ -15,8 +15,18 @@ const EMPTY: u32 = u32::MAX;
 
 impl Visited {
     pub fn with_capacity(n: usize) -> Self {
-        let slots = (n * 2).next_power_of_two().max(64);
+        let slots = Self::slots_for(n);
         Visited { slots: vec![EMPTY; slots], len: 0, shift: 32 - slots.trailing_zeros() }
+    }
+
+    /// Bytes of a set made for `n` ids.
+    pub fn bytes_for(n: usize) -> usize {
+        Self::slots_for(n) * std::mem::size_of::<u32>()
+    }
+
+    /// At most half full.
+    fn slots_for(n: usize) -> usize {
+        (n * 2).next_power_of_two().max(64)
     }
 
     /// Inserts `id`; returns true when it was not there yet.

@@ -203,6 +203,9 @@ impl Index {
         if flights == 0 {
             return None;
         }
+        // A long list makes each search's state large: fewer fly, so that a thread's
+        // memory stays bounded whatever L is asked for.
+        let flights = flights.min(SEARCH_STATE_BYTES / graph::Search::state_bytes(&self.file, params)).max(1);
         let buffers = flights * width;
         // Can the kernel do it at all? (A seccomp profile may forbid io_uring.)
         drop(OverlappedReads::new(&self.file, 1)?);
@@ -275,6 +278,10 @@ const QUERIES_IN_FLIGHT: usize = 64;
 
 /// Bytes of block buffers a thread reading overlapped may hold.
 const BUFFER_BYTES: usize = 8 << 20;
+
+/// Bytes of search state (seen sets, candidates) of the queries a thread keeps in flight:
+/// 64 searches with L 64 and R 42 (34 KiB each), 7 with L 512 and R 64 (526 KiB each).
+const SEARCH_STATE_BYTES: usize = 4 << 20;
 
 /// The share of an index in the page cache from which [`ReadPath::Auto`] reads through
 /// the map.

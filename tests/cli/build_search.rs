@@ -168,24 +168,34 @@ fn tiny_indexes_return_every_row_when_k_exceeds_them() {
     }
 }
 
-/// Search memory is O(L) per query (times the queries in flight when reading overlapped):
-/// the process's own (anonymous) memory must not grow with the index, only the mapped file
-/// pages, which are the kernel's page cache.
+/// Search memory is O(L) per query (times the queries in flight when reading overlapped,
+/// fewer of them for a long list): the process's own (anonymous) memory must not grow with
+/// the index, only the mapped file pages, which are the kernel's page cache.
 #[test]
 fn search_memory_does_not_grow_with_the_index() {
-    let anon_mib = |n: usize, io: &str| -> f64 {
-        let w = Workdir::new();
-        w.dataset(n, 16, 200);
-        w.ok(&["build", "--input", "vectors.parquet"]);
-        w.ok(&["search", "--query", "q.fvecs", "--threads", "1", "--io", io, "--output", "hits.csv", "--report", "r.json"]);
+    let indexes: Vec<(usize, Workdir)> = [2_000, 64_000]
+        .into_iter()
+        .map(|n| {
+            let w = Workdir::new();
+            w.dataset(n, 16, 200);
+            w.ok(&["build", "--input", "vectors.parquet"]);
+            (n, w)
+        })
+        .collect();
+    let anon_mib = |w: &Workdir, io: &str, list: &str| -> f64 {
+        w.ok(&["search", "--query", "q.fvecs", "--threads", "1", "--io", io, "-L", list, "--output", "hits.csv", "--report", "r.json"]);
         let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(w.path("r.json")).unwrap()).unwrap();
         report["anon_rss_bytes"].as_f64().expect("the report gives anonymous RSS") / (1 << 20) as f64
     };
     for io in ["mmap", "overlapped"] {
-        let small = anon_mib(2_000, io);
-        let large = anon_mib(64_000, io);
-        eprintln!("--io {io}: anonymous RSS {small:.1} MiB (2k), {large:.1} MiB (64k)");
-        assert!(large < small + 4.0, "--io {io}: anonymous RSS grew from {small:.1} MiB (2k vectors) to {large:.1} MiB (64k vectors)");
+        for list in ["64", "512"] {
+            let [small, large] = [0, 1].map(|i| anon_mib(&indexes[i].1, io, list));
+            eprintln!("--io {io} -L {list}: anonymous RSS {small:.1} MiB (2k), {large:.1} MiB (64k)");
+            assert!(
+                large < small + 4.0,
+                "--io {io} -L {list}: anonymous RSS grew from {small:.1} MiB (2k vectors) to {large:.1} MiB (64k vectors)"
+            );
+        }
     }
 }
 
