@@ -11,13 +11,14 @@ index=$1 cache_mib=$2 queries=$3 truth=$4
 shift 4
 own_mib=${OWN_MIB:-16}
 cg=/sys/fs/cgroup/memory/lmdiskann-cold-$$
+scratch=$(mktemp -d)
 mkdir "$cg"
-trap 'rmdir "$cg" 2>/dev/null || true' EXIT
+# Whatever ends the script (an error, a reader of its output that went away) removes both.
+trap 'rmdir "$cg" 2>/dev/null || true; rm -rf "$scratch"' EXIT
 echo $(((cache_mib + own_mib) * 1048576)) > "$cg/memory.limit_in_bytes"
 python3 -c 'import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$index"
-scratch=$(mktemp -d)
 report=$scratch/report.json
 sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' _ "$cg" \
     "$BIN" search --index "$index" --query "$queries" --groundtruth "$truth" --report "$report" "$@" 2>&1 | tail -1
@@ -25,4 +26,3 @@ python3 -c 'import json, sys
 r = json.load(open(sys.argv[1]))
 reads = r["disk_read_bytes"] / 4096 / r["queries"]
 print("io %s  pages read from disk per query %.1f  anonymous memory %.1f MiB" % (r["io"], reads, r["anon_rss_bytes"] / 2**20))' "$report"
-rm -r "$scratch"
