@@ -59,7 +59,7 @@ fn block_for(req: &PlanRequest, degree: usize) -> usize {
 }
 
 /// Bytes of a memory page, the unit the page cache and a disk read deal in.
-const PAGE: usize = 4096;
+pub const PAGE: usize = 4096;
 
 /// The smallest block of at least `need` bytes that never straddles a page: a power of
 /// two up to a page, whole pages beyond. One hop of a search is then one page read, where

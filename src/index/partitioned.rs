@@ -51,7 +51,7 @@ use super::budget::{
 use super::build::{check_sorted_unique, store_vectors, write_new_index, BuildReport, NewIndex, Nodes, Stage};
 use super::BuildOptions;
 use crate::error::{Error, Result};
-use crate::format::{read_f32s, write_f32s, Plan};
+use crate::format::{read_f32s, write_f32s, Plan, PAGE};
 use crate::graph::{self, nearest_expanded, place, robust_prune_split, BuildParams, Measure, PointRows, Reconnect};
 use crate::io::{read_vectors_chunked, InputOptions, InputType, VectorSet};
 use crate::rng::Rng;
@@ -75,8 +75,6 @@ const LINK_SHARE: usize = 4;
 const HINT_ROWS: usize = 64;
 /// Rows whose vectors are asked for at once when many are read in file order.
 const GATHER_ROWS: usize = 4096;
-/// The page size the merge's read hints are rounded to.
-const PAGE: usize = 4096;
 /// Centres ranked per row while rows are assigned (a row whose ranked centres are all full
 /// is scored against every centre again).
 const RANKED: usize = 8;

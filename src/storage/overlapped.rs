@@ -9,6 +9,7 @@ use io_uring::{opcode, types, IoUring};
 
 use super::IndexFile;
 use crate::error::{Error, Result};
+use crate::format::PAGE;
 
 /// A fixed set of block buffers and the reads into them that are in flight.
 pub struct OverlappedReads<'f> {
@@ -118,5 +119,3 @@ impl Drop for OverlappedReads<'_> {
         }
     }
 }
-
-const PAGE: usize = 4096;

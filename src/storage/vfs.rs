@@ -82,7 +82,7 @@ impl Mapped {
             Mapped::Memory(_) => Some(1.0),
             #[cfg(target_os = "linux")]
             Mapped::File(map) => {
-                const PAGE: usize = 4096;
+                use crate::format::PAGE;
                 // Asked a window at a time, so the answer's buffer stays small for any file.
                 const WINDOW: usize = 1 << 16;
                 let pages = map.len().div_ceil(PAGE);
