@@ -8,7 +8,7 @@
 //! ([`Planes`]); the other kinds from 256-entry lookup tables built once per query, one
 //! per code byte.
 
-use super::CodeKind;
+use super::{code_parts, CodeKind};
 use crate::format::{get_f32, put_f32};
 use crate::vector::norm_squared;
 
@@ -165,7 +165,7 @@ impl Query {
         match self {
             Query::Planes(planes) => planes_inner_many(planes, codes, code_len, body_len, which, out),
             Query::Tables { ternary, lut } => out.extend(which.iter().map(|&i| {
-                let (body, params) = codes[i as usize * code_len..][..code_len].split_at(body_len);
+                let (body, params) = code_parts(codes, i, code_len, body_len);
                 let sum: f32 = if *ternary {
                     let (positive, negative) = body.split_at(body.len() / 2);
                     lut.chunks_exact(256)
@@ -175,7 +175,7 @@ impl Query {
                 } else {
                     lut.chunks_exact(256).zip(body).map(|(table, byte)| table[*byte as usize]).sum()
                 };
-                get_f32(params, 4) * sum
+                get_f32(params, 0) * sum
             })),
         }
     }
@@ -186,8 +186,8 @@ impl Query {
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vpopcntdq+popcnt", "x86_64+avx2+popcnt", "x86_64+popcnt", "aarch64+neon"))]
 fn planes_inner_many(planes: &Planes, codes: &[u8], code_len: usize, body_len: usize, which: &[u32], out: &mut Vec<f32>) {
     out.extend(which.iter().map(|&i| {
-        let (body, params) = codes[i as usize * code_len..][..code_len].split_at(body_len);
-        get_f32(params, 4) * planes.inner(body)
+        let (body, params) = code_parts(codes, i, code_len, body_len);
+        get_f32(params, 0) * planes.inner(body)
     }));
 }
 

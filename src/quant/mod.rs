@@ -22,6 +22,14 @@ mod space;
 pub use rotation::Rotation;
 pub use space::{CodeSpace, QueryCodes};
 
+/// Code `i` of `codes` (a node's codes one after another, `code_len` bytes each): its body
+/// (the first `body_len` bytes) and the kind's own parameters (after the exact float `a`).
+#[inline(always)]
+fn code_parts(codes: &[u8], i: u32, code_len: usize, body_len: usize) -> (&[u8], &[u8]) {
+    let (body, params) = codes[i as usize * code_len..][..code_len].split_at(body_len);
+    (body, &params[4..])
+}
+
 /// Which neighbour code a file uses; recorded in the header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodeKind {

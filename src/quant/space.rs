@@ -1,7 +1,7 @@
 //! The part every code kind shares: centring, rotation, the exact offset `a`, and turning
 //! an estimate of <y, q'> into a ranking distance (see the module docs of `quant`).
 
-use super::{lut, scalar, CodeKind, Rotation};
+use super::{code_parts, lut, scalar, CodeKind, Rotation};
 use crate::format::{get_f32, put_f32};
 use crate::vector::{dot, norm_squared, Metric};
 
@@ -79,13 +79,6 @@ pub struct QueryCodes {
 }
 
 impl QueryCodes {
-    /// Estimated ranking distance (`Metric::rank_distance`) from the query to a code.
-    pub fn distance(&self, code: &[u8]) -> f32 {
-        let mut out = Vec::with_capacity(1);
-        self.distances(code, &[0], &mut out);
-        out[0]
-    }
-
     /// Estimated ranking distances from the query to the codes `which` of `codes` (a node's
     /// codes, one after another), into `out` in the order of `which`.
     pub fn distances(&self, codes: &[u8], which: &[u32], out: &mut Vec<f32>) {
@@ -93,8 +86,8 @@ impl QueryCodes {
         let (code_len, body_len) = (self.code_len, self.body_len);
         match &self.inner {
             Inner::Scalar(q) => out.extend(which.iter().map(|&i| {
-                let (body, params) = codes[i as usize * code_len..][..code_len].split_at(body_len);
-                q.inner(body, &params[4..])
+                let (body, params) = code_parts(codes, i, code_len, body_len);
+                q.inner(body, params)
             })),
             Inner::Lut(q) => q.inner_many(codes, code_len, body_len, which, out),
         }
@@ -138,11 +131,12 @@ mod tests {
         let (data, centroid, q) = points(metric, dims);
         let space = kind.space(metric, centroid, 5);
         let query = space.query(&q);
-        let mut code = vec![0u8; space.code_len()];
+        let (mut code, mut estimate) = (vec![0u8; space.code_len()], Vec::new());
         data.iter()
             .map(|v| {
                 space.encode(v, &mut code);
-                (metric.rank_distance(&q, v), query.distance(&code))
+                query.distances(&code, &[0], &mut estimate);
+                (metric.rank_distance(&q, v), estimate[0])
             })
             .collect()
     }
