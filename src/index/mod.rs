@@ -260,6 +260,12 @@ pub enum ReadPath {
 }
 
 impl ReadPath {
+    pub const ALL: [ReadPath; 3] = [ReadPath::Auto, ReadPath::Map, ReadPath::Overlapped];
+
+    pub fn from_name(name: &str) -> Option<ReadPath> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ReadPath::Auto => "auto",

@@ -148,12 +148,8 @@ pub fn run(args: Args, index_path: &Path, force: bool) -> anyhow::Result<ExitCod
 }
 
 fn read_path(io: &str) -> anyhow::Result<ReadPath> {
-    Ok(match io {
-        "auto" => ReadPath::Auto,
-        "mmap" => ReadPath::Map,
-        "overlapped" => ReadPath::Overlapped,
-        _ => bail!("--io {io} is not a way to read: use auto, mmap or overlapped"),
-    })
+    let names = || ReadPath::ALL.map(ReadPath::name).join(", ");
+    ReadPath::from_name(io).with_context(|| format!("--io {io} is not a way to read: use one of {}", names()))
 }
 
 fn output_format(args: &Args) -> anyhow::Result<OutputFormat> {
