@@ -22,12 +22,43 @@ fn rowid_map_and_blocks_agree_one_to_one() {
     assert_eq!(h.slots, 700 + h.map_pages, "the map's pages follow the nodes");
     assert_eq!(file.len(), (h.slots + 1) * bs as u64, "nothing after the last slot");
     let map = h.rowid_map();
-    for (slot, rowid) in set.rowids.iter().enumerate() {
-        assert_eq!(map.lookup(&file, *rowid).unwrap(), Some(slot as u32), "rowid {rowid}");
+    let mut mapped = vec![false; 700];
+    for rowid in &set.rowids {
+        let slot = map.lookup(&file, *rowid).unwrap().unwrap_or_else(|| panic!("rowid {rowid} is not in the map"));
+        assert!(!std::mem::replace(&mut mapped[slot as usize], true), "slot {slot} is mapped twice");
         let block = file.block(slot as u64).unwrap();
         assert_eq!(file.layout().rowid(block), *rowid, "slot {slot}");
     }
     assert_eq!(map.lookup(&file, 1).unwrap(), None);
     let report = check_index(&file);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+#[test]
+fn nodes_are_written_breadth_first_from_the_entry_point() {
+    let set = Clustered::standard(16, 5).sample(3000, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.lmd");
+    build_index(set, &BuildOptions::default(), &path, &|_, _, _| {}).unwrap();
+    let file = IndexFile::open(&path).unwrap();
+    let (h, layout) = (file.header(), file.layout());
+    assert_eq!(h.entry_slot, 0, "the entry point comes first");
+    let n = h.live as usize;
+    // Hops from the entry point, by a breadth-first pass over the file's own edges.
+    let mut hops = vec![usize::MAX; n];
+    hops[0] = 0;
+    let mut queue = std::collections::VecDeque::from([0u32]);
+    while let Some(slot) = queue.pop_front() {
+        let block = file.block(slot as u64).unwrap();
+        for i in 0..layout.degree(block) {
+            let next = layout.neighbour(block, i) as usize;
+            if hops[next] == usize::MAX {
+                hops[next] = hops[slot as usize] + 1;
+                queue.push_back(next as u32);
+            }
+        }
+    }
+    assert!(hops.iter().all(|&h| h != usize::MAX), "every node is reached");
+    assert!(hops.windows(2).all(|w| w[0] <= w[1]), "slots are not in breadth-first order: {:?}", &hops[..40]);
+    assert!(hops[n - 1] >= 3, "a graph of {n} nodes {} hops deep is not a test of the order", hops[n - 1]);
 }

@@ -148,6 +148,19 @@ impl PageRead for NewPages {
     }
 }
 
+impl NewPages {
+    /// Points every leaf entry at its node's new slot: `slot` becomes `new_slot[slot]`.
+    pub fn renumber_leaves(&mut self, new_slot: &[u32]) -> Result<(), String> {
+        for i in 0..self.blocks.len() {
+            if let Page::Leaf(mut entries) = Page::decode(&self.blocks[i])? {
+                entries.iter_mut().for_each(|(_, slot)| *slot = new_slot[*slot as usize]);
+                Page::Leaf(entries).encode(&mut self.blocks[i]);
+            }
+        }
+        Ok(())
+    }
+}
+
 impl PageStore for NewPages {
     fn write_page(&mut self, slot: u64, page: &Page) {
         page.encode(&mut self.blocks[(slot - self.first) as usize]);

@@ -4,6 +4,7 @@
 mod build;
 mod candidates;
 mod connect;
+mod order;
 mod prune;
 mod search;
 mod space;
@@ -12,6 +13,7 @@ mod visited;
 
 pub use build::{build, BuildParams, Graph, PointRows, PointSet};
 pub use connect::{nearest_expanded, place, reconnect, Reconnect};
+pub use order::SlotOrder;
 pub use prune::robust_prune_split;
 pub use search::{beam_search, search, Beam, Expanded, Search, SearchParams, SearchStats};
 pub use space::Measure;

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::format::header::NO_SLOT;
 use crate::format::rowid_map::{NewPages, RowidMap};
 use crate::format::{plan, Header, NodeState, Plan, PlanRequest, VacuumRecord, FORMAT_MAJOR, FORMAT_MINOR};
-use crate::graph::{self, BuildParams, PointSet};
+use crate::graph::{self, BuildParams, PointSet, SlotOrder};
 use crate::io::{probe, read_vectors, read_vectors_chunked, InputOptions, InputType, RowidSource, VectorSet};
 use crate::quant::CodeKind;
 use crate::storage::{check_index_destination, remove_stale_scratch, remove_stale_tmp, write_index_atomically, FileStorage, Storage};
@@ -347,10 +347,11 @@ pub(super) trait Nodes: Sync {
     fn code(&self, id: u32) -> &[u8];
 }
 
-/// Writes a new index of `nodes` atomically to `out`: the header, every node's block in
-/// slot order, then the rowid map built from `map` (rowid, slot pairs sorted by rowid).
-/// Returns what the file holds; the fields about how it was built are left for the
-/// caller (none lost, nothing removed, one-shot, no phases).
+/// Writes a new index of `nodes` atomically to `out`: the header, every node's block
+/// breadth first from the entry point (see [`SlotOrder`]), then the rowid map built from
+/// `map` (rowid, slot pairs sorted by rowid, slots as `nodes` numbers them). Returns what
+/// the file holds; the fields about how it was built are left for the caller (none lost,
+/// nothing removed, one-shot, no phases).
 pub(super) fn write_new_index(
     storage: &dyn Storage,
     out: &Path,
@@ -365,7 +366,12 @@ pub(super) fn write_new_index(
     let bs = plan.block_size;
     let mut pages = NewPages { first: n as u64, block_size: bs, blocks: Vec::new() };
     let rowid_map = RowidMap::bulk_load(&mut pages, &map, bs).map_err(Error::InvalidData)?;
+    // The order is computed once the pairs are gone, in the memory they held, and the
+    // map's leaves renumbered after: a build's memory budget counts the pairs only.
     drop(map);
+    let slots = SlotOrder::breadth_first(n, new.entry, |slot, out| nodes.edges(slot as usize, out));
+    pages.renumber_leaves(&slots.rank).map_err(Error::InvalidData)?;
+    let nodes = &Reordered { nodes, slots };
     let header = Header {
         version_major: FORMAT_MAJOR,
         version_minor: FORMAT_MINOR,
@@ -383,7 +389,8 @@ pub(super) fn write_new_index(
         slots: n as u64 + rowid_map.pages,
         live: n as u64,
         tombstoned: 0,
-        entry_slot: new.entry as u64,
+        // The breadth-first order starts at the entry point.
+        entry_slot: 0,
         free_head: NO_SLOT,
         free_slots: 0,
         map_root: rowid_map.root,
@@ -459,6 +466,39 @@ pub(super) fn write_new_index(
         source: InputType::default(),
         rowids_from: RowidSource::default(),
     })
+}
+
+/// `nodes` renumbered by `slots`: slot `s` here is `slots.order[s]` there.
+struct Reordered<'a> {
+    nodes: &'a dyn Nodes,
+    slots: SlotOrder,
+}
+
+impl Nodes for Reordered<'_> {
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn rowid(&self, slot: usize) -> u64 {
+        self.nodes.rowid(self.slots.order[slot] as usize)
+    }
+
+    fn vector<'a>(&'a self, slot: usize, buf: &'a mut Vec<f32>) -> &'a [f32] {
+        self.nodes.vector(self.slots.order[slot] as usize, buf)
+    }
+
+    fn stored(&self, slot: usize) -> Option<&[u8]> {
+        self.nodes.stored(self.slots.order[slot] as usize)
+    }
+
+    fn edges(&self, slot: usize, out: &mut Vec<u32>) {
+        self.nodes.edges(self.slots.order[slot] as usize, out);
+        out.iter_mut().for_each(|id| *id = self.slots.rank[*id as usize]);
+    }
+
+    fn code(&self, id: u32) -> &[u8] {
+        self.nodes.code(self.slots.order[id as usize])
+    }
 }
 
 /// The nodes of a one-shot build: everything in memory.

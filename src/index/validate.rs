@@ -107,16 +107,20 @@ pub fn check_against(file: &IndexFile, input: &Path, opts: &InputOptions) -> Res
     if report.extra > 0 {
         let (rows, verb) = (crate::plural(report.extra, "live row"), if report.extra == 1 { "is" } else { "are" });
         report.problems.push(format!("{rows} of the index {verb} not in the input"));
-        let mut shown = 0;
+        // The smallest rowids are shown: slot order (breadth first from the entry point)
+        // means nothing to the user.
+        let mut smallest = std::collections::BinaryHeap::with_capacity(SHOWN + 1);
         for slot in (0..h.slots).filter(|s| matched[*s as usize / 64] & (1 << (s % 64)) == 0) {
             let block = file.block(slot)?;
             if layout.state(block) == Some(NodeState::Live) {
-                report.problems.push(format!("rowid {} of the index is not in the input", layout.rowid(block)));
-                shown += 1;
-                if shown == SHOWN {
-                    break;
+                smallest.push(layout.rowid(block));
+                if smallest.len() > SHOWN {
+                    smallest.pop();
                 }
             }
+        }
+        for rowid in smallest.into_sorted_vec() {
+            report.problems.push(format!("rowid {rowid} of the index is not in the input"));
         }
     }
     for (what, n) in [("missing", report.missing), ("differing", report.differing), ("extra", report.extra)] {
