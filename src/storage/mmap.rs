@@ -119,6 +119,25 @@ impl IndexFile {
         self.file.raw_fd()
     }
 
+    /// Reads up to `bytes` of the node blocks, from slot 0 on, into the page cache, in large
+    /// sequential reads. A build writes the nodes breadth first from the entry point, so
+    /// these are the blocks every search starts with: warmed, they cost no disk read, as
+    /// DiskANN's node cache loaded at open. Returns the bytes read; nothing stays in this
+    /// process's memory.
+    pub fn warm_up(&self, bytes: u64) -> Result<u64> {
+        const CHUNK: u64 = 1 << 20;
+        let first = self.layout.block_size as u64;
+        let end = first.saturating_add(bytes).min(self.len());
+        let mut buf = vec![0u8; CHUNK.min(end.saturating_sub(first)) as usize];
+        let mut at = first;
+        while at < end {
+            let len = (end - at).min(CHUNK) as usize;
+            self.file.read_at(&mut buf[..len], at).map_err(|e| Error::io(&self.path, "cannot read index", e))?;
+            at += len as u64;
+        }
+        Ok(end.saturating_sub(first))
+    }
+
     /// Asks the kernel to start reading `slot`'s block, so the reads of one beam overlap.
     pub fn prefetch(&self, slot: u64) {
         if slot < self.header.slots {

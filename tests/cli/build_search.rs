@@ -261,3 +261,23 @@ fn npy_input_builds_and_searches_like_the_same_vectors_in_parquet() {
     assert_eq!(from_npy, from_parquet);
     assert_eq!(parse_hits(&from_npy).len(), 20);
 }
+
+#[test]
+fn cache_memory_warms_the_front_of_the_index_and_changes_no_hit() {
+    let w = Workdir::new();
+    w.dataset(2000, 16, 40);
+    w.ok(&["build", "--input", "vectors.parquet"]);
+    let json: serde_json::Value = serde_json::from_str(&w.ok(&["stats", "--json"])).unwrap();
+    let block = json["block_size"].as_u64().unwrap();
+    let nodes_and_map = std::fs::metadata(w.path("index.lmd")).unwrap().len() - block;
+    let plain = w.ok(&["search", "--query", "q.fvecs"]);
+    for (size, warmed) in [("64KiB", 65536), ("1GiB", nodes_and_map)] {
+        let hits = w.ok(&["search", "--query", "q.fvecs", "--cache-memory", size, "--report", "r.json", "--force"]);
+        assert_eq!(hits, plain, "--cache-memory {size} changed the hits");
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(w.path("r.json")).unwrap()).unwrap();
+        assert_eq!(report["warm_up_bytes"], warmed, "--cache-memory {size}: {report}");
+        assert!(report["warm_up_seconds"].as_f64().is_some(), "{report}");
+    }
+    let err = w.fails(&["search", "--query", "q.fvecs", "--cache-memory", "lots"]);
+    assert!(err.contains("--cache-memory") && err.contains("512MiB"), "{err}");
+}
