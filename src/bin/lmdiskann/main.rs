@@ -78,9 +78,26 @@ enum Command {
     Tune(tune::Args),
 }
 
+/// Prints a command-line mistake as one line (clap's own adds a blank line and a pointer to
+/// --help), its tip kept, and exits with 2; help and version print as clap prints them.
+fn exit_on_usage(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        e.exit()
+    }
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("error: the arguments are not valid");
+    match lines.find_map(|l| l.strip_prefix("tip: ")) {
+        Some(tip) => eprintln!("{first} ({tip}; see --help)"),
+        None => eprintln!("{first} (see --help)"),
+    }
+    std::process::exit(2)
+}
+
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let matches = Cli::command().try_get_matches().unwrap_or_else(|e| exit_on_usage(e));
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| exit_on_usage(e));
     remove_temporaries_when_interrupted();
     // Only the demo asks: it writes its own index, so it takes --index from the command
     // line, never from LMDISKANN_INDEX (which names the index the user's work is in).
