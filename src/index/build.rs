@@ -345,6 +345,9 @@ pub(super) trait Nodes: Sync {
     fn edges(&self, slot: usize, out: &mut Vec<u32>);
     /// The neighbour code of node `id`.
     fn code(&self, id: u32) -> &[u8];
+    /// The writer reads the vectors of `slots` next: a store on disk starts reading them
+    /// (the breadth-first order reads them all over the store).
+    fn will_read(&self, _slots: &[u32]) {}
 }
 
 /// Writes a new index of `nodes` atomically to `out`: the header, every node's block
@@ -371,7 +374,8 @@ pub(super) fn write_new_index(
     drop(map);
     let slots = SlotOrder::breadth_first(n, new.entry, |slot, out| nodes.edges(slot as usize, out));
     pages.renumber_leaves(&slots.rank).map_err(Error::InvalidData)?;
-    let nodes = &Reordered { nodes, slots };
+    let order = &slots.order;
+    let reordered = &Reordered { nodes, slots: &slots };
     let header = Header {
         version_major: FORMAT_MAJOR,
         version_minor: FORMAT_MINOR,
@@ -420,23 +424,26 @@ pub(super) fn write_new_index(
                 || (vec![0u8; layout.vector_len], Vec::new(), Vec::new(), Vec::new()),
                 |(vector, ids, edge_codes, buf), (i, block)| {
                     let slot = start + i;
-                    match nodes.stored(slot) {
+                    match reordered.stored(slot) {
                         Some(bytes) => vector.copy_from_slice(bytes),
-                        None => codec.encode(nodes.vector(slot, buf), vector),
+                        None => codec.encode(reordered.vector(slot, buf), vector),
                     }
-                    nodes.edges(slot, ids);
+                    reordered.edges(slot, ids);
                     edge_codes.clear();
                     for &nb in ids.iter() {
-                        edge_codes.extend_from_slice(nodes.code(nb));
+                        edge_codes.extend_from_slice(reordered.code(nb));
                     }
-                    layout.encode(block, nodes.rowid(slot), NodeState::Live, vector, ids, edge_codes);
+                    layout.encode(block, reordered.rowid(slot), NodeState::Live, vector, ids, edge_codes);
                 },
             )
         };
         let (mut encoded, mut encoding) = (vec![0u8; WRITE_CHUNK * bs], vec![0u8; WRITE_CHUNK * bs]);
         let mut ready = 0;
+        nodes.will_read(&order[..WRITE_CHUNK.min(n)]);
         for start in (0..n).step_by(WRITE_CHUNK) {
             let len = (start + WRITE_CHUNK).min(n) - start;
+            // The next chunk's vectors are read while this one is encoded.
+            nodes.will_read(&order[(start + len).min(n)..(start + len + WRITE_CHUNK).min(n)]);
             let (written, ()) = rayon::join(|| write(w, &encoded[..ready]), || encode(&mut encoding[..len * bs], start));
             written?;
             progress(Stage::Write, start as u64, n as u64);
@@ -471,7 +478,7 @@ pub(super) fn write_new_index(
 /// `nodes` renumbered by `slots`: slot `s` here is `slots.order[s]` there.
 struct Reordered<'a> {
     nodes: &'a dyn Nodes,
-    slots: SlotOrder,
+    slots: &'a SlotOrder,
 }
 
 impl Nodes for Reordered<'_> {

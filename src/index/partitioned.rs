@@ -322,6 +322,10 @@ pub(super) fn merge_and_write(
 
     let code_kind = opts.code_kind(dims);
     let codes = encode_codes(&points, dims, code_kind.space(opts.metric, centroid.clone(), opts.seed), dir, &mut bytes)?;
+    // The write reads the points breadth first from the entry point, all over the file:
+    // each chunk's are asked for ahead (`Nodes::will_read`), and read-ahead would only
+    // fetch pages nobody asked for.
+    points.map.advise_random();
     let nodes = OnDisk {
         points: &points,
         dims,
@@ -1464,6 +1468,14 @@ impl Nodes for OnDisk<'_> {
 
     fn code(&self, id: u32) -> &[u8] {
         &self.codes[id as usize * self.code_len..(id as usize + 1) * self.code_len]
+    }
+
+    fn will_read(&self, slots: &[u32]) {
+        match &self.stored {
+            // Integer types are written from their stored bytes, not the points.
+            Some(stored) => slots.iter().for_each(|&slot| stored.will_need(slot as usize * self.dims, self.dims)),
+            None => self.points.will_need(slots.iter().copied()),
+        }
     }
 }
 
