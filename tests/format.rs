@@ -2,8 +2,8 @@
 //! blocks agree one to one.
 
 use lmdiskann::format::rowid_map;
-use lmdiskann::index::{build_index, check_index};
-use lmdiskann::storage::IndexFile;
+use lmdiskann::index::{build_index, check_index, delete, vacuum, UpdateOptions};
+use lmdiskann::storage::{FileStorage, IndexFile};
 use lmdiskann::synthetic::Clustered;
 use lmdiskann::BuildOptions;
 
@@ -35,16 +35,28 @@ fn rowid_map_and_blocks_agree_one_to_one() {
 }
 
 #[test]
-fn nodes_are_written_breadth_first_from_the_entry_point() {
+fn nodes_are_written_breadth_first_from_the_entry_point_by_a_build_and_by_compaction() {
     let set = Clustered::standard(16, 5).sample(3000, 0);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.lmd");
     build_index(set, &BuildOptions::default(), &path, &|_, _, _| {}).unwrap();
-    let file = IndexFile::open(&path).unwrap();
+    assert_breadth_first(&path);
+    // Deletes free slots all over the file; compaction writes the live nodes anew.
+    let opts = UpdateOptions { wait: false, auto_vacuum: None, now_ms: 1 };
+    let gone: Vec<u64> = (0..3000).filter(|r| r % 3 == 0).collect();
+    delete(&FileStorage, &path, &gone, false, &opts).unwrap();
+    vacuum(&FileStorage, &path, true, &opts).unwrap();
+    assert_eq!(IndexFile::open(&path).unwrap().header().live, 2000);
+    assert_breadth_first(&path);
+}
+
+/// The entry point is slot 0 and the hops from it never decrease from one slot to the next.
+fn assert_breadth_first(path: &std::path::Path) {
+    let file = IndexFile::open(path).unwrap();
     let (h, layout) = (file.header(), file.layout());
     assert_eq!(h.entry_slot, 0, "the entry point comes first");
     let n = h.live as usize;
-    // Hops from the entry point, by a breadth-first pass over the file's own edges.
+    assert_eq!(h.slots, h.live + h.map_pages, "the nodes are dense");
     let mut hops = vec![usize::MAX; n];
     hops[0] = 0;
     let mut queue = std::collections::VecDeque::from([0u32]);
@@ -61,4 +73,6 @@ fn nodes_are_written_breadth_first_from_the_entry_point() {
     assert!(hops.iter().all(|&h| h != usize::MAX), "every node is reached");
     assert!(hops.windows(2).all(|w| w[0] <= w[1]), "slots are not in breadth-first order: {:?}", &hops[..40]);
     assert!(hops[n - 1] >= 3, "a graph of {n} nodes {} hops deep is not a test of the order", hops[n - 1]);
+    let report = check_index(&file);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
 }

@@ -10,7 +10,7 @@ use super::build::{check_unique_rowids, store_vectors};
 use crate::error::{Error, Result};
 use crate::format::rowid_map::{NewPages, RowidMap};
 use crate::format::{Header, NodeLayout, NodeState, VacuumRecord, FORMAT_MAJOR, FORMAT_MINOR, NO_SLOT};
-use crate::graph::{self, Beam, Edges, NewNodes, Reconnect, SearchStats, UpdateSpace};
+use crate::graph::{self, Beam, Edges, NewNodes, Reconnect, SearchStats, SlotOrder, UpdateSpace};
 use crate::io::{RowidSource, VectorSet};
 use crate::quant::CodeSpace;
 use crate::storage::{write_atomically, Blocks, IndexWriter, Storage};
@@ -428,23 +428,25 @@ pub fn vacuum_with_progress(
     Ok(report)
 }
 
-/// Writes the live nodes of `writer`'s view densely (slot order kept) with a fresh rowid
-/// map to a temporary file, and renames it over `path`. Returns the new header.
+/// Writes the live nodes of `writer`'s view densely, breadth first from the entry point as
+/// a build writes them, with a fresh rowid map to a temporary file, and renames it over
+/// `path`. Returns the new header.
 fn write_compact(writer: &IndexWriter, path: &Path, now_ms: u64) -> Result<Header> {
     let old = writer.header();
     let layout = writer.layout();
     let bs = layout.block_size;
+    let mut is_live = vec![false; old.slots as usize];
+    for slot in 0..old.slots {
+        is_live[slot as usize] = layout.state(writer.block(slot)?) == Some(NodeState::Live);
+    }
+    let live_slots = breadth_first_live(writer, &is_live)?;
+    drop(is_live);
     // New slot of every old slot that holds a live node.
     let mut renumber = vec![u32::MAX; old.slots as usize];
-    let mut live_slots = Vec::with_capacity(old.live as usize);
-    let mut entries = Vec::with_capacity(old.live as usize);
-    for slot in 0..old.slots {
-        let block = writer.block(slot)?;
-        if layout.state(block) == Some(NodeState::Live) {
-            renumber[slot as usize] = live_slots.len() as u32;
-            entries.push((layout.rowid(block), live_slots.len() as u32));
-            live_slots.push(slot);
-        }
+    let mut entries = Vec::with_capacity(live_slots.len());
+    for (new, &slot) in live_slots.iter().enumerate() {
+        renumber[slot as usize] = new as u32;
+        entries.push((layout.rowid(writer.block(slot)?), new as u32));
     }
     let live = live_slots.len() as u64;
     entries.sort_unstable();
@@ -510,6 +512,34 @@ fn write_compact(writer: &IndexWriter, path: &Path, now_ms: u64) -> Result<Heade
         pages.blocks.iter().try_for_each(|page| write(w, page))
     })?;
     Ok(header)
+}
+
+/// The live slots of `writer`'s view breadth first from its entry point, then any live
+/// slot no edge reaches (none in a sound index) in slot order.
+fn breadth_first_live(writer: &IndexWriter, is_live: &[bool]) -> Result<Vec<u64>> {
+    let (entry, layout) = (writer.header().entry_slot, writer.layout());
+    if !is_live.get(entry as usize).copied().unwrap_or(false) {
+        // No live node, or a damaged entry, which the caller reports.
+        return Ok((0..is_live.len() as u64).filter(|&s| is_live[s as usize]).collect());
+    }
+    let mut failed = None;
+    let order = SlotOrder::breadth_first(is_live.len(), entry as u32, |slot, out| {
+        out.clear();
+        match writer.block(slot as u64) {
+            // Edges to slots that are not live are kept for the writer to report.
+            Ok(block) if is_live[slot as usize] => {
+                out.extend((0..layout.degree(block)).map(|i| layout.neighbour(block, i)).filter(|&id| (id as usize) < is_live.len()))
+            }
+            Ok(_) => {}
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(order.order.into_iter().filter(|&s| is_live[s as usize]).map(u64::from).collect()),
+    }
 }
 
 #[cfg(test)]
