@@ -2,6 +2,7 @@
 //! blocks agree one to one.
 
 use lmdiskann::format::rowid_map;
+use lmdiskann::graph::{beam_search, Beam, SearchStats};
 use lmdiskann::index::{build_index, check_index, delete, vacuum, UpdateOptions};
 use lmdiskann::storage::{FileStorage, IndexFile};
 use lmdiskann::synthetic::Clustered;
@@ -35,44 +36,45 @@ fn rowid_map_and_blocks_agree_one_to_one() {
 }
 
 #[test]
-fn nodes_are_written_breadth_first_from_the_entry_point_by_a_build_and_by_compaction() {
-    let set = Clustered::standard(16, 5).sample(3000, 0);
+fn the_blocks_searches_read_most_are_written_first_by_a_build_and_by_compaction() {
+    let data = Clustered::standard(16, 5);
+    let (set, queries) = (data.sample(4000, 0), data.sample(300, 1));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.lmd");
     build_index(set, &BuildOptions::default(), &path, &|_, _, _| {}).unwrap();
-    assert_breadth_first(&path);
+    let built = front_share(&path, &queries);
     // Deletes free slots all over the file; compaction writes the live nodes anew.
     let opts = UpdateOptions { wait: false, auto_vacuum: None, now_ms: 1 };
-    let gone: Vec<u64> = (0..3000).filter(|r| r % 3 == 0).collect();
+    let gone: Vec<u64> = (0..4000).filter(|r| r % 3 == 0).collect();
     delete(&FileStorage, &path, &gone, false, &opts).unwrap();
+    vacuum(&FileStorage, &path, false, &opts).unwrap();
+    let holes = front_share(&path, &queries);
     vacuum(&FileStorage, &path, true, &opts).unwrap();
-    assert_eq!(IndexFile::open(&path).unwrap().header().live, 2000);
-    assert_breadth_first(&path);
+    let compacted = front_share(&path, &queries);
+    // A file in any order holds about a quarter of them; breadth first from the entry point
+    // alone 0.32 built and 0.34 compacted (hottest first: 0.38 and 0.44). Deletes leave the
+    // order's holes, which compaction closes.
+    assert!(built >= 0.36 && compacted >= 0.36, "the front quarter holds {built:.2} of the reads built, {compacted:.2} compacted");
+    assert!(compacted > holes, "compaction gained nothing: {holes:.2} before, {compacted:.2} after");
 }
 
-/// The entry point is slot 0 and the hops from it never decrease from one slot to the next.
-fn assert_breadth_first(path: &std::path::Path) {
+/// The share of the blocks searches for `queries` read that lie in the first quarter of the
+/// node slots. Also checks that the file is sound and the entry point is slot 0.
+fn front_share(path: &std::path::Path, queries: &lmdiskann::io::VectorSet) -> f64 {
     let file = IndexFile::open(path).unwrap();
-    let (h, layout) = (file.header(), file.layout());
-    assert_eq!(h.entry_slot, 0, "the entry point comes first");
-    let n = h.live as usize;
-    assert_eq!(h.slots, h.live + h.map_pages, "the nodes are dense");
-    let mut hops = vec![usize::MAX; n];
-    hops[0] = 0;
-    let mut queue = std::collections::VecDeque::from([0u32]);
-    while let Some(slot) = queue.pop_front() {
-        let block = file.block(slot as u64).unwrap();
-        for i in 0..layout.degree(block) {
-            let next = layout.neighbour(block, i) as usize;
-            if hops[next] == usize::MAX {
-                hops[next] = hops[slot as usize] + 1;
-                queue.push_back(next as u32);
-            }
-        }
-    }
-    assert!(hops.iter().all(|&h| h != usize::MAX), "every node is reached");
-    assert!(hops.windows(2).all(|w| w[0] <= w[1]), "slots are not in breadth-first order: {:?}", &hops[..40]);
-    assert!(hops[n - 1] >= 3, "a graph of {n} nodes {} hops deep is not a test of the order", hops[n - 1]);
     let report = check_index(&file);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let h = file.header();
+    let space = h.code_kind.space(h.metric, h.centroid.clone(), h.seed);
+    let front = (h.slots - h.map_pages) / 4;
+    let (mut inside, mut all) = (0u64, 0u64);
+    for q in 0..queries.len() {
+        let beam = Beam { list: 64, width: 1 };
+        beam_search(&file, &space, h.metric, queries.vector(q), beam, &mut SearchStats::default(), &mut |node| {
+            all += 1;
+            inside += u64::from((node.slot as u64) < front);
+        })
+        .unwrap();
+    }
+    inside as f64 / all as f64
 }

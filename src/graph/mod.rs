@@ -12,9 +12,11 @@ mod update;
 mod visited;
 
 pub use build::{build, BuildParams, Graph, PointRows, PointSet};
+pub use candidates::Candidates;
 pub use connect::{nearest_expanded, place, reconnect, Reconnect};
 pub use order::SlotOrder;
 pub use prune::robust_prune_split;
 pub use search::{beam_search, search, Beam, Expanded, Search, SearchParams, SearchStats};
 pub use space::Measure;
 pub use update::{back_edges, consolidate, edges_of, link_new, Consolidation, Edges, NewNodes, UpdateSpace};
+pub use visited::Visited;

@@ -1,4 +1,5 @@
-//! The order a new index writes its nodes in: breadth first from the entry point.
+//! The order a new index writes its nodes in: breadth first from the entry point, then
+//! (see `index::hot`) the nodes searches read most first.
 //!
 //! Every search starts at the entry point and its first hops go through the same few
 //! thousand nodes, so writing the graph breadth first puts the blocks searches read most at
@@ -52,6 +53,15 @@ impl SlotOrder {
         }
         SlotOrder { order, rank }
     }
+
+    /// This order sorted by `key` of each slot, stably: slots of equal key keep their places.
+    pub fn sorted_by_key<K: Ord>(mut self, key: impl Fn(u32) -> K) -> SlotOrder {
+        self.order.sort_by_key(|&slot| key(slot));
+        for (new, &old) in self.order.iter().enumerate() {
+            self.rank[old as usize] = new as u32;
+        }
+        self
+    }
 }
 
 #[cfg(test)]
@@ -71,6 +81,17 @@ mod tests {
         let adjacency: [&[u32]; 6] = [&[3], &[0], &[], &[1, 4], &[0, 2], &[2]];
         let o = order_of(&adjacency, 3);
         assert_eq!(o.order, vec![3, 1, 4, 0, 2, 5]);
+        for (new, &old) in o.order.iter().enumerate() {
+            assert_eq!(o.rank[old as usize], new as u32);
+        }
+    }
+
+    #[test]
+    fn a_sort_by_key_keeps_the_order_among_equals_and_rank_inverts_it() {
+        let adjacency: [&[u32]; 6] = [&[3], &[0], &[], &[1, 4], &[0, 2], &[2]];
+        let heat = [0, 5, 1, 9, 5, 0];
+        let o = order_of(&adjacency, 3).sorted_by_key(|s| std::cmp::Reverse(heat[s as usize]));
+        assert_eq!(o.order, vec![3, 1, 4, 2, 0, 5]);
         for (new, &old) in o.order.iter().enumerate() {
             assert_eq!(o.rank[old as usize], new as u32);
         }

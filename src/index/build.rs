@@ -346,12 +346,12 @@ pub(super) trait Nodes: Sync {
     /// The neighbour code of node `id`.
     fn code(&self, id: u32) -> &[u8];
     /// The writer reads the vectors of `slots` next: a store on disk starts reading them
-    /// (the breadth-first order reads them all over the store).
+    /// (the order they are written in reads them all over the store).
     fn will_read(&self, _slots: &[u32]) {}
 }
 
 /// Writes a new index of `nodes` atomically to `out`: the header, every node's block
-/// breadth first from the entry point (see [`SlotOrder`]), then the rowid map built from
+/// hottest first (see [`super::hot`]), then the rowid map built from
 /// `map` (rowid, slot pairs sorted by rowid, slots as `nodes` numbers them). Returns what
 /// the file holds; the fields about how it was built are left for the caller (none lost,
 /// nothing removed, one-shot, no phases).
@@ -372,7 +372,8 @@ pub(super) fn write_new_index(
     // The order is computed once the pairs are gone, in the memory they held, and the
     // map's leaves renumbered after: a build's memory budget counts the pairs only.
     drop(map);
-    let slots = SlotOrder::breadth_first(n, new.entry, |slot, out| nodes.edges(slot as usize, out));
+    let space = opts.code_kind(dims).space(opts.metric, new.centroid.clone(), opts.seed);
+    let slots = super::hot::hottest_first(nodes, &space, opts.metric, new.entry);
     pages.renumber_leaves(&slots.rank).map_err(Error::InvalidData)?;
     let order = &slots.order;
     let reordered = &Reordered { nodes, slots: &slots };
@@ -393,7 +394,7 @@ pub(super) fn write_new_index(
         slots: n as u64 + rowid_map.pages,
         live: n as u64,
         tombstoned: 0,
-        // The breadth-first order starts at the entry point.
+        // Every search reads the entry point: it is written first.
         entry_slot: 0,
         free_head: NO_SLOT,
         free_slots: 0,

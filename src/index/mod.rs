@@ -5,6 +5,7 @@ mod budget;
 mod build;
 mod check;
 mod estimate;
+mod hot;
 #[cfg(target_os = "linux")]
 mod overlapped;
 mod partitioned;

@@ -322,7 +322,7 @@ pub(super) fn merge_and_write(
 
     let code_kind = opts.code_kind(dims);
     let codes = encode_codes(&points, dims, code_kind.space(opts.metric, centroid.clone(), opts.seed), dir, &mut bytes)?;
-    // The write reads the points breadth first from the entry point, all over the file:
+    // The write reads the points hottest first (see `hot`), all over the file:
     // each chunk's are asked for ahead (`Nodes::will_read`), and read-ahead would only
     // fetch pages nobody asked for.
     points.map.advise_random();

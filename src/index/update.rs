@@ -4,12 +4,15 @@
 //! dense copy and renames it over the index.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use super::build::{check_unique_rowids, store_vectors};
 use crate::error::{Error, Result};
 use crate::format::rowid_map::{NewPages, RowidMap};
 use crate::format::{Header, NodeLayout, NodeState, VacuumRecord, FORMAT_MAJOR, FORMAT_MINOR, NO_SLOT};
+use rayon::prelude::*;
+
 use crate::graph::{self, Beam, Edges, NewNodes, Reconnect, SearchStats, SlotOrder, UpdateSpace};
 use crate::io::{RowidSource, VectorSet};
 use crate::quant::CodeSpace;
@@ -428,9 +431,9 @@ pub fn vacuum_with_progress(
     Ok(report)
 }
 
-/// Writes the live nodes of `writer`'s view densely, breadth first from the entry point as
-/// a build writes them, with a fresh rowid map to a temporary file, and renames it over
-/// `path`. Returns the new header.
+/// Writes the live nodes of `writer`'s view densely, in the order a build writes them
+/// (hottest first, see `hot`), with a fresh rowid map to a temporary file, and renames it
+/// over `path`. Returns the new header.
 fn write_compact(writer: &IndexWriter, path: &Path, now_ms: u64) -> Result<Header> {
     let old = writer.header();
     let layout = writer.layout();
@@ -439,7 +442,7 @@ fn write_compact(writer: &IndexWriter, path: &Path, now_ms: u64) -> Result<Heade
     for slot in 0..old.slots {
         is_live[slot as usize] = layout.state(writer.block(slot)?) == Some(NodeState::Live);
     }
-    let live_slots = breadth_first_live(writer, &is_live)?;
+    let live_slots = hottest_live(writer, &is_live)?;
     drop(is_live);
     // New slot of every old slot that holds a live node.
     let mut renumber = vec![u32::MAX; old.slots as usize];
@@ -514,16 +517,18 @@ fn write_compact(writer: &IndexWriter, path: &Path, now_ms: u64) -> Result<Heade
     Ok(header)
 }
 
-/// The live slots of `writer`'s view breadth first from its entry point, then any live
-/// slot no edge reaches (none in a sound index) in slot order.
-fn breadth_first_live(writer: &IndexWriter, is_live: &[bool]) -> Result<Vec<u64>> {
-    let (entry, layout) = (writer.header().entry_slot, writer.layout());
-    if !is_live.get(entry as usize).copied().unwrap_or(false) {
+/// The live slots of `writer`'s view in the order a build writes them: those that searches
+/// for a sample of the live rows read most first, breadth first from the entry point among
+/// equals; then any live slot no edge reaches (none in a sound index) in slot order.
+fn hottest_live(writer: &IndexWriter, is_live: &[bool]) -> Result<Vec<u64>> {
+    let (h, layout) = (writer.header(), writer.layout());
+    let live = || (0..is_live.len() as u64).filter(|&s| is_live[s as usize]);
+    if !is_live.get(h.entry_slot as usize).copied().unwrap_or(false) {
         // No live node, or a damaged entry, which the caller reports.
-        return Ok((0..is_live.len() as u64).filter(|&s| is_live[s as usize]).collect());
+        return Ok(live().collect());
     }
     let mut failed = None;
-    let order = SlotOrder::breadth_first(is_live.len(), entry as u32, |slot, out| {
+    let order = SlotOrder::breadth_first(is_live.len(), h.entry_slot as u32, |slot, out| {
         out.clear();
         match writer.block(slot as u64) {
             // Edges to slots that are not live are kept for the writer to report.
@@ -536,10 +541,27 @@ fn breadth_first_live(writer: &IndexWriter, is_live: &[bool]) -> Result<Vec<u64>
             }
         }
     });
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(order.order.into_iter().filter(|&s| is_live[s as usize]).map(u64::from).collect()),
+    if let Some(e) = failed {
+        return Err(e);
     }
+    let reads: Vec<AtomicU32> = (0..is_live.len()).map(|_| AtomicU32::new(0)).collect();
+    let samples: Vec<u64> = live().collect();
+    let space = h.code_kind.space(h.metric, h.centroid.clone(), h.seed);
+    let beam = Beam { list: super::hot::LIST, width: 1 };
+    super::hot::sampled(samples.len()).try_for_each_init(
+        || vec![0.0; layout.dims],
+        |query, at| {
+            let slot = samples[at];
+            if !h.element_codec().decode_prepared(h.metric, layout.vector_bytes(writer.block(slot)?), query) {
+                return Err(writer.corrupted(format!("slot {slot} holds a zero vector, which cosine cannot rank")));
+            }
+            graph::beam_search(writer, &space, h.metric, query, beam, &mut SearchStats::default(), &mut |node| {
+                reads[node.slot as usize].fetch_add(1, Ordering::Relaxed);
+            })
+        },
+    )?;
+    let order = super::hot::hottest_first_of(order, &reads);
+    Ok(order.order.into_iter().filter(|&s| is_live[s as usize]).map(u64::from).collect())
 }
 
 #[cfg(test)]

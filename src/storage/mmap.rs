@@ -120,8 +120,8 @@ impl IndexFile {
     }
 
     /// Reads up to `bytes` of the node blocks, from slot 0 on, into the page cache, in large
-    /// sequential reads. A build writes the nodes breadth first from the entry point, so
-    /// these are the blocks every search starts with: warmed, they cost no disk read, as
+    /// sequential reads. A build writes the nodes searches read most first, so these are the
+    /// blocks searches share: warmed, they cost no disk read, as
     /// DiskANN's node cache loaded at open. Returns the bytes read; nothing stays in this
     /// process's memory.
     pub fn warm_up(&self, bytes: u64) -> Result<u64> {

@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long, default_value = "auto", value_name = "auto|mmap|overlapped")]
     io: String,
     /// Before the first query, read this much of the index into the page cache (512MiB,
-    /// 2GiB): the blocks nearest the entry point, which every search reads, in one
+    /// 2GiB): the blocks searches read most, which a build writes first, in one
     /// sequential pass. For a cold index larger than memory, give it what the page cache
     /// may hold; its time is reported apart from the search's.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
