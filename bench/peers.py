@@ -258,8 +258,8 @@ def lmdiskann_runs(spec, L, cgroup=None):
     tag = "cold-" if cgroup else ""
     hits, report = out / f"{tag}hits-L{L}.parquet", out / f"{tag}search-L{L}.json"
     reports, times = [], []
-    # Cold, the cache share is read in first (the front of the file: the blocks nearest the
-    # entry point), as DiskANN loads its node cache when it opens the index.
+    # Cold, the cache share is read in first (the front of the file: the blocks searches read
+    # most), as DiskANN loads its node cache when it opens the index.
     warm_up = ["--cache-memory", str(spec["cache_bytes"])] if cgroup else []
     while not enough_runs(spec, times):
         if cgroup:
