@@ -1,14 +1,8 @@
-//! The order a new index writes its nodes in: breadth first from the entry point, then
-//! (see `index::hot`) the nodes searches read most first.
-//!
-//! Every search starts at the entry point and its first hops go through the same few
-//! thousand nodes, so writing the graph breadth first puts the blocks searches read most at
-//! the front of the file: a prefix of the file is then the cache a disk index wants (what
-//! DiskANN loads into memory at open), one sequential read warms it, and the page cache
-//! keeps the hot blocks on pages of their own instead of beside cold ones. A node's
-//! neighbours also get consecutive slots, so blocks smaller than a page share it with nodes
-//! the same search is likely to read (Starling, SIGMOD 2024, orders blocks for the same
-//! reason).
+//! Orders a new index writes its nodes in. Breadth first from the entry point is the base:
+//! a node's neighbours get consecutive slots, so blocks smaller than a page share it with
+//! nodes the same search is likely to read (Starling, SIGMOD 2024, orders blocks for the
+//! same reason). A build then sorts it by how often searches read each node (see
+//! `index::hot`), so a prefix of the file is the cache a disk index wants.
 
 /// A permutation of the slots `0..n`: `order[new]` is the old slot written at `new`, and
 /// `rank[old]` where the old slot went.

@@ -7,12 +7,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
+use rayon::prelude::*;
+
 use super::build::{check_unique_rowids, store_vectors};
 use crate::error::{Error, Result};
 use crate::format::rowid_map::{NewPages, RowidMap};
 use crate::format::{Header, NodeLayout, NodeState, VacuumRecord, FORMAT_MAJOR, FORMAT_MINOR, NO_SLOT};
-use rayon::prelude::*;
-
 use crate::graph::{self, Beam, Edges, NewNodes, Reconnect, SearchStats, SlotOrder, UpdateSpace};
 use crate::io::{RowidSource, VectorSet};
 use crate::quant::CodeSpace;
