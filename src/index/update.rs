@@ -438,6 +438,7 @@ fn write_compact(writer: &IndexWriter, path: &Path, now_ms: u64) -> Result<Heade
     let old = writer.header();
     let layout = writer.layout();
     let bs = layout.block_size;
+    // Every block is checked here once; the passes below read them again unchecked.
     let mut is_live = vec![false; old.slots as usize];
     for slot in 0..old.slots {
         is_live[slot as usize] = layout.state(writer.block(slot)?) == Some(NodeState::Live);
@@ -449,7 +450,7 @@ fn write_compact(writer: &IndexWriter, path: &Path, now_ms: u64) -> Result<Heade
     let mut entries = Vec::with_capacity(live_slots.len());
     for (new, &slot) in live_slots.iter().enumerate() {
         renumber[slot as usize] = new as u32;
-        entries.push((layout.rowid(writer.block(slot)?), new as u32));
+        entries.push((layout.rowid(writer.block_again(slot)?), new as u32));
     }
     let live = live_slots.len() as u64;
     entries.sort_unstable();
@@ -465,7 +466,7 @@ fn write_compact(writer: &IndexWriter, path: &Path, now_ms: u64) -> Result<Heade
         // Format 1 did not record the lift norm: it is the largest the live rows have.
         let mut v = vec![0.0; layout.dims];
         for &slot in &live_slots {
-            codec.decode_prepared(old.metric, layout.vector_bytes(writer.block(slot)?), &mut v);
+            codec.decode_prepared(old.metric, layout.vector_bytes(writer.block_again(slot)?), &mut v);
             max_norm_squared = max_norm_squared.max(norm_squared(&v));
         }
     }
@@ -501,7 +502,7 @@ fn write_compact(writer: &IndexWriter, path: &Path, now_ms: u64) -> Result<Heade
         header.encode(&mut block);
         write(w, &block)?;
         for &slot in &live_slots {
-            let src = writer.block(slot)?;
+            let src = writer.block_again(slot)?;
             let mut edges = graph::edges_of(&layout, src);
             for id in edges.ids.iter_mut() {
                 *id = match renumber.get(*id as usize) {
@@ -530,7 +531,7 @@ fn hottest_live(writer: &IndexWriter, is_live: &[bool]) -> Result<Vec<u64>> {
     let mut failed = None;
     let order = SlotOrder::breadth_first(is_live.len(), h.entry_slot as u32, |slot, out| {
         out.clear();
-        match writer.block(slot as u64) {
+        match writer.block_again(slot as u64) {
             // Edges to slots that are not live are kept for the writer to report.
             Ok(block) if is_live[slot as usize] => {
                 out.extend((0..layout.degree(block)).map(|i| layout.neighbour(block, i)).filter(|&id| (id as usize) < is_live.len()))
@@ -552,7 +553,7 @@ fn hottest_live(writer: &IndexWriter, is_live: &[bool]) -> Result<Vec<u64>> {
         || vec![0.0; layout.dims],
         |query, at| {
             let slot = samples[at];
-            if !h.element_codec().decode_prepared(h.metric, layout.vector_bytes(writer.block(slot)?), query) {
+            if !h.element_codec().decode_prepared(h.metric, layout.vector_bytes(writer.block_again(slot)?), query) {
                 return Err(writer.corrupted(format!("slot {slot} holds a zero vector, which cosine cannot rank")));
             }
             graph::beam_search(writer, &space, h.metric, query, beam, &mut SearchStats::default(), &mut |node| {
