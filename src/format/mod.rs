@@ -15,7 +15,7 @@ pub mod rowid_map;
 
 pub use header::{Header, VacuumRecord, FORMAT_MAJOR, FORMAT_MINOR, MAGIC, NO_SLOT};
 pub use node::{NodeLayout, NodeState};
-pub use planner::{plan, Plan, PlanRequest, MIN_EDGES, PAGE};
+pub use planner::{default_code_kind, plan, Plan, PlanRequest, MIN_EDGES, PAGE};
 
 /// Reads a little-endian u16 at `at`.
 pub(crate) fn get_u16(b: &[u8], at: usize) -> u16 {

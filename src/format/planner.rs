@@ -9,9 +9,11 @@ use crate::vector::ElementType;
 
 /// Fewer edges than this per node gave ~0% recall in libSQL-derived indexes; refuse them.
 pub const MIN_EDGES: usize = 16;
-/// The default layout's block is the smallest that holds `default_min_degree(dims)`
-/// edges, filled with as many edges as fit, up to this.
+/// The default layout's block is the smallest that holds `DEFAULT_MIN_DEGREE` edges,
+/// filled with as many edges as fit, up to this.
 pub const DEFAULT_MAX_DEGREE: usize = 64;
+/// Edges the default layout holds at least (the README's table of measurements).
+pub const DEFAULT_MIN_DEGREE: usize = 32;
 const MIN_BLOCK: usize = 512;
 const MAX_BLOCK: usize = 1 << 24;
 /// The degree field is a u16; more than this is never useful for a Vamana graph anyway.
@@ -35,16 +37,19 @@ pub struct Plan {
     pub layout: NodeLayout,
 }
 
-/// The degree the default layout holds at least, by dimension (the README's table of
-/// measurements). Below 256 dims the vector is small and every edge (id + code) a large
-/// share of the block: 20 edges keep recall@10 >= 0.95 at the default search list in a
-/// file 3x the raw vectors, where 32 would need 4x.
-pub fn default_min_degree(dims: usize) -> usize {
-    if dims < 256 {
-        20
-    } else {
-        32
-    }
+/// The code kind a build of `dims`-dim vectors uses unless told: the most precise of
+/// 4-bit, 2-bit and 1-bit codes whose default block (f32 vectors) is still one page, so a
+/// hop stays one read; 1-bit when none is (from 461 dims).
+///
+/// Precision is what a search beyond memory pays for in reads: on 1M x 128 rows 4-bit
+/// codes (4 KiB blocks, R 46) reach recall@10 0.95 expanding 20 blocks a query where 2-bit
+/// codes (2 KiB, R 34) expand 88, for a file twice the size.
+pub fn default_code_kind(dims: usize) -> CodeKind {
+    let one_page = |code_kind| {
+        let req = PlanRequest { dims, element_type: ElementType::F32, code_kind, max_degree: None, block_size: None };
+        page_block(block_for(&req, DEFAULT_MIN_DEGREE)) <= PAGE
+    };
+    [CodeKind::FourBit, CodeKind::TwoBit, CodeKind::OneBit].into_iter().find(|&k| one_page(k)).unwrap_or(CodeKind::OneBit)
 }
 
 fn layout(req: &PlanRequest, block_size: usize, degree: usize) -> NodeLayout {
@@ -123,7 +128,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan> {
             (bs, fit)
         }
         (None, None) => {
-            let bs = page_block(block_for(req, default_min_degree(req.dims)));
+            let bs = page_block(block_for(req, DEFAULT_MIN_DEGREE));
             (bs, degree_for(req, bs).min(DEFAULT_MAX_DEGREE))
         }
     };
@@ -151,11 +156,33 @@ mod tests {
             assert!(p.block_size.is_multiple_of(512) && p.block_size >= 512, "dims {dims}");
             assert!(p.layout.used_len() <= p.block_size, "dims {dims}");
             assert!(Header::len_for(dims) <= p.block_size, "dims {dims}");
-            assert!((default_min_degree(dims)..=DEFAULT_MAX_DEGREE).contains(&p.max_degree), "dims {dims}: {p:?}");
+            assert!((DEFAULT_MIN_DEGREE..=DEFAULT_MAX_DEGREE).contains(&p.max_degree), "dims {dims}: {p:?}");
             // The block is the smallest page-friendly one that holds the guaranteed degree.
             assert_eq!(p.block_size, page_block(p.block_size), "dims {dims}");
             if let Some(smaller) = smaller_page_block(p.block_size) {
-                assert!(degree_for(&req(dims), smaller) < default_min_degree(dims) || Header::len_for(dims) > smaller, "dims {dims}");
+                assert!(degree_for(&req(dims), smaller) < DEFAULT_MIN_DEGREE || Header::len_for(dims) > smaller, "dims {dims}");
+            }
+        }
+    }
+
+    #[test]
+    fn default_codes_are_the_most_precise_whose_block_is_one_page() {
+        let kinds = [CodeKind::FourBit, CodeKind::TwoBit, CodeKind::OneBit];
+        for (dims, kind, block) in [
+            (64, CodeKind::FourBit, 2048),
+            (128, CodeKind::FourBit, 4096),
+            (200, CodeKind::TwoBit, 4096),
+            (300, CodeKind::TwoBit, 4096),
+            (384, CodeKind::OneBit, 4096),
+            (1536, CodeKind::OneBit, 16384),
+        ] {
+            assert_eq!(default_code_kind(dims), kind, "dims {dims}");
+            let p = plan(&PlanRequest { code_kind: kind, ..req(dims) }).unwrap();
+            assert_eq!(p.block_size, block, "dims {dims}");
+            // Every more precise kind would need more than a page for the default degree.
+            for finer in kinds.iter().take_while(|&&k| k != kind) {
+                let p = plan(&PlanRequest { code_kind: *finer, ..req(dims) }).unwrap();
+                assert!(p.block_size > PAGE, "dims {dims}: {} fits {p:?}", finer.name());
             }
         }
     }
@@ -178,7 +205,7 @@ mod tests {
                         }
                     }
                     let p = plan(&req).unwrap();
-                    assert!(p.max_degree >= default_min_degree(dims) && p.max_degree <= DEFAULT_MAX_DEGREE, "{what}: {p:?}");
+                    assert!(p.max_degree >= DEFAULT_MIN_DEGREE && p.max_degree <= DEFAULT_MAX_DEGREE, "{what}: {p:?}");
                 }
             }
         }

@@ -13,7 +13,7 @@ use super::partitioned::{build_partitioned, Input, Phases};
 use crate::error::{Error, Result};
 use crate::format::header::NO_SLOT;
 use crate::format::rowid_map::{NewPages, RowidMap};
-use crate::format::{plan, Header, NodeState, Plan, PlanRequest, VacuumRecord, FORMAT_MAJOR, FORMAT_MINOR};
+use crate::format::{default_code_kind, plan, Header, NodeState, Plan, PlanRequest, VacuumRecord, FORMAT_MAJOR, FORMAT_MINOR};
 use crate::graph::{self, BuildParams, PointSet, SlotOrder};
 use crate::io::{probe, read_vectors, read_vectors_chunked, InputOptions, InputType, RowidSource, VectorSet};
 use crate::quant::CodeKind;
@@ -140,7 +140,7 @@ impl BuildOptions {
 
     /// The code kind a build of `dims`-dim vectors uses.
     pub fn code_kind(&self, dims: usize) -> CodeKind {
-        self.codes.unwrap_or_else(|| CodeKind::default_for(dims))
+        self.codes.unwrap_or_else(|| default_code_kind(dims))
     }
 
     /// The stored type for input values of type `source`.

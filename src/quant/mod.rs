@@ -87,17 +87,6 @@ impl CodeKind {
         Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// The kind a build uses unless told otherwise, by dimension (see the README's table):
-    /// a 1-bit estimate's error shrinks with the dimension; at 384 dims (text embeddings)
-    /// it ranks as well as 2 bits in half the code, at 128 dims (SIFT) it does not.
-    pub fn default_for(dims: usize) -> Self {
-        if dims >= 384 {
-            CodeKind::OneBit
-        } else {
-            CodeKind::TwoBit
-        }
-    }
-
     /// The code space of an index of this kind.
     pub fn space(self, metric: crate::vector::Metric, centroid: Vec<f32>, seed: u64) -> CodeSpace {
         CodeSpace::new(self, metric, centroid, seed)

@@ -95,7 +95,7 @@ fn stats_reports_counts_sizes_and_degrees() {
     assert_eq!(json["tombstoned"], 0);
     assert_eq!(json["dims"], 32);
     assert_eq!(json["metric"], "cosine");
-    assert_eq!(json["codes"], "2bit");
+    assert_eq!(json["codes"], "4bit");
     assert_eq!(json["format_version"], "2.0");
     let file_bytes = std::fs::metadata(w.path("index.lmd")).unwrap().len();
     assert_eq!(json["file_bytes"], file_bytes);
