@@ -160,12 +160,13 @@ def best_of(spec, fn):
 
 
 def pq_bytes_like_lmdiskann(d):
-    """Bytes per vector of lmdiskann's default neighbour codes: 2 bits/dim below 512, else 1.
+    """Bytes per vector of lmdiskann's default neighbour codes (f32 vectors): 4 bits/dim up
+    to 184 dims, 2 below 384, else 1 (the planner's one-page rule, see the README).
 
     DiskANN's disk index keeps PQ codes of every vector in RAM; giving them the same bits per
     vector as lmdiskann's codes makes the two compressed representations the same size.
     """
-    bits = 2 if d < 512 else 1
+    bits = 4 if d <= 184 else 2 if d < 384 else 1
     return (d * bits + 7) // 8
 
 
