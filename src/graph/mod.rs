@@ -19,4 +19,4 @@ pub use prune::robust_prune_split;
 pub use search::{beam_search, search, Beam, Expanded, Search, SearchParams, SearchStats};
 pub use space::Measure;
 pub use update::{back_edges, consolidate, edges_of, link_new, Consolidation, Edges, NewNodes, UpdateSpace};
-pub use visited::Visited;
+pub use visited::Marks;

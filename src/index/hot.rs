@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use rayon::prelude::*;
 
 use super::build::Nodes;
-use crate::graph::{Candidates, SlotOrder, Visited};
+use crate::graph::{Candidates, Marks, SlotOrder};
 use crate::quant::CodeSpace;
 use crate::vector::Metric;
 
@@ -44,41 +44,69 @@ pub(super) fn hottest_first(nodes: &dyn Nodes, space: &CodeSpace, metric: Metric
 
 /// How many of the sample searches expand each node.
 fn expansions(nodes: &dyn Nodes, space: &CodeSpace, metric: Metric, entry: u32) -> Vec<AtomicU32> {
-    let reads: Vec<AtomicU32> = (0..nodes.len()).map(|_| AtomicU32::new(0)).collect();
-    sampled(nodes.len()).for_each_init(Scratch::default, |s, row| {
-        let query = nodes.vector(row, &mut s.vector).to_vec();
-        let codes = space.query(&query);
-        let mut candidates = Candidates::new(LIST);
-        let mut seen = Visited::with_capacity(LIST * 16);
-        seen.insert(entry);
-        candidates.insert(0.0, entry);
-        while let Some(c) = candidates.next_unexpanded() {
-            reads[c.id as usize].fetch_add(1, Ordering::Relaxed);
-            candidates.set_distance(c.id, metric.rank_distance(&query, nodes.vector(c.id as usize, &mut s.vector)));
-            nodes.edges(c.id as usize, &mut s.edges);
-            s.fresh.clear();
-            s.codes.clear();
-            for (i, &nb) in s.edges.iter().enumerate() {
-                if seen.insert(nb) {
-                    s.fresh.push(i as u32);
+    let n = nodes.len();
+    let reads: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
+    sampled(n).for_each_init(
+        || Scratch::new(n),
+        |s, row| {
+            let query = nodes.vector(row, &mut s.vector).to_vec();
+            let codes = space.query(&query);
+            s.candidates.clear();
+            s.seen.clear();
+            s.seen.insert(entry);
+            s.candidates.insert(0.0, entry);
+            while let Some(c) = s.candidates.next_unexpanded() {
+                reads[c.id as usize].fetch_add(1, Ordering::Relaxed);
+                s.candidates.set_distance(c.id, metric.rank_distance(&query, nodes.vector(c.id as usize, &mut s.vector)));
+                nodes.edges(c.id as usize, &mut s.edges);
+                // Only the neighbours not seen yet are scored, as a search scores a block's.
+                s.fresh.clear();
+                s.codes.clear();
+                for &nb in &s.edges {
+                    if s.seen.insert(nb) {
+                        s.fresh.push(nb);
+                        s.codes.extend_from_slice(nodes.code(nb));
+                    }
                 }
-                s.codes.extend_from_slice(nodes.code(nb));
+                while s.positions.len() < s.fresh.len() {
+                    s.positions.push(s.positions.len() as u32);
+                }
+                codes.distances(&s.codes, &s.positions[..s.fresh.len()], &mut s.scores);
+                for (&nb, &d) in s.fresh.iter().zip(&s.scores) {
+                    s.candidates.insert(d, nb);
+                }
             }
-            codes.distances(&s.codes, &s.fresh, &mut s.scores);
-            for (&i, &d) in s.fresh.iter().zip(&s.scores) {
-                candidates.insert(d, s.edges[i as usize]);
-            }
-        }
-    });
+        },
+    );
     reads
 }
 
-/// A sample search's buffers, kept per thread.
-#[derive(Default)]
+/// A sample search's state and buffers, kept per thread from one search to the next.
 struct Scratch {
+    candidates: Candidates,
+    /// A bit per node, as the build's own searches keep: n / 8 bytes a thread.
+    seen: Marks,
     vector: Vec<f32>,
     edges: Vec<u32>,
+    /// The neighbours of an expansion not seen before, their codes one after another, and
+    /// their positions in those codes (0, 1, 2, ...).
     fresh: Vec<u32>,
     codes: Vec<u8>,
+    positions: Vec<u32>,
     scores: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(nodes: usize) -> Scratch {
+        Scratch {
+            candidates: Candidates::new(LIST),
+            seen: Marks::new(nodes),
+            vector: Vec::new(),
+            edges: Vec::new(),
+            fresh: Vec::new(),
+            codes: Vec::new(),
+            positions: Vec::new(),
+            scores: Vec::new(),
+        }
+    }
 }
